@@ -1,0 +1,66 @@
+# Makefile for tenantapi.
+#
+# `sam build` (BuildMethod: makefile in template.yaml) runs
+# `make build-ApiFunction` and `make build-OpsFunction` in the CodeUri (this
+# folder) with ARTIFACTS_DIR set; each target must leave an executable named
+# `bootstrap` there. Both functions run the same binary.
+
+GO ?= go
+PKG := ./cmd/tenantapi
+BIN := bin
+
+# Flags of the Lambda build: a static linux/arm64 binary without the legacy
+# net/rpc Lambda transport (lambda.norpc), no local paths, no symbol tables.
+LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+.PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
+	check-artifacts-dir dev test lint bench clean
+
+## build: the tenantapi binary for this machine, in ./bin/tenantapi.
+build:
+	$(GO) build -trimpath -o $(BIN)/tenantapi $(PKG)
+
+## build-ApiFunction, build-OpsFunction: called by `sam build`.
+build-ApiFunction: check-artifacts-dir
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap $(PKG)
+
+build-OpsFunction: check-artifacts-dir
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap $(PKG)
+
+check-artifacts-dir:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it; or run: make build-ApiFunction ARTIFACTS_DIR=/some/dir)" >&2; exit 2; }
+
+## bootstrap-arm64, bootstrap-amd64: Lambda bootstraps for a hand-made zip
+## (cd bin/linux-arm64 && zip ../tenantapi-arm64.zip bootstrap).
+bootstrap-arm64:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(BIN)/linux-arm64/bootstrap $(PKG)
+
+bootstrap-amd64:
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(BIN)/linux-amd64/bootstrap $(PKG)
+
+# ---------------------------------------------------------------------------
+# PLACEHOLDERS: dev, test, lint and bench are provisional; they will be filled
+# in by the owners of the local workflow.
+# ---------------------------------------------------------------------------
+
+## dev: PLACEHOLDER. Local PostgreSQL, migrated, with a demo tenant and key.
+dev:
+	$(GO) run $(PKG) dev
+
+## test: PLACEHOLDER.
+test:
+	$(GO) test -race -count=1 ./...
+
+## lint: PLACEHOLDER. gofmt, go vet and staticcheck (pinned as a tool in go.mod).
+lint:
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## bench: PLACEHOLDER.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// env reads configuration variables; it is the only place below main that
+// sees the environment, and it sees it through the getenv that run was given.
+type env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func newEnv(getenv func(string) string) *env { return &env{getenv: getenv} }
+
+func (e *env) str(name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *env) duration(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a duration such as 10s or 500ms", name, v))
+		return def
+	}
+	return d
+}
+
+func (e *env) integer(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a non-negative integer", name, v))
+		return def
+	}
+	return n
+}
+
+// err returns the first malformed variable seen, as a usage error.
+func (e *env) err() error {
+	if len(e.errs) > 0 {
+		return usageError{e.errs[0].Error()}
+	}
+	return nil
+}
+
+// dbConfig is how a command reaches PostgreSQL.
+type dbConfig struct {
+	URL        string // DATABASE_URL: the owner role
+	RuntimeURL string // DATABASE_RUNTIME_URL: the role that serves tenant requests
+	MaxConns   int
+	ExecMode   string
+	DataDir    string // where the dev cluster lives when no URL is set
+}
+
+func (e *env) db() dbConfig {
+	return dbConfig{
+		URL:        e.getenv("DATABASE_URL"),
+		RuntimeURL: e.getenv("DATABASE_RUNTIME_URL"),
+		MaxConns:   e.integer("DB_MAX_CONNS", 0),
+		ExecMode:   e.str("DB_EXEC_MODE", "exec"),
+		DataDir:    e.str("TENANTAPI_DIR", ".tenantapi"),
+	}
+}
+
+// serverConfig is what serve and dev need beyond the database.
+type serverConfig struct {
+	Host            string
+	Port            int
+	AuthMode        string
+	AdminToken      string
+	CORSOrigins     []string
+	RequestTimeout  time.Duration
+	CacheTTL        time.Duration
+	DeleteGrace     time.Duration
+	DropLockTimeout time.Duration
+	ShutdownTimeout time.Duration
+}
+
+func (e *env) server() serverConfig {
+	var origins []string
+	for _, o := range strings.Split(e.getenv("CORS_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	return serverConfig{
+		Host:            e.str("HOST", ""),
+		Port:            e.integer("PORT", 8080),
+		AuthMode:        e.str("AUTH_MODE", "apikey"),
+		AdminToken:      e.getenv("ADMIN_TOKEN"),
+		CORSOrigins:     origins,
+		RequestTimeout:  e.duration("REQUEST_TIMEOUT", 10*time.Second),
+		CacheTTL:        e.duration("CACHE_TTL", 2*time.Second),
+		DeleteGrace:     e.duration("TENANT_DELETE_GRACE", 5*time.Second),
+		DropLockTimeout: e.duration("DROP_LOCK_TIMEOUT", 3*time.Second),
+		ShutdownTimeout: e.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+	}
+}
+
+// logger returns the slog logger LOG_LEVEL and LOG_FORMAT ask for: JSON lines
+// on stdout by default.
+func (e *env) logger(stdout io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(e.str("LOG_LEVEL", "info"))); err != nil {
+		return nil, usagef("LOG_LEVEL=%q is not one of debug, info, warn, error", e.getenv("LOG_LEVEL"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format := e.str("LOG_FORMAT", "json"); format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(stdout, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(stdout, opts)), nil
+	default:
+		return nil, usagef("LOG_FORMAT=%q is not json or text", format)
+	}
+}
+
+// parseFlags parses a command's flags, which may come before, between or
+// after its positional arguments, and returns the positional ones. --help
+// prints the usage and stops the command with success (done); a bad flag is
+// a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (positional []string, done bool, err error) {
+	fs.SetOutput(stderr)
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return nil, true, nil
+			}
+			return nil, false, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return positional, false, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// newFlagSet returns a flag set whose usage shows synopsis, then the flags.
+func newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}

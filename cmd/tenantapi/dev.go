@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tenantapi/tenantapi"
+	"github.com/tenantapi/tenantapi/httpapi"
+	"github.com/tenantapi/tenantapi/internal/pgcluster"
+	"github.com/tenantapi/tenantapi/postgres"
+)
+
+// demoTenant is the tenant dev makes sure exists, and devKeyName the name of
+// the key it issues anew at every start.
+const (
+	demoTenant = tenantapi.TenantID("demo")
+	devKeyName = "dev"
+)
+
+func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
+	cfg := env.server()
+	dbc := env.db()
+	cfg.Host = "127.0.0.1"
+	fs := newFlagSet("dev", "tenantapi dev [flags]\n\nRuns the service on 127.0.0.1 with its own PostgreSQL (kept under --dir),\na demo tenant, a fresh demo API key and an admin token, and prints curl\ncommands to try it. Ctrl-C stops both.\n")
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
+	fs.StringVar(&dbc.DataDir, "dir", dbc.DataDir, "data folder of the embedded PostgreSQL ($TENANTAPI_DIR)")
+	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey or none ($AUTH_MODE)")
+	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
+		return err
+	}
+	if err := env.err(); err != nil {
+		return err
+	}
+	log, err := env.logger(stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = randomToken()
+	}
+
+	cluster, err := pgcluster.Open(pgcluster.Options{Dir: dbc.DataDir, Log: stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "tenantapi: starting PostgreSQL in %s\n", cluster.DataDir())
+	if err := cluster.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cluster.Stop(sctx); err != nil {
+			fmt.Fprintln(stderr, "tenantapi: stopping PostgreSQL:", err)
+		} else {
+			fmt.Fprintln(stderr, "tenantapi: PostgreSQL stopped")
+		}
+	}()
+	dbc.URL = cluster.URL()
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	m := postgres.NewMigrator(db)
+	if _, err := m.MigratePublic(ctx); err != nil {
+		return fmt.Errorf("migrating public: %w", err)
+	}
+	report, err := m.MigrateTenants(ctx, postgres.MigrateOptions{})
+	if err != nil {
+		return fmt.Errorf("migrating tenants: %w", err)
+	}
+	for _, f := range report.Failed {
+		fmt.Fprintf(stderr, "tenantapi: tenant %s failed to migrate: %v\n", f.Tenant, f.Err)
+	}
+	key, err := ensureDemo(ctx, db)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg, db, log, func(addr string) {
+		printBanner(stderr, addr, cfg.AuthMode, key, cfg.AdminToken)
+	})
+}
+
+// ensureDemo makes sure the demo tenant exists and returns a new key for it,
+// revoking the key the previous start issued.
+func ensureDemo(ctx context.Context, db *postgres.DB) (string, error) {
+	tenants := postgres.NewTenantStore(db, postgres.NewMigrator(db))
+	if _, err := tenants.Tenant(ctx, demoTenant); errors.Is(err, tenantapi.ErrTenantNotFound) {
+		if _, err := tenants.CreateTenant(ctx, demoTenant, "Demo"); err != nil && !errors.Is(err, tenantapi.ErrTenantExists) {
+			return "", fmt.Errorf("creating the demo tenant: %w", err)
+		}
+	} else if err != nil {
+		return "", err
+	}
+	keys := postgres.NewKeyStore(db)
+	if _, err := keys.RevokeKeysNamed(ctx, demoTenant, devKeyName); err != nil {
+		return "", err
+	}
+	_, key, err := keys.CreateKey(ctx, demoTenant, devKeyName, nil)
+	return key, err
+}
+
+// randomToken returns a fresh 43-character admin token.
+func randomToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// printBanner shows how to call the running service.
+func printBanner(w io.Writer, addr, authMode, key, adminToken string) {
+	base := "http://" + addr
+	auth := fmt.Sprintf(" -H 'Authorization: Bearer %s'", key)
+	if authMode == httpapi.AuthNone {
+		auth = ""
+	}
+	fmt.Fprintf(w, `
+tenantapi dev is running on %[1]s (auth mode %[2]s)
+
+  demo tenant:   demo
+  demo API key:  %[3]s   (a new one at every start)
+  admin token:   %[4]s
+
+Try it:
+
+  curl -s -X POST %[1]s/items -H 'X-Tenant-ID: demo'%[5]s \
+       -H 'Content-Type: application/json' -d '{"name":"Widget","attributes":{"color":"red"}}'
+  curl -s %[1]s/items -H 'X-Tenant-ID: demo'%[5]s
+  curl -s %[1]s/admin/tenants -H 'Authorization: Bearer %[4]s'
+  open %[1]s/docs for the API reference
+
+Ctrl-C stops the service and PostgreSQL.
+
+`, base, authMode, key, adminToken, auth)
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/tenantapi/tenantapi"
+	"github.com/tenantapi/tenantapi/postgres"
+)
+
+// migrateResult is the summary of a migrate run (also its --json output).
+type migrateResult struct {
+	PublicApplied []int           `json:"public_applied"`
+	PublicVersion int             `json:"public_version"`
+	TenantVersion int             `json:"tenant_version"`
+	Total         int             `json:"tenants_total"`
+	Migrated      int             `json:"tenants_migrated"`
+	UpToDate      int             `json:"tenants_up_to_date"`
+	Failed        []migrateFailed `json:"tenants_failed"`
+	Complete      bool            `json:"complete"`
+}
+
+type migrateFailed struct {
+	Tenant tenantapi.TenantID `json:"tenant"`
+	Error  string             `json:"error"`
+}
+
+func cmdMigrate(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
+	dbc := env.db()
+	fs := newFlagSet("migrate", "tenantapi migrate [--tenant ID] [--concurrency N] [--json]\n\nApplies the public schema's migrations, then every tenant schema's (or one\ntenant's), each tenant in its own transaction. A tenant that fails stays at\nits previous version and the rest go on; the exit status is 1 if any failed.\n")
+	tenant := fs.String("tenant", "", "migrate only this tenant")
+	concurrency := fs.Int("concurrency", 4, "tenants migrated at once")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON document")
+	if pos, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("migrate takes no arguments (got %q)", pos[0])
+	}
+	if err := env.err(); err != nil {
+		return err
+	}
+	if *concurrency < 1 || *concurrency > 64 {
+		return usagef("--concurrency must be from 1 to 64")
+	}
+	var id tenantapi.TenantID
+	if *tenant != "" {
+		var err error
+		if id, err = tenantapi.ParseTenantID(*tenant); err != nil {
+			return usagef("--tenant: %v", err.(*tenantapi.Error).Detail)
+		}
+	}
+	db, err := openDatabase(ctx, dbc, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	res, err := migrate(ctx, db.DB, id, *concurrency, progressTo(stdout, *asJSON))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printMigrateSummary(stdout, res)
+	}
+	if len(res.Failed) > 0 || !res.Complete {
+		return errSilent
+	}
+	return nil
+}
+
+// migrate applies public migrations, then tenant migrations.
+func migrate(ctx context.Context, db *postgres.DB, id tenantapi.TenantID, concurrency int, progress func(done, total int)) (migrateResult, error) {
+	m := postgres.NewMigrator(db)
+	res := migrateResult{PublicVersion: postgres.LatestPublicVersion(), TenantVersion: m.LatestTenantVersion(), Failed: []migrateFailed{}}
+	applied, err := m.MigratePublic(ctx)
+	if err != nil {
+		return res, fmt.Errorf("migrating the public schema: %w", err)
+	}
+	res.PublicApplied = append([]int{}, applied...)
+	report, err := m.MigrateTenants(ctx, postgres.MigrateOptions{Tenant: id, Concurrency: concurrency, Progress: progress})
+	if err != nil {
+		return res, fmt.Errorf("migrating tenants: %w", err)
+	}
+	res.Total, res.Migrated, res.UpToDate, res.Complete = report.Total, report.Migrated, report.UpToDate, report.Complete
+	for _, f := range report.Failed {
+		res.Failed = append(res.Failed, migrateFailed{Tenant: f.Tenant, Error: f.Err.Error()})
+	}
+	return res, nil
+}
+
+// progressTo returns a progress printer when w is a terminal and the output
+// is not JSON; otherwise nil.
+func progressTo(w io.Writer, asJSON bool) func(done, total int) {
+	f, ok := w.(*os.File)
+	if asJSON || !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(w, "\rmigrating tenants: %d/%d", done, total)
+		if done == total {
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func printMigrateSummary(w io.Writer, r migrateResult) {
+	fmt.Fprintf(w, "public schema: version %d (%d applied now)\n", r.PublicVersion, len(r.PublicApplied))
+	fmt.Fprintf(w, "tenant schemas: version %d — %d tenants: %d migrated, %d up to date, %d failed\n",
+		r.TenantVersion, r.Total, r.Migrated, r.UpToDate, len(r.Failed))
+	for _, f := range r.Failed {
+		fmt.Fprintf(w, "  FAILED %s: %s\n", f.Tenant, f.Error)
+	}
+	if !r.Complete {
+		fmt.Fprintln(w, "stopped before every tenant was done; run migrate again to continue")
+	}
+}

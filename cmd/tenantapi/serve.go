@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tenantapi/tenantapi/httpapi"
+	"github.com/tenantapi/tenantapi/postgres"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
+	cfg := env.server()
+	dbc := env.db()
+	fs := newFlagSet("serve", "tenantapi serve [flags]")
+	fs.StringVar(&cfg.Host, "host", cfg.Host, "address to listen on ($HOST; empty: all interfaces)")
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
+	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, or none (loopback only) ($AUTH_MODE)")
+	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
+		return err
+	}
+	if err := env.err(); err != nil {
+		return err
+	}
+	log, err := env.logger(stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.AuthMode == httpapi.AuthNone && !isLoopback(cfg.Host) {
+		return usagef("AUTH_MODE=none is accepted only on loopback; set HOST=127.0.0.1 or use an API key mode")
+	}
+	if dbc.URL == "" {
+		return usagef("DATABASE_URL is not set (use 'tenantapi dev' for a local database)")
+	}
+	if dbc.RuntimeURL == "" {
+		log.Warn("DATABASE_RUNTIME_URL is not set: the owner role serves tenant requests")
+	}
+	db, err := openDatabase(ctx, dbc, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	return serveHTTP(ctx, cfg, db.DB, log, nil)
+}
+
+// isLoopback reports whether host names only loopback addresses.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newAPI returns the HTTP API over db.
+func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Server, error) {
+	tenants := postgres.NewTenantStore(db, postgres.NewMigrator(db))
+	return httpapi.NewServer(httpapi.Config{
+		AuthMode:           cfg.AuthMode,
+		AdminToken:         cfg.AdminToken,
+		CORSAllowedOrigins: cfg.CORSOrigins,
+		RequestTimeout:     cfg.RequestTimeout,
+		CacheTTL:           cfg.CacheTTL,
+		DeleteGrace:        cfg.DeleteGrace,
+		DropLockTimeout:    cfg.DropLockTimeout,
+		Version:            version,
+	}, httpapi.Stores{
+		Tenants: tenants,
+		Lookup:  tenants,
+		Keys:    postgres.NewKeyStore(db),
+		Items:   postgres.NewItemStore(db),
+		Config:  postgres.NewConfigStore(db),
+		Ready:   db.Ready,
+	}, log)
+}
+
+// serveHTTP serves the API until ctx is done, then stops accepting, lets
+// in-flight requests finish within the shutdown timeout and returns nil.
+// ready, when not nil, is called with the listening address.
+func serveHTTP(ctx context.Context, cfg serverConfig, db *postgres.DB, log *slog.Logger, ready func(addr string)) error {
+	api, err := newAPI(cfg, db, log)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: api,
+		// Slow clients cannot hold connections open: each phase is bounded.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 30*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("auth_mode", cfg.AuthMode), slog.String("version", version))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", slog.Duration("drain_timeout", cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

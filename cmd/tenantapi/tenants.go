@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tenantapi/tenantapi"
+	"github.com/tenantapi/tenantapi/postgres"
+)
+
+const tenantsUsage = `tenantapi tenants <subcommand> [flags]
+
+Subcommands:
+  create ID [--name NAME] [--json]   create a tenant (schema and migrations, atomically)
+  list [--json]                      list tenants
+  show ID [--json]                   show one tenant with its schema version
+  suspend ID [--json]                refuse the tenant's API calls (403), keeping its data
+  activate ID [--json]               serve a suspended tenant again
+  delete ID --yes                    revoke its keys, wait out caches, drop its schema
+`
+
+// tenantOut is a tenant as the CLI prints it in JSON, the same shape as the
+// admin API's.
+type tenantOut struct {
+	ID            tenantapi.TenantID     `json:"id"`
+	Name          string                 `json:"name"`
+	Status        tenantapi.TenantStatus `json:"status"`
+	SchemaVersion int                    `json:"schema_version"`
+	CreatedAt     time.Time              `json:"created_at"`
+	UpdatedAt     time.Time              `json:"updated_at"`
+}
+
+func toTenantOut(t tenantapi.Tenant) tenantOut {
+	return tenantOut{ID: t.ID, Name: t.Name, Status: t.Status, SchemaVersion: t.SchemaVersion,
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+}
+
+func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, "Usage: "+tenantsUsage)
+			return usagef("missing tenants subcommand")
+		}
+		fmt.Fprint(stdout, "Usage: "+tenantsUsage)
+		return nil
+	}
+	sub := args[0]
+	fs := newFlagSet("tenants "+sub, "tenantapi "+tenantsUsage)
+	name := fs.String("name", "", "display name (create; default: the id)")
+	asJSON := fs.Bool("json", false, "print exactly one JSON document")
+	yes := fs.Bool("yes", false, "confirm a delete")
+	pos, done, err := parseFlags(fs, args[1:], stdout, stderr)
+	if done || err != nil {
+		return err
+	}
+	wantArgs := 1
+	switch sub {
+	case "list":
+		wantArgs = 0
+	case "create", "show", "suspend", "activate", "delete":
+	default:
+		return usagef("unknown tenants subcommand %q", sub)
+	}
+	if len(pos) != wantArgs {
+		return usagef("tenants %s takes %d argument(s), got %d", sub, wantArgs, len(pos))
+	}
+	var id tenantapi.TenantID
+	if wantArgs == 1 {
+		if id, err = tenantapi.ParseTenantID(pos[0]); err != nil {
+			return usagef("tenant id %q must match ^[a-z0-9][a-z0-9_]{0,39}$", pos[0])
+		}
+	}
+	if sub == "delete" && !*yes {
+		return usagef("tenants delete drops the tenant's data: add --yes to confirm")
+	}
+	if err := env.err(); err != nil {
+		return err
+	}
+	srv := env.server()
+	db, err := openDatabase(ctx, env.db(), stderr)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	store := postgres.NewTenantStore(db.DB, postgres.NewMigrator(db.DB))
+
+	var t tenantapi.Tenant
+	switch sub {
+	case "create":
+		if *name == "" {
+			*name = string(id)
+		}
+		t, err = store.CreateTenant(ctx, id, *name)
+	case "show":
+		t, err = store.Tenant(ctx, id)
+	case "suspend", "activate":
+		st := tenantapi.TenantSuspended
+		if sub == "activate" {
+			st = tenantapi.TenantActive
+		}
+		t, err = store.UpdateTenant(ctx, id, tenantapi.TenantUpdate{Status: &st})
+	case "delete":
+		fmt.Fprintf(stderr, "deleting tenant %s: keys revoked; waiting %s for every process to notice…\n", id, srv.DeleteGrace)
+		if err := tenantapi.DeleteTenant(ctx, store, id, srv.DeleteGrace, srv.DropLockTimeout, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted tenant %s\n", id)
+		return nil
+	case "list":
+		return listTenants(ctx, store, *asJSON, stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(toTenantOut(t))
+	}
+	printTenants(stdout, []tenantapi.Tenant{t})
+	return nil
+}
+
+// listTenants prints every tenant, fetching pages of 500.
+func listTenants(ctx context.Context, store *postgres.TenantStore, asJSON bool, stdout io.Writer) error {
+	var all []tenantapi.Tenant
+	after := ""
+	for {
+		page, err := store.Tenants(ctx, tenantapi.Page{After: after, Limit: 500})
+		if err != nil {
+			return err
+		}
+		all = append(all, page...)
+		if len(page) < 500 {
+			break
+		}
+		after = string(page[len(page)-1].ID)
+	}
+	if asJSON {
+		out := struct {
+			Tenants []tenantOut `json:"tenants"`
+		}{Tenants: []tenantOut{}}
+		for _, t := range all {
+			out.Tenants = append(out.Tenants, toTenantOut(t))
+		}
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	printTenants(stdout, all)
+	return nil
+}
+
+func printTenants(w io.Writer, ts []tenantapi.Tenant) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSCHEMA VERSION\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.ID, t.Name, t.Status, t.SchemaVersion, t.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// tenant runs the tenant checks of SPEC §4.1 (3)–(6) in order and calls h
+// with the resolved tenant in the context: X-Tenant-ID present, single and
+// well formed (400); credential valid (401); the credential's tenant equals
+// the header (403); the tenant exists, is not being deleted (404) and is not
+// suspended (403).
+func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	values := r.Header.Values("X-Tenant-ID")
+	if len(values) == 0 {
+		s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeMissingTenantID, "the X-Tenant-ID header is required"))
+		return
+	}
+	if len(values) > 1 {
+		s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeInvalidTenantID, "send exactly one X-Tenant-ID header"))
+		return
+	}
+	id, err := tenantapi.ParseTenantID(values[0])
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+		info.tenant = id
+	}
+
+	var ts tenantStatus
+	switch s.cfg.AuthMode {
+	case AuthNone:
+		ts, err = s.tenantStatus(r.Context(), id)
+	default:
+		var p tenantapi.Principal
+		p, err = s.authenticate(r.Context(), r)
+		if err == nil && p.Tenant.ID != id {
+			err = tenantapi.Errorf(tenantapi.CodeForbidden, "the credential does not belong to this tenant")
+		}
+		ts = tenantStatus{ref: p.Tenant, status: p.TenantStatus}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch ts.status {
+	case tenantapi.TenantActive:
+	case tenantapi.TenantSuspended:
+		s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeTenantSuspended, "the tenant is suspended"))
+		return
+	default:
+		s.writeError(w, r, tenantapi.ErrTenantNotFound)
+		return
+	}
+	h(w, r.WithContext(context.WithValue(r.Context(), tenantKey, ts.ref)))
+}
+
+// tenantOf returns the tenant that the tenant checks resolved.
+func tenantOf(r *http.Request) tenantapi.TenantRef {
+	ref, _ := r.Context().Value(tenantKey).(tenantapi.TenantRef)
+	return ref
+}
+
+// authenticate returns the principal of the request's API key. Malformed
+// keys are refused without a database query; found keys are cached for the
+// cache TTL, unknown ones never.
+func (s *Server) authenticate(ctx context.Context, r *http.Request) (tenantapi.Principal, error) {
+	token, ok := bearer(r)
+	if !ok {
+		return tenantapi.Principal{}, tenantapi.ErrUnauthorized
+	}
+	_, hash, ok := tenantapi.ParseAPIKey(token)
+	if !ok {
+		return tenantapi.Principal{}, tenantapi.ErrUnauthorized
+	}
+	p, ok := s.principals.get(hash)
+	if !ok {
+		var err error
+		p, err = s.stores.Keys.Authenticate(ctx, hash)
+		if err != nil {
+			return tenantapi.Principal{}, err
+		}
+		s.principals.put(hash, p)
+	}
+	if p.ExpiresAt != nil && !time.Now().Before(*p.ExpiresAt) {
+		return tenantapi.Principal{}, tenantapi.ErrUnauthorized
+	}
+	return p, nil
+}
+
+// tenantStatus returns the tenant's identity and status, cached for the
+// cache TTL when found.
+func (s *Server) tenantStatus(ctx context.Context, id tenantapi.TenantID) (tenantStatus, error) {
+	if ts, ok := s.statuses.get(id); ok {
+		return ts, nil
+	}
+	ref, status, err := s.stores.Lookup.TenantStatus(ctx, id)
+	if err != nil {
+		return tenantStatus{}, err
+	}
+	ts := tenantStatus{ref: ref, status: status}
+	s.statuses.put(id, ts)
+	return ts, nil
+}
+
+// forgetTenant drops what this process caches about a tenant, so that a
+// change made through this process's admin API applies here at once.
+func (s *Server) forgetTenant(id tenantapi.TenantID) {
+	s.statuses.drop(func(k tenantapi.TenantID, _ tenantStatus) bool { return k == id })
+	s.principals.drop(func(_ [32]byte, p tenantapi.Principal) bool { return p.Tenant.ID == id })
+}
+
+// bearer returns the credential of a single "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return "", false
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// adminOnly guards the admin API: 404 while no admin token is configured,
+// 401 unless the request carries it. The comparison takes the same time
+// whatever the presented token is.
+func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	want := sha256.Sum256([]byte(s.cfg.AdminToken))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AdminToken == "" {
+			s.writeError(w, r, tenantapi.ErrNotFound)
+			return
+		}
+		token, _ := bearer(r)
+		got := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeUnauthorized, "a valid admin token is required"))
+			return
+		}
+		h(w, r)
+	}
+}

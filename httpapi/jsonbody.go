@@ -1,0 +1,238 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// MaxBodySize is the largest request body accepted (SPEC §4: 413 above it).
+const MaxBodySize = 1 << 20
+
+// maxParseDepth bounds how deep the parser builds values; anything deeper
+// becomes tooDeep, which validation reports. It keeps hostile nesting from
+// costing more than its bytes.
+const maxParseDepth = tenantapi.MaxAttributeDepth + 8
+
+// tooDeep stands for a value nested deeper than maxParseDepth.
+type tooDeep struct{}
+
+// readBody returns the request body after the checks of SPEC §4.1 (8) that
+// come before parsing: media type (415), then size (413).
+func readBody(r *http.Request, mediaType string) ([]byte, error) {
+	if !mediaTypeIs(r.Header.Get("Content-Type"), mediaType) {
+		return nil, &tenantapi.Error{Code: tenantapi.CodeUnsupportedMedia, Detail: "the body must be " + mediaType}
+	}
+	if r.ContentLength > MaxBodySize {
+		return nil, tenantapi.Errorf(tenantapi.CodePayloadTooLarge, "the body must be at most %d bytes", MaxBodySize)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	if err != nil {
+		return nil, tenantapi.Wrap(tenantapi.CodeMalformedJSON, err, "the body could not be read")
+	}
+	if len(body) > MaxBodySize {
+		return nil, tenantapi.Errorf(tenantapi.CodePayloadTooLarge, "the body must be at most %d bytes", MaxBodySize)
+	}
+	return body, nil
+}
+
+// mediaTypeIs reports whether a Content-Type header names want.
+func mediaTypeIs(header, want string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	return err == nil && mt == want
+}
+
+// parseJSON parses body strictly: valid UTF-8, exactly one JSON value, no
+// duplicate key in any object. Objects become map[string]any, numbers
+// json.Number. Anything else is CodeMalformedJSON.
+func parseJSON(body []byte) (any, error) {
+	if !utf8.Valid(body) {
+		return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	v, err := parseValue(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body has data after the JSON value")
+	}
+	return v, nil
+}
+
+var errMalformed = tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body is not valid JSON")
+
+func parseValue(dec *json.Decoder, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, errMalformed
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			obj := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, errMalformed
+				}
+				k, ok := kt.(string)
+				if !ok {
+					return nil, errMalformed
+				}
+				if _, dup := obj[k]; dup {
+					return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body has a duplicate key %s", strconv.Quote(truncate(k, 64)))
+				}
+				v, err := parseValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				obj[k] = v
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, errMalformed
+			}
+			if depth >= maxParseDepth {
+				return tooDeep{}, nil
+			}
+			return obj, nil
+		case '[':
+			arr := []any{}
+			for dec.More() {
+				v, err := parseValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				arr = append(arr, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, errMalformed
+			}
+			if depth >= maxParseDepth {
+				return tooDeep{}, nil
+			}
+			return arr, nil
+		}
+		return nil, errMalformed
+	default:
+		return t, nil
+	}
+}
+
+// truncate shortens s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// pointerToken escapes a key for a JSON Pointer (RFC 6901).
+func pointerToken(k string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+}
+
+// encodeJSON encodes v compactly without HTML escaping.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// fieldErrors collects validation problems of one body.
+type fieldErrors []tenantapi.FieldError
+
+func (fe *fieldErrors) add(field, message string) {
+	if len(*fe) < 50 {
+		*fe = append(*fe, tenantapi.FieldError{Field: field, Message: message})
+	}
+}
+
+// err returns the collected problems as one CodeValidationFailed error, or nil.
+func (fe fieldErrors) err() error {
+	if len(fe) == 0 {
+		return nil
+	}
+	return &tenantapi.Error{Code: tenantapi.CodeValidationFailed, Detail: "the body has invalid fields", Fields: fe}
+}
+
+// checkNUL reports every string or key under v that contains U+0000.
+func checkNUL(v any, ptr string, fe *fieldErrors) {
+	switch t := v.(type) {
+	case string:
+		if strings.ContainsRune(t, 0) {
+			fe.add(ptr, "must not contain U+0000")
+		}
+	case map[string]any:
+		for k, e := range t {
+			p := ptr + "/" + pointerToken(k)
+			if strings.ContainsRune(k, 0) {
+				fe.add(p, "keys must not contain U+0000")
+			}
+			checkNUL(e, p, fe)
+		}
+	case []any:
+		for i, e := range t {
+			checkNUL(e, ptr+"/"+strconv.Itoa(i), fe)
+		}
+	}
+}
+
+// depthOf returns how deep v nests: a scalar is 0, an empty object 1.
+func depthOf(v any) int {
+	switch t := v.(type) {
+	case tooDeep:
+		return maxParseDepth + 1
+	case map[string]any:
+		d := 0
+		for _, e := range t {
+			d = max(d, depthOf(e))
+		}
+		return d + 1
+	case []any:
+		d := 0
+		for _, e := range t {
+			d = max(d, depthOf(e))
+		}
+		return d + 1
+	}
+	return 0
+}
+
+// decodeObject parses body and returns it as a JSON object; a valid JSON
+// body that is not an object is a validation failure.
+func decodeObject(body []byte) (map[string]any, error) {
+	v, err := parseJSON(body)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, &tenantapi.Error{Code: tenantapi.CodeValidationFailed, Detail: "the body must be a JSON object",
+			Fields: []tenantapi.FieldError{{Field: "", Message: "must be a JSON object"}}}
+	}
+	return obj, nil
+}
+
+// asError reports whether err is an *Error with code.
+func asError(err error, code tenantapi.Code) bool {
+	var e *tenantapi.Error
+	return errors.As(err, &e) && e.Code == code
+}

@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+type ctxKey int
+
+const (
+	tenantKey ctxKey = iota
+	logInfoKey
+)
+
+// requestID sets X-Request-ID on every response (SPEC §4.2): the caller's
+// value when it is well formed, else API Gateway's request id, else a new one.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = ""
+			if g := tenantapi.GatewayFrom(r.Context()); g != nil && validRequestID(g.RequestID) {
+				id = g.RequestID
+			}
+		}
+		if id == "" {
+			id = newRequestID()
+		}
+		h := w.Header()
+		h.Set("X-Request-ID", id)
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.' || c == '_' || c == ':' || c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// logInfo collects what the access log line reports that only inner
+// handlers know.
+type logInfo struct {
+	route  string // the matched pattern
+	tenant tenantapi.TenantID
+}
+
+// noteRoute records the matched route pattern for the access log.
+func noteRoute(r *http.Request, pattern string) {
+	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+		info.route = pattern
+	}
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog writes one line per request: request id, tenant, method, route
+// pattern (never the raw path, which may carry ids), status, duration, bytes.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &logInfo{route: "unmatched"}
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), logInfoKey, info))
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		attrs := []slog.Attr{
+			slog.String("request_id", w.Header().Get("X-Request-ID")),
+			slog.String("method", r.Method),
+			slog.String("route", info.route),
+			slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int("bytes", sw.bytes),
+		}
+		if info.tenant != "" {
+			attrs = append(attrs, slog.String("tenant_id", string(info.tenant)))
+		}
+		if g := tenantapi.GatewayFrom(r.Context()); g != nil && g.LambdaRequestID != "" {
+			attrs = append(attrs, slog.String("lambda_request_id", g.LambdaRequestID), slog.Bool("cold_start", g.ColdStart))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+// recoverPanic turns a panic in a handler into a 500 and a log line, so one
+// bad request never takes the process down.
+func (s *Server) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadline bounds every request, and so every query it makes, by the
+// request timeout.
+func (s *Server) deadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Allowed and exposed CORS headers (SPEC §4.3).
+const (
+	corsAllowHeaders  = "Authorization, Content-Type, X-Tenant-ID, If-Match, If-None-Match, Idempotency-Key, X-Request-ID"
+	corsExposeHeaders = "ETag, Location, Retry-After, X-Request-ID, Idempotent-Replayed"
+)
+
+// cors adds the CORS headers of an allowed origin to any response.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	if len(s.origins) == 0 {
+		return
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" || !s.origins[origin] {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+}
+
+// options answers OPTIONS with 204 and Allow; a CORS preflight from an
+// allowed origin also gets the allowed methods and headers.
+func (s *Server) options(w http.ResponseWriter, r *http.Request, allow string) {
+	h := w.Header()
+	h.Set("Allow", allow)
+	if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		if len(s.origins) == 0 {
+			h.Add("Vary", "Origin")
+		}
+		if s.origins[r.Header.Get("Origin")] {
+			h.Set("Access-Control-Allow-Methods", allow)
+			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			h.Set("Access-Control-Max-Age", "600")
+			h.Del("Access-Control-Expose-Headers")
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

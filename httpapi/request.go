@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/tenantapi/tenantapi"
+)
+
+// etag returns the ETag of a version: the quoted version number.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// parseIfMatch parses If-Match for strong comparison: "*" or a list of
+// entity tags; weak tags never match. A malformed header is CodeInvalidQuery.
+func parseIfMatch(r *http.Request) (tenantapi.Precondition, error) {
+	values := r.Header.Values("If-Match")
+	if len(values) == 0 {
+		return tenantapi.Precondition{}, nil
+	}
+	pre := tenantapi.Precondition{Present: true}
+	for _, v := range values {
+		tags, ok := splitETags(v)
+		if !ok {
+			return pre, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "the If-Match header is malformed")
+		}
+		for _, t := range tags {
+			switch {
+			case t == "*":
+				pre.Any = true
+			case strings.HasPrefix(t, "W/"):
+			default:
+				if n, err := strconv.ParseInt(strings.Trim(t, `"`), 10, 64); err == nil && n > 0 {
+					pre.Versions = append(pre.Versions, n)
+				}
+			}
+		}
+	}
+	return pre, nil
+}
+
+// noneMatch reports whether If-None-Match names the version, by weak
+// comparison ("*" names any).
+func noneMatch(r *http.Request, version int64) bool {
+	want := etag(version)
+	for _, v := range r.Header.Values("If-None-Match") {
+		tags, _ := splitETags(v)
+		for _, t := range tags {
+			if t == "*" || strings.TrimPrefix(t, "W/") == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// splitETags splits a list of entity tags (RFC 9110 §8.8.3) or "*".
+func splitETags(v string) ([]string, bool) {
+	v = strings.TrimSpace(v)
+	if v == "*" {
+		return []string{"*"}, true
+	}
+	var tags []string
+	for v != "" {
+		weak := strings.HasPrefix(v, "W/")
+		rest := strings.TrimPrefix(v, "W/")
+		if !strings.HasPrefix(rest, `"`) {
+			return nil, false
+		}
+		end := strings.IndexByte(rest[1:], '"')
+		if end < 0 {
+			return nil, false
+		}
+		tag := rest[:end+2]
+		if weak {
+			tag = "W/" + tag
+		}
+		tags = append(tags, tag)
+		v = strings.TrimSpace(rest[end+2:])
+		if v == "" {
+			break
+		}
+		if v[0] != ',' {
+			return nil, false
+		}
+		v = strings.TrimSpace(v[1:])
+	}
+	return tags, len(tags) > 0
+}
+
+// listQuery is a parsed ?limit=&cursor= of a list route.
+type listQuery struct {
+	limit  int
+	cursor string // raw; decoded by the route
+}
+
+// parseListQuery accepts only limit (^[1-9][0-9]{0,2}$, at most 500) and
+// cursor, each at most once; anything else is CodeInvalidQuery.
+func parseListQuery(r *http.Request) (listQuery, error) {
+	q := listQuery{limit: tenantapi.DefaultPageLimit}
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "the query string is malformed")
+	}
+	for k, vs := range values {
+		if len(vs) != 1 {
+			return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "query parameter %q is repeated", truncate(k, 32))
+		}
+		switch k {
+		case "limit":
+			n, ok := parseLimit(vs[0])
+			if !ok {
+				return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "limit must be an integer from 1 to %d", tenantapi.MaxPageLimit)
+			}
+			q.limit = n
+		case "cursor":
+			q.cursor = vs[0]
+			if q.cursor == "" {
+				return q, tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
+			}
+		default:
+			return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "unknown query parameter %q", truncate(k, 32))
+		}
+	}
+	return q, nil
+}
+
+func parseLimit(s string) (int, bool) {
+	if len(s) < 1 || len(s) > 3 || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n <= tenantapi.MaxPageLimit
+}
+
+// Item cursors are the last item's id, base64url without padding, after a
+// version byte so the format can change.
+const cursorVersion = 1
+
+func encodeItemCursor(id uuid.UUID) string {
+	var b [17]byte
+	b[0] = cursorVersion
+	copy(b[1:], id[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// decodeItemCursor returns the id a cursor continues after, or
+// CodeInvalidCursor.
+func decodeItemCursor(s string) (uuid.UUID, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != cursorVersion {
+		return uuid.UUID{}, tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
+	}
+	var id uuid.UUID
+	copy(id[:], b[1:])
+	return id, nil
+}
+
+// Tenant list cursors are the last tenant id, base64url without padding.
+func encodeTenantCursor(id tenantapi.TenantID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeTenantCursor(s string) (tenantapi.TenantID, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || !tenantapi.ValidTenantID(string(b)) {
+		return "", tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
+	}
+	return tenantapi.TenantID(b), nil
+}
+
+// parseIdempotencyKey returns the Idempotency-Key header: absent, or 1–255
+// printable ASCII characters (else CodeInvalidQuery).
+func parseIdempotencyKey(r *http.Request) (string, bool, error) {
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", false, nil
+	}
+	bad := tenantapi.Errorf(tenantapi.CodeInvalidQuery, "Idempotency-Key must be 1 to 255 printable ASCII characters")
+	if len(values) > 1 || len(values[0]) == 0 || len(values[0]) > 255 {
+		return "", false, bad
+	}
+	for i := 0; i < len(values[0]); i++ {
+		if c := values[0][i]; c < 0x20 || c > 0x7e {
+			return "", false, bad
+		}
+	}
+	return values[0], true, nil
+}
+
+// basePath is the path prefix the client sees (API Gateway's stage), so
+// Location and links point where the client can follow them.
+func basePath(r *http.Request) string {
+	if g := tenantapi.GatewayFrom(r.Context()); g != nil {
+		return g.BasePath
+	}
+	return ""
+}

@@ -1,0 +1,128 @@
+// Package httpapi is the HTTP face of the service: the tenant items API, the
+// admin API, health and documentation. The same http.Handler serves the HTTP
+// server and, through the Lambda adapter, API Gateway.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// Auth modes.
+const (
+	AuthAPIKey = "apikey"
+	AuthNone   = "none"
+)
+
+// Config tunes a Server. Zero values take the defaults named on each field.
+type Config struct {
+	// AuthMode is AuthAPIKey (default) or AuthNone. Whether AuthNone is
+	// allowed where the server listens is the command's decision.
+	AuthMode string
+	// AdminToken opens /admin/*; "" answers 404 there. At least 32 characters.
+	AdminToken string
+	// CORSAllowedOrigins lists exact origins allowed to call the API.
+	CORSAllowedOrigins []string
+	// RequestTimeout bounds each request, database calls included (default 10s).
+	RequestTimeout time.Duration
+	// CacheTTL bounds how long tenant statuses and key lookups are cached
+	// (default 2s; at most 5s, so changes take effect everywhere within 5 s).
+	CacheTTL time.Duration
+	// DeleteGrace is how long a tenant delete waits between marking the
+	// tenant deleting and dropping its schema, so that no process still
+	// serves it from a cache (default 5s).
+	DeleteGrace time.Duration
+	// DropLockTimeout bounds the wait for locks when dropping a tenant
+	// schema (default 3s).
+	DropLockTimeout time.Duration
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Stores are the dependencies a Server serves from.
+type Stores struct {
+	Tenants tenantapi.TenantStore
+	Lookup  tenantapi.Lookup
+	Keys    tenantapi.KeyStore
+	Items   tenantapi.ItemStore
+	Config  tenantapi.ConfigStore
+	// Ready reports whether the database answers and its public schema is at
+	// this binary's version.
+	Ready func(ctx context.Context) error
+}
+
+// Server is the HTTP API. Create it with NewServer.
+type Server struct {
+	cfg     Config
+	stores  Stores
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+	origins map[string]bool
+
+	principals *ttlCache[[32]byte, tenantapi.Principal]
+	statuses   *ttlCache[tenantapi.TenantID, tenantStatus]
+}
+
+type tenantStatus struct {
+	ref    tenantapi.TenantRef
+	status tenantapi.TenantStatus
+}
+
+// NewServer returns the API over stores. It returns an error for a config it
+// cannot serve safely (an unknown auth mode, a short admin token, a cache TTL
+// over 5 s).
+func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
+	if cfg.AuthMode == "" {
+		cfg.AuthMode = AuthAPIKey
+	}
+	if cfg.AuthMode != AuthAPIKey && cfg.AuthMode != AuthNone {
+		return nil, errors.New("unknown auth mode " + cfg.AuthMode + " (want apikey or none)")
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
+		return nil, errors.New("the admin token must be at least 32 characters")
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 2 * time.Second
+	}
+	if cfg.CacheTTL > 5*time.Second {
+		return nil, errors.New("the cache TTL must be at most 5s so that changes take effect within 5 s")
+	}
+	if cfg.DeleteGrace <= 0 {
+		cfg.DeleteGrace = 5 * time.Second
+	}
+	if cfg.DropLockTimeout <= 0 {
+		cfg.DropLockTimeout = 3 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:        cfg,
+		stores:     stores,
+		log:        log,
+		mux:        http.NewServeMux(),
+		origins:    map[string]bool{},
+		principals: newTTLCache[[32]byte, tenantapi.Principal](cfg.CacheTTL, 100_000),
+		statuses:   newTTLCache[tenantapi.TenantID, tenantStatus](cfg.CacheTTL, 100_000),
+	}
+	for _, o := range cfg.CORSAllowedOrigins {
+		s.origins[o] = true
+	}
+	s.routes()
+	s.handler = s.requestID(s.accessLog(s.recoverPanic(s.deadline(s.mux))))
+	return s, nil
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}

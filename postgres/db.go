@@ -1,0 +1,198 @@
+// Package postgres implements the stores of package tenantapi on PostgreSQL
+// with pgx. It is the only package that imports the driver; every error it
+// returns is a *tenantapi.Error.
+//
+// Shared tables live in the public schema and each tenant's tables in its own
+// schema, tenant_<id>. All SQL names its schema explicitly: connections run
+// with an empty search_path and nothing ever changes session state, so a
+// pooled connection (or PgBouncer, or RDS Proxy) can serve any tenant next.
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// Config says how to reach the database.
+type Config struct {
+	// URL is the owner's connection string: migrations, provisioning and
+	// the admin API use it. Required.
+	URL string
+	// RuntimeURL is the connection string of the least-privilege role that
+	// serves tenant requests. "" means the owner serves them too.
+	RuntimeURL string
+	// MaxConns caps each pool; 0 keeps pgxpool's default
+	// (max(4, number of CPUs)).
+	MaxConns int32
+	// ExecMode is how statements are sent: "exec" (the default, "" too),
+	// "cache_describe" or "cache_statement". Only "cache_statement" creates
+	// server-side prepared statements, which thrash with per-tenant SQL
+	// and pin sessions behind RDS Proxy; the others are safe behind any
+	// pooler.
+	ExecMode string
+	// MaxConnLifetime recycles connections after this long (0 keeps
+	// pgxpool's default of one hour). Each backend caches the catalog of
+	// every relation it has touched, and with many tenants that only stops
+	// growing when the connection closes. A tenth of it is added as jitter
+	// so a pool does not reconnect all at once.
+	MaxConnLifetime time.Duration
+	// MaxConnIdleTime closes connections idle this long (0 keeps pgxpool's
+	// default of 30 minutes).
+	MaxConnIdleTime time.Duration
+}
+
+// DB holds the connection pools. It is safe for concurrent use.
+type DB struct {
+	owner *pgxpool.Pool
+	// runtime serves tenant requests; it is owner when no runtime role is
+	// configured.
+	runtime *pgxpool.Pool
+}
+
+// Open creates the pools described by cfg. It does not connect: a database
+// that is resuming or briefly unreachable must not stop the process from
+// starting. It returns a CodeInternal error for an invalid configuration.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	mode, err := parseExecMode(cfg.ExecMode)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := newPool(ctx, cfg.URL, cfg, mode)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{owner: owner, runtime: owner}
+	if cfg.RuntimeURL != "" {
+		db.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg, mode)
+		if err != nil {
+			owner.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+func newPool(ctx context.Context, url string, cfg Config, mode pgx.QueryExecMode) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgconn masks the password in this message.
+		return nil, tenantapi.Wrap(tenantapi.CodeInternal, err, "invalid database connection string")
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	if cfg.MaxConnLifetime > 0 {
+		pc.MaxConnLifetime = cfg.MaxConnLifetime
+		pc.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
+	}
+	if cfg.MaxConnIdleTime > 0 {
+		pc.MaxConnIdleTime = cfg.MaxConnIdleTime
+	}
+	cc := pc.ConnConfig
+	cc.DefaultQueryExecMode = mode
+	// An empty search_path makes any unqualified name fail loudly instead
+	// of silently reading public or whatever an earlier session chose. It
+	// is a start-up parameter, not a SET, so poolers see no session state.
+	cc.RuntimeParams["search_path"] = ""
+	if cc.RuntimeParams["application_name"] == "" {
+		cc.RuntimeParams["application_name"] = "tenantapi"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, tenantapi.Wrap(tenantapi.CodeInternal, err, "invalid database configuration")
+	}
+	return pool, nil
+}
+
+func parseExecMode(s string) (pgx.QueryExecMode, error) {
+	switch s {
+	case "", "exec":
+		return pgx.QueryExecModeExec, nil
+	case "cache_describe":
+		return pgx.QueryExecModeCacheDescribe, nil
+	case "cache_statement":
+		return pgx.QueryExecModeCacheStatement, nil
+	}
+	return 0, tenantapi.Errorf(tenantapi.CodeInternal, "unknown database exec mode %q (want exec, cache_describe or cache_statement)", s)
+}
+
+// Close closes the pools, waiting for connections in use to be returned.
+func (db *DB) Close() {
+	if db.runtime != db.owner {
+		db.runtime.Close()
+	}
+	db.owner.Close()
+}
+
+// Ping checks that both pools can reach the database. It returns a
+// CodeUnavailable error when they cannot.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.owner.Ping(ctx); err != nil {
+		return translate(err, publicScope)
+	}
+	if db.runtime != db.owner {
+		if err := db.runtime.Ping(ctx); err != nil {
+			return translate(err, publicScope)
+		}
+	}
+	return nil
+}
+
+// Ready returns nil when the database answers and the public schema is at
+// the version this binary embeds, and a CodeUnavailable error otherwise. It
+// never looks at tenant schemas: one failed tenant must not take the service
+// out.
+func (db *DB) Ready(ctx context.Context) error {
+	v, err := db.PublicVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if want := LatestPublicVersion(); v != want {
+		return tenantapi.Errorf(tenantapi.CodeUnavailable, "database schema is at version %d, this binary needs %d", v, want)
+	}
+	if db.runtime != db.owner {
+		if err := db.runtime.Ping(ctx); err != nil {
+			return translate(err, publicScope)
+		}
+	}
+	return nil
+}
+
+// PublicVersion returns the highest public migration applied, 0 for a
+// database never migrated. It returns CodeUnavailable when the database
+// cannot be reached.
+func (db *DB) PublicVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.owner.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM public.schema_migrations`).Scan(&v)
+	if isUndefinedTable(err) {
+		return 0, nil
+	}
+	return v, translate(err, publicScope)
+}
+
+// inTx runs fn in a transaction on pool and commits when fn returns nil. The
+// error it returns is fn's or the driver's, untranslated.
+func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		// Roll back on a context of its own: ctx may be why fn failed, and
+		// the original error is the one worth returning.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

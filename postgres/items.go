@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// ItemStore keeps a tenant's items in tenant_<id>.items. Every call works in
+// the schema of the tenant it is given, named in the SQL itself, and takes
+// one round trip (PatchItem two). It implements tenantapi.ItemStore: a tenant
+// whose schema is gone gives ErrTenantNotFound, an unreachable or overloaded
+// database CodeUnavailable, anything unexpected CodeInternal.
+type ItemStore struct {
+	db  *DB
+	sql itemSQLCache
+}
+
+var _ tenantapi.ItemStore = (*ItemStore)(nil)
+
+// NewItemStore returns an ItemStore that serves requests from db's runtime
+// pool.
+func NewItemStore(db *DB) *ItemStore { return &ItemStore{db: db} }
+
+// maxPatchAttempts bounds PatchItem's read-modify-write loop under a storm
+// of concurrent writes to one item.
+const maxPatchAttempts = 8
+
+// now is the time of a write, at the precision PostgreSQL stores, so the item
+// Go returns equals the one read back later.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// attributes returns in's attributes, {} when unset.
+func attributes(in tenantapi.ItemInput) json.RawMessage {
+	if len(in.Attributes) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	return in.Attributes
+}
+
+// newItem returns the item a create will insert: every field is known in Go,
+// so the INSERT needs to return nothing.
+func newItem(in tenantapi.ItemInput) (tenantapi.Item, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return tenantapi.Item{}, tenantapi.Wrap(tenantapi.CodeInternal, err, "internal error")
+	}
+	t := now()
+	return tenantapi.Item{
+		ID:          id,
+		Name:        in.Name,
+		Description: in.Description,
+		Attributes:  attributes(in),
+		Version:     1,
+		CreatedAt:   t,
+		UpdatedAt:   t,
+	}, nil
+}
+
+// itemDest returns scan destinations for an item row. Attributes are read as
+// the raw jsonb text, never parsed or built in the database.
+func itemDest(it *tenantapi.Item) []any {
+	return []any{&it.ID, &it.Name, &it.Description, (*[]byte)(&it.Attributes), &it.Version, &it.CreatedAt, &it.UpdatedAt}
+}
+
+func utcItem(it *tenantapi.Item) {
+	it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
+}
+
+// CreateItem inserts a new item with a UUIDv7 id. With idem set it also
+// claims the idempotency key in the same statement; see
+// tenantapi.ItemStore for the replay rules. A key held by a request that is
+// still in flight gives CodeConflict (the caller answers 409 with
+// Retry-After).
+func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in tenantapi.ItemInput, idem *tenantapi.Idempotency, render func(tenantapi.Item) []byte) (tenantapi.Created, error) {
+	it, err := newItem(in)
+	if err != nil {
+		return tenantapi.Created{}, err
+	}
+	st := s.sql.statements(t.ID)
+	if idem == nil {
+		_, err := s.db.runtime.Exec(ctx, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt)
+		if err != nil {
+			return tenantapi.Created{}, translate(err, tenantScope)
+		}
+		return tenantapi.Created{Item: it}, nil
+	}
+	body := render(it)
+	if body == nil {
+		body = []byte{} // the column is NOT NULL; nil would be sent as NULL
+	}
+	return s.createIdempotent(ctx, st, it, idem, body)
+}
+
+// Item returns the item or ErrItemNotFound.
+func (s *ItemStore) Item(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID) (tenantapi.Item, error) {
+	var it tenantapi.Item
+	err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).get, id).Scan(itemDest(&it)...)
+	if err != nil {
+		return tenantapi.Item{}, translate(err, tenantScope)
+	}
+	utcItem(&it)
+	return it, nil
+}
+
+// Items returns up to limit items (DefaultPageLimit when it is not positive)
+// ordered by id, after the id after (nil for the first page).
+func (s *ItemStore) Items(ctx context.Context, t tenantapi.TenantRef, after *uuid.UUID, limit int) ([]tenantapi.Item, error) {
+	if limit <= 0 {
+		limit = tenantapi.DefaultPageLimit
+	}
+	var from uuid.UUID // the nil UUID sorts before every UUIDv7
+	if after != nil {
+		from = *after
+	}
+	rows, err := s.db.runtime.Query(ctx, s.sql.statements(t.ID).list, from, limit)
+	if err != nil {
+		return nil, translate(err, tenantScope)
+	}
+	defer rows.Close()
+	items := []tenantapi.Item{}
+	for rows.Next() {
+		var it tenantapi.Item
+		if err := rows.Scan(itemDest(&it)...); err != nil {
+			return nil, translate(err, tenantScope)
+		}
+		utcItem(&it)
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err, tenantScope)
+	}
+	return items, nil
+}
+
+// ReplaceItem replaces the writable fields of the item when pre matches and
+// returns it at its new version. It returns ErrItemNotFound or
+// ErrPreconditionFailed.
+func (s *ItemStore) ReplaceItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
+	return s.replace(ctx, s.sql.statements(t.ID), id, in, pre)
+}
+
+// replace runs the conditional update of ReplaceItem and PatchItem.
+func (s *ItemStore) replace(ctx context.Context, st *itemSQL, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
+	anyMatch, versions := preArgs(pre)
+	var (
+		it      tenantapi.Item
+		updated bool
+	)
+	dest := append([]any{&updated}, itemDest(&it)...)
+	err := s.db.runtime.QueryRow(ctx, st.replace, id, in.Name, in.Description, attributes(in), now(), anyMatch, versions).Scan(dest...)
+	if err != nil {
+		return tenantapi.Item{}, translate(err, tenantScope)
+	}
+	if !updated {
+		return tenantapi.Item{}, tenantapi.ErrPreconditionFailed
+	}
+	utcItem(&it)
+	return it, nil
+}
+
+// preArgs turns pre into the statements' "any version matches" flag and
+// version list.
+func preArgs(pre tenantapi.Precondition) (anyMatch bool, versions []int64) {
+	if !pre.Present || pre.Any {
+		return true, []int64{}
+	}
+	return false, append([]int64{}, pre.Versions...)
+}
+
+// PatchItem reads the item, checks pre, and writes what apply returns on
+// condition that the item is still at the version read. If another write
+// came between, it starts over when pre matches any version (absent or
+// "*") and returns ErrPreconditionFailed otherwise; after maxPatchAttempts
+// lost races it gives up with CodeConflict. Errors from apply are returned
+// as they are.
+func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition, apply func(tenantapi.Item) (tenantapi.ItemInput, error)) (tenantapi.Item, error) {
+	st := s.sql.statements(t.ID)
+	for range maxPatchAttempts {
+		var cur tenantapi.Item
+		if err := s.db.runtime.QueryRow(ctx, st.get, id).Scan(itemDest(&cur)...); err != nil {
+			return tenantapi.Item{}, translate(err, tenantScope)
+		}
+		utcItem(&cur)
+		if !pre.Matches(cur.Version) {
+			return tenantapi.Item{}, tenantapi.ErrPreconditionFailed
+		}
+		in, err := apply(cur)
+		if err != nil {
+			return tenantapi.Item{}, err
+		}
+		it, err := s.replace(ctx, st, id, in, tenantapi.Precondition{Present: true, Versions: []int64{cur.Version}})
+		switch {
+		case err == nil:
+			return it, nil
+		case !errors.Is(err, tenantapi.ErrPreconditionFailed):
+			return tenantapi.Item{}, err
+		case pre.Present && !pre.Any:
+			return tenantapi.Item{}, err
+		}
+	}
+	return tenantapi.Item{}, tenantapi.Errorf(tenantapi.CodeConflict, "the item is being changed by other requests; try again")
+}
+
+// DeleteItem deletes the item when pre matches. It returns ErrItemNotFound
+// or ErrPreconditionFailed.
+func (s *ItemStore) DeleteItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition) error {
+	anyMatch, versions := preArgs(pre)
+	var deleted bool
+	err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).delete, id, anyMatch, versions).Scan(&deleted)
+	if err != nil {
+		return translate(err, tenantScope)
+	}
+	if !deleted {
+		return tenantapi.ErrPreconditionFailed
+	}
+	return nil
+}
+
+// CheckItem returns nil when the item exists and pre matches, else
+// ErrItemNotFound or ErrPreconditionFailed.
+func (s *ItemStore) CheckItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition) error {
+	var v int64
+	if err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).check, id).Scan(&v); err != nil {
+		return translate(err, tenantScope)
+	}
+	if !pre.Matches(v) {
+		return tenantapi.ErrPreconditionFailed
+	}
+	return nil
+}

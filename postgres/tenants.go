@@ -1,0 +1,205 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// TenantStore is the tenant registry (public.tenants) and the tenant
+// schemas. It implements tenantapi.TenantStore and tenantapi.Lookup.
+type TenantStore struct {
+	db *DB
+	m  *Migrator
+}
+
+var (
+	_ tenantapi.TenantStore = (*TenantStore)(nil)
+	_ tenantapi.Lookup      = (*TenantStore)(nil)
+)
+
+// NewTenantStore returns a TenantStore on db whose new tenants get m's tenant
+// migrations; a nil m means the embedded ones.
+func NewTenantStore(db *DB, m *Migrator) *TenantStore {
+	if m == nil {
+		m = NewMigrator(db)
+	}
+	return &TenantStore{db: db, m: m}
+}
+
+// tenantNotFound is the scope of registry statements.
+var tenantNotFound = scope{notFound: tenantapi.ErrTenantNotFound}
+
+const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at`
+
+func scanTenant(row pgx.Row) (tenantapi.Tenant, error) {
+	var t tenantapi.Tenant
+	err := row.Scan(&t.ID, &t.UID, &t.Name, &t.Status, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt)
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return t, err
+}
+
+// CreateTenant creates the registry row, the schema, its ledger and every
+// tenant migration in one transaction: they commit together or not at all.
+// It returns ErrTenantExists when the id is taken (by a tenant in any
+// status, or by a schema left behind), an *Error with CodeInvalidTenantID for
+// an id that does not match the grammar, CodeUnavailable when the database
+// cannot be reached and CodeInternal when a migration fails.
+func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, name string) (tenantapi.Tenant, error) {
+	// id becomes part of DDL; TenantID may have been made by a conversion.
+	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
+		return tenantapi.Tenant{}, err
+	}
+	var t tenantapi.Tenant
+	err := inTx(ctx, s.db.owner, func(tx pgx.Tx) error {
+		// The row goes first: a racing create of the same id waits on the
+		// primary key and then fails there, before touching any DDL.
+		var err error
+		t, err = scanTenant(tx.QueryRow(ctx, `INSERT INTO public.tenants (id, name, schema_version)
+			VALUES ($1, $2, $3) RETURNING `+tenantColumns, string(id), name, s.m.LatestTenantVersion()))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}; `+tenantLedgerDDL, id)); err != nil {
+			return err
+		}
+		return applyTenant(ctx, tx, id, s.m.tenant)
+	})
+	if err != nil {
+		return tenantapi.Tenant{}, translate(err, publicScope)
+	}
+	return t, nil
+}
+
+// Tenant returns the tenant with id, in any status, or ErrTenantNotFound.
+func (s *TenantStore) Tenant(ctx context.Context, id tenantapi.TenantID) (tenantapi.Tenant, error) {
+	t, err := scanTenant(s.db.owner.QueryRow(ctx, `SELECT `+tenantColumns+` FROM public.tenants WHERE id = $1`, string(id)))
+	return t, translate(err, tenantNotFound)
+}
+
+// Tenants returns up to page.Limit tenants (DefaultPageLimit when it is not
+// positive) ordered by id, after the id page.After.
+func (s *TenantStore) Tenants(ctx context.Context, page tenantapi.Page) ([]tenantapi.Tenant, error) {
+	limit := page.Limit
+	if limit <= 0 {
+		limit = tenantapi.DefaultPageLimit
+	}
+	rows, err := s.db.owner.Query(ctx, `SELECT `+tenantColumns+` FROM public.tenants
+		WHERE id > $1 ORDER BY id LIMIT $2`, page.After, limit)
+	if err != nil {
+		return nil, translate(err, publicScope)
+	}
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (tenantapi.Tenant, error) { return scanTenant(row) })
+	return ts, translate(err, publicScope)
+}
+
+// UpdateTenant applies u and returns the tenant. A tenant that is being
+// deleted, or absent, gives ErrTenantNotFound. Deleting is not a status this
+// path sets (MarkTenantDeleting does, with the keys): asking for it, or for
+// an unknown status, gives CodeValidationFailed.
+func (s *TenantStore) UpdateTenant(ctx context.Context, id tenantapi.TenantID, u tenantapi.TenantUpdate) (tenantapi.Tenant, error) {
+	var status *string
+	if u.Status != nil {
+		if *u.Status != tenantapi.TenantActive && *u.Status != tenantapi.TenantSuspended {
+			return tenantapi.Tenant{}, &tenantapi.Error{
+				Code:   tenantapi.CodeValidationFailed,
+				Detail: "status must be active or suspended",
+				Fields: []tenantapi.FieldError{{Field: "/status", Message: "must be active or suspended"}},
+			}
+		}
+		status = (*string)(u.Status)
+	}
+	var row pgx.Row
+	if u.Name == nil && status == nil {
+		row = s.db.owner.QueryRow(ctx, `SELECT `+tenantColumns+` FROM public.tenants
+			WHERE id = $1 AND status <> 'deleting'`, string(id))
+	} else {
+		row = s.db.owner.QueryRow(ctx, `UPDATE public.tenants
+			SET name = coalesce($2, name), status = coalesce($3, status), updated_at = now()
+			WHERE id = $1 AND status <> 'deleting'
+			RETURNING `+tenantColumns, string(id), u.Name, status)
+	}
+	t, err := scanTenant(row)
+	return t, translate(err, tenantNotFound)
+}
+
+// MarkTenantDeleting sets the tenant's status to deleting and revokes its
+// keys in one transaction. It returns the time the tenant was first marked
+// (repeated calls keep it), ErrTenantNotFound, or CodeUnavailable.
+func (s *TenantStore) MarkTenantDeleting(ctx context.Context, id tenantapi.TenantID) (time.Time, error) {
+	var since time.Time
+	err := inTx(ctx, s.db.owner, func(tx pgx.Tx) error {
+		var uid int64
+		err := tx.QueryRow(ctx, `UPDATE public.tenants
+			SET status = 'deleting',
+			    deleting_since = coalesce(deleting_since, now()),
+			    updated_at = CASE WHEN status = 'deleting' THEN updated_at ELSE now() END
+			WHERE id = $1
+			RETURNING uid, deleting_since`, string(id)).Scan(&uid, &since)
+		if err != nil {
+			return err
+		}
+		// A separate statement, so it sees keys committed by a CreateKey
+		// that held the row until the UPDATE above could lock it.
+		_, err = tx.Exec(ctx, `UPDATE public.api_keys SET revoked_at = now()
+			WHERE tenant_uid = $1 AND revoked_at IS NULL`, uid)
+		return err
+	})
+	return since.UTC(), translate(err, tenantNotFound)
+}
+
+// errNotDeleting refuses to drop a tenant nobody marked.
+var errNotDeleting = tenantapi.Errorf(tenantapi.CodeConflict, "tenant is not marked for deletion")
+
+// DropTenant drops the schema and the registry row (and with it, by
+// cascade, the keys) of a tenant marked deleting, in one transaction that
+// waits at most lockTimeout (at least a millisecond) for any lock. When a
+// lock cannot be had it returns CodeUnavailable and the tenant stays
+// deleting, so repeating the call finishes it. It returns ErrTenantNotFound
+// for an absent tenant and CodeConflict for one not marked deleting.
+func (s *TenantStore) DropTenant(ctx context.Context, id tenantapi.TenantID, lockTimeout time.Duration) error {
+	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
+		return tenantapi.ErrTenantNotFound
+	}
+	ms := strconv.FormatInt(max(lockTimeout.Milliseconds(), 1), 10) + "ms"
+	err := inTx(ctx, s.db.owner, func(tx pgx.Tx) error {
+		// set_config(..., true) is SET LOCAL: it ends with the transaction,
+		// so the pooled connection goes back unchanged.
+		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, ms); err != nil {
+			return err
+		}
+		var status tenantapi.TenantStatus
+		err := tx.QueryRow(ctx, `SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).Scan(&status)
+		if err != nil {
+			return err
+		}
+		if status != tenantapi.TenantDeleting {
+			return errNotDeleting
+		}
+		// IF EXISTS: a schema someone dropped by hand must not keep the
+		// registry row alive forever.
+		if _, err := tx.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, id)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, string(id))
+		return err
+	})
+	return translate(err, tenantNotFound)
+}
+
+// TenantStatus returns the tenant's identity and status (deleting included:
+// the caller treats it as absent), or ErrTenantNotFound. It is one primary
+// key lookup on the runtime pool, for the request path.
+func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (tenantapi.TenantRef, tenantapi.TenantStatus, error) {
+	ref := tenantapi.TenantRef{ID: id}
+	var status tenantapi.TenantStatus
+	err := s.db.runtime.QueryRow(ctx, `SELECT uid, status FROM public.tenants WHERE id = $1`, string(id)).Scan(&ref.UID, &status)
+	if err != nil {
+		return tenantapi.TenantRef{}, "", translate(err, tenantNotFound)
+	}
+	return ref, status, nil
+}
