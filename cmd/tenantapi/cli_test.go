@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -219,7 +220,18 @@ var keyRE = regexp.MustCompile(`demo API key:\s+(tak_\S+)`)
 // it prints, and checks that stopping it stops PostgreSQL too.
 func TestDev(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	// A folder the unprivileged PostgreSQL user can reach when we run as root.
+	dir, err := os.MkdirTemp("", "tenantapi-dev-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() {
+		if c, err := pgcluster.Open(pgcluster.Options{Dir: dir}); err == nil {
+			c.Remove()
+		}
+		os.RemoveAll(dir)
+	})
 	env := map[string]string{"TENANTAPI_DIR": dir, "PORT": "0"}
 	for round := 0; round < 2; round++ {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -78,7 +78,9 @@ type Cluster struct {
 // user cannot reach Dir (a folder on the way, such as /root, denies it), the
 // cluster lives in a folder of the temporary directory named after Dir's
 // absolute path instead, while the password and the log stay in Dir. Start
-// says so through Options.Log.
+// says so through Options.Log, and Remove deletes that folder too. Note
+// that t.TempDir and os.MkdirTemp make 0700 folders, which that user cannot
+// enter.
 func Open(opts Options) (*Cluster, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("pgcluster: Options.Dir is empty")

@@ -32,6 +32,10 @@ func (c *Cluster) Stop(ctx context.Context) error {
 // directory, the fallback folder that held it if any, the password file and
 // the server log. Other files in Dir are left alone. It refuses to remove a
 // running cluster.
+//
+// Whoever throws Dir away (a test's temporary folder) must call Remove
+// first: when the cluster lives in the fallback folder (see Open), deleting
+// Dir alone leaves it behind in the temporary directory.
 func (c *Cluster) Remove() error {
 	if c.Running() {
 		return fmt.Errorf("pgcluster: %s is running; stop it before removing it", c.dataDir)

@@ -1,0 +1,15 @@
+// Package deploy holds the AWS deployment of tenantapi and the tests that
+// keep it honest. It has no Go API.
+//
+//   - aurora.yaml (CloudFormation): the Aurora PostgreSQL Serverless v2
+//     database, its secrets, security groups and the Secrets Manager endpoint.
+//   - ../template.yaml (AWS SAM): ApiFunction behind an API Gateway REST API
+//     and OpsFunction for direct invocations, both from one bootstrap binary
+//     built by the Makefile targets that sam build calls.
+//
+// The tests validate every resource of both templates against the published
+// CloudFormation and SAM resource schemas (bundled with
+// github.com/awslabs/goformation/v7), cross-check the two templates with each
+// other and with what the code reads, and run the Makefile target that
+// sam build runs.
+package deploy
