@@ -39,6 +39,8 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 	switch s.cfg.AuthMode {
 	case AuthNone:
 		ts, err = s.tenantStatus(r.Context(), id)
+	case AuthGateway:
+		ts, err = s.gatewayTenant(r, id)
 	default:
 		var p tenantapi.Principal
 		p, err = s.authenticate(r.Context(), r)
@@ -61,6 +63,19 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 		return
 	}
 	h(w, r.WithContext(context.WithValue(r.Context(), tenantKey, ts.ref)))
+}
+
+// gatewayTenant trusts the tenant claim that an API Gateway authorizer put
+// in the request context: no claim is 401, another tenant's 403.
+func (s *Server) gatewayTenant(r *http.Request, id tenantapi.TenantID) (tenantStatus, error) {
+	g := tenantapi.GatewayFrom(r.Context())
+	if g == nil || g.Claims[s.cfg.TenantClaim] == "" {
+		return tenantStatus{}, tenantapi.Errorf(tenantapi.CodeUnauthorized, "the request carries no tenant claim")
+	}
+	if g.Claims[s.cfg.TenantClaim] != string(id) {
+		return tenantStatus{}, tenantapi.Errorf(tenantapi.CodeForbidden, "the credential does not belong to this tenant")
+	}
+	return s.tenantStatus(r.Context(), id)
 }
 
 // tenantOf returns the tenant that the tenant checks resolved.

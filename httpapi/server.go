@@ -15,15 +15,19 @@ import (
 
 // Auth modes.
 const (
-	AuthAPIKey = "apikey"
-	AuthNone   = "none"
+	AuthAPIKey  = "apikey"
+	AuthNone    = "none"
+	AuthGateway = "gateway" // the tenant claim of an API Gateway authorizer
 )
 
 // Config tunes a Server. Zero values take the defaults named on each field.
 type Config struct {
-	// AuthMode is AuthAPIKey (default) or AuthNone. Whether AuthNone is
-	// allowed where the server listens is the command's decision.
+	// AuthMode is AuthAPIKey (default), AuthGateway or AuthNone. Whether a
+	// mode is allowed where the server runs is the command's decision.
 	AuthMode string
+	// TenantClaim names the authorizer claim that holds the tenant id in
+	// AuthGateway mode (default "custom:tenant_id").
+	TenantClaim string
 	// AdminToken opens /admin/*; "" answers 404 there. At least 32 characters.
 	AdminToken string
 	// CORSAllowedOrigins lists exact origins allowed to call the API.
@@ -81,8 +85,13 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	if cfg.AuthMode == "" {
 		cfg.AuthMode = AuthAPIKey
 	}
-	if cfg.AuthMode != AuthAPIKey && cfg.AuthMode != AuthNone {
-		return nil, errors.New("unknown auth mode " + cfg.AuthMode + " (want apikey or none)")
+	switch cfg.AuthMode {
+	case AuthAPIKey, AuthNone, AuthGateway:
+	default:
+		return nil, errors.New("unknown auth mode " + cfg.AuthMode + " (want apikey, gateway or none)")
+	}
+	if cfg.TenantClaim == "" {
+		cfg.TenantClaim = "custom:tenant_id"
 	}
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < 32 {
 		return nil, errors.New("the admin token must be at least 32 characters")

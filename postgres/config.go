@@ -21,8 +21,6 @@ var _ tenantapi.ConfigStore = (*ConfigStore)(nil)
 // NewConfigStore returns a ConfigStore on db.
 func NewConfigStore(db *DB) *ConfigStore { return &ConfigStore{db: db} }
 
-var configNotFound = scope{notFound: tenantapi.ErrNotFound}
-
 func scanConfigEntry(row pgx.Row) (tenantapi.ConfigEntry, error) {
 	var e tenantapi.ConfigEntry
 	err := row.Scan(&e.Key, &e.Value, &e.UpdatedAt)
@@ -43,7 +41,7 @@ func (s *ConfigStore) ConfigEntries(ctx context.Context) ([]tenantapi.ConfigEntr
 // ConfigEntry returns one setting or ErrNotFound.
 func (s *ConfigStore) ConfigEntry(ctx context.Context, key string) (tenantapi.ConfigEntry, error) {
 	e, err := scanConfigEntry(s.db.owner.QueryRow(ctx, `SELECT key, value, updated_at FROM public.config WHERE key = $1`, key))
-	return e, translate(err, configNotFound)
+	return e, translate(err, configScope)
 }
 
 // PutConfigEntry creates or replaces a setting. value must be valid JSON (the

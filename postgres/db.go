@@ -57,8 +57,14 @@ type DB struct {
 
 // Open creates the pools described by cfg. It does not connect: a database
 // that is resuming or briefly unreachable must not stop the process from
-// starting. It returns a CodeInternal error for an invalid configuration.
+// starting. It returns a CodeInternal error for an invalid configuration,
+// an empty URL included.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.URL == "" {
+		// pgx would fall back to PGHOST and friends, or to a local socket:
+		// a surprising database to migrate.
+		return nil, tenantapi.Errorf(tenantapi.CodeInternal, "no database connection string")
+	}
 	mode, err := parseExecMode(cfg.ExecMode)
 	if err != nil {
 		return nil, err

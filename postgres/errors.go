@@ -46,9 +46,13 @@ type scope struct {
 	tenant bool
 }
 
+// The scopes of the package's statements.
 var (
-	publicScope = scope{}
-	tenantScope = scope{notFound: tenantapi.ErrItemNotFound, tenant: true}
+	publicScope     = scope{} // public tables where "no rows" is unexpected
+	registryScope   = scope{notFound: tenantapi.ErrTenantNotFound}
+	credentialScope = scope{notFound: tenantapi.ErrUnauthorized}
+	configScope     = scope{notFound: tenantapi.ErrNotFound}
+	itemScope       = scope{notFound: tenantapi.ErrItemNotFound, tenant: true}
 )
 
 // translate returns err as a *tenantapi.Error. Domain errors pass through

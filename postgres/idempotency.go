@@ -43,7 +43,7 @@ func (s *ItemStore) createIdempotent(ctx context.Context, st *itemSQL, it tenant
 	case isNoRows(err):
 		return tenantapi.Created{}, errKeyInFlight
 	case err != nil:
-		return tenantapi.Created{}, translate(err, tenantScope)
+		return tenantapi.Created{}, translate(err, itemScope)
 	case created:
 		return tenantapi.Created{Item: it}, nil
 	case !claimedAt.After(cutoff):

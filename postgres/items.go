@@ -31,9 +31,9 @@ func NewItemStore(db *DB) *ItemStore { return &ItemStore{db: db} }
 // of concurrent writes to one item.
 const maxPatchAttempts = 8
 
-// now is the time of a write, at the precision PostgreSQL stores, so the item
-// Go returns equals the one read back later.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+// writeTime is the time of a write, at the precision PostgreSQL stores, so
+// the item Go returns equals the one read back later.
+func writeTime() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // attributes returns in's attributes, {} when unset.
 func attributes(in tenantapi.ItemInput) json.RawMessage {
@@ -50,7 +50,7 @@ func newItem(in tenantapi.ItemInput) (tenantapi.Item, error) {
 	if err != nil {
 		return tenantapi.Item{}, tenantapi.Wrap(tenantapi.CodeInternal, err, "internal error")
 	}
-	t := now()
+	t := writeTime()
 	return tenantapi.Item{
 		ID:          id,
 		Name:        in.Name,
@@ -86,7 +86,7 @@ func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in te
 	if idem == nil {
 		_, err := s.db.runtime.Exec(ctx, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt)
 		if err != nil {
-			return tenantapi.Created{}, translate(err, tenantScope)
+			return tenantapi.Created{}, translate(err, itemScope)
 		}
 		return tenantapi.Created{Item: it}, nil
 	}
@@ -99,10 +99,13 @@ func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in te
 
 // Item returns the item or ErrItemNotFound.
 func (s *ItemStore) Item(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID) (tenantapi.Item, error) {
+	return s.get(ctx, s.sql.statements(t.ID), id)
+}
+
+func (s *ItemStore) get(ctx context.Context, st *itemSQL, id uuid.UUID) (tenantapi.Item, error) {
 	var it tenantapi.Item
-	err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).get, id).Scan(itemDest(&it)...)
-	if err != nil {
-		return tenantapi.Item{}, translate(err, tenantScope)
+	if err := s.db.runtime.QueryRow(ctx, st.get, id).Scan(itemDest(&it)...); err != nil {
+		return tenantapi.Item{}, translate(err, itemScope)
 	}
 	utcItem(&it)
 	return it, nil
@@ -120,20 +123,20 @@ func (s *ItemStore) Items(ctx context.Context, t tenantapi.TenantRef, after *uui
 	}
 	rows, err := s.db.runtime.Query(ctx, s.sql.statements(t.ID).list, from, limit)
 	if err != nil {
-		return nil, translate(err, tenantScope)
+		return nil, translate(err, itemScope)
 	}
 	defer rows.Close()
 	items := []tenantapi.Item{}
 	for rows.Next() {
 		var it tenantapi.Item
 		if err := rows.Scan(itemDest(&it)...); err != nil {
-			return nil, translate(err, tenantScope)
+			return nil, translate(err, itemScope)
 		}
 		utcItem(&it)
 		items = append(items, it)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, translate(err, tenantScope)
+		return nil, translate(err, itemScope)
 	}
 	return items, nil
 }
@@ -153,9 +156,9 @@ func (s *ItemStore) replace(ctx context.Context, st *itemSQL, id uuid.UUID, in t
 		updated bool
 	)
 	dest := append([]any{&updated}, itemDest(&it)...)
-	err := s.db.runtime.QueryRow(ctx, st.replace, id, in.Name, in.Description, attributes(in), now(), anyMatch, versions).Scan(dest...)
+	err := s.db.runtime.QueryRow(ctx, st.replace, id, in.Name, in.Description, attributes(in), writeTime(), anyMatch, versions).Scan(dest...)
 	if err != nil {
-		return tenantapi.Item{}, translate(err, tenantScope)
+		return tenantapi.Item{}, translate(err, itemScope)
 	}
 	if !updated {
 		return tenantapi.Item{}, tenantapi.ErrPreconditionFailed
@@ -170,7 +173,10 @@ func preArgs(pre tenantapi.Precondition) (anyMatch bool, versions []int64) {
 	if !pre.Present || pre.Any {
 		return true, []int64{}
 	}
-	return false, append([]int64{}, pre.Versions...)
+	if pre.Versions == nil {
+		return false, []int64{} // nil would be sent as NULL
+	}
+	return false, pre.Versions
 }
 
 // PatchItem reads the item, checks pre, and writes what apply returns on
@@ -182,11 +188,10 @@ func preArgs(pre tenantapi.Precondition) (anyMatch bool, versions []int64) {
 func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition, apply func(tenantapi.Item) (tenantapi.ItemInput, error)) (tenantapi.Item, error) {
 	st := s.sql.statements(t.ID)
 	for range maxPatchAttempts {
-		var cur tenantapi.Item
-		if err := s.db.runtime.QueryRow(ctx, st.get, id).Scan(itemDest(&cur)...); err != nil {
-			return tenantapi.Item{}, translate(err, tenantScope)
+		cur, err := s.get(ctx, st, id)
+		if err != nil {
+			return tenantapi.Item{}, err
 		}
-		utcItem(&cur)
 		if !pre.Matches(cur.Version) {
 			return tenantapi.Item{}, tenantapi.ErrPreconditionFailed
 		}
@@ -214,7 +219,7 @@ func (s *ItemStore) DeleteItem(ctx context.Context, t tenantapi.TenantRef, id uu
 	var deleted bool
 	err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).delete, id, anyMatch, versions).Scan(&deleted)
 	if err != nil {
-		return translate(err, tenantScope)
+		return translate(err, itemScope)
 	}
 	if !deleted {
 		return tenantapi.ErrPreconditionFailed
@@ -227,7 +232,7 @@ func (s *ItemStore) DeleteItem(ctx context.Context, t tenantapi.TenantRef, id uu
 func (s *ItemStore) CheckItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition) error {
 	var v int64
 	if err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).check, id).Scan(&v); err != nil {
-		return translate(err, tenantScope)
+		return translate(err, itemScope)
 	}
 	if !pre.Matches(v) {
 		return tenantapi.ErrPreconditionFailed

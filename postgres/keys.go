@@ -39,7 +39,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, tenant tenantapi.TenantID, nam
 		RETURNING tenant_uid, created_at, expires_at`,
 		string(tenant), keyID, hash[:], name, expiresAt).Scan(&k.TenantUID, &k.CreatedAt, &k.ExpiresAt)
 	if err != nil {
-		return tenantapi.APIKey{}, "", translate(err, tenantNotFound)
+		return tenantapi.APIKey{}, "", translate(err, registryScope)
 	}
 	k.CreatedAt = k.CreatedAt.UTC()
 	k.ExpiresAt = utcPtr(k.ExpiresAt)
@@ -117,7 +117,7 @@ func (s *KeyStore) RevokeKeysNamed(ctx context.Context, tenant tenantapi.TenantI
 			RETURNING 1
 		)
 		SELECT (SELECT count(*) FROM r) FROM t`, string(tenant), name).Scan(&n)
-	return n, translate(err, tenantNotFound)
+	return n, translate(err, registryScope)
 }
 
 // Authenticate returns the principal of the unrevoked key with that hash,
@@ -132,7 +132,7 @@ func (s *KeyStore) Authenticate(ctx context.Context, hash [32]byte) (tenantapi.P
 		WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash[:]).
 		Scan(&p.KeyID, &p.Tenant.ID, &p.Tenant.UID, &p.TenantStatus, &p.ExpiresAt)
 	if err != nil {
-		return tenantapi.Principal{}, translate(err, scope{notFound: tenantapi.ErrUnauthorized})
+		return tenantapi.Principal{}, translate(err, credentialScope)
 	}
 	p.ExpiresAt = utcPtr(p.ExpiresAt)
 	return p, nil

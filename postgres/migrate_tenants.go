@@ -17,7 +17,7 @@ import (
 type MigrateOptions struct {
 	// Tenant limits the run to one tenant; "" migrates every tenant.
 	Tenant tenantapi.TenantID
-	// Concurrency is how many tenants migrate at once; 0 means 4.
+	// Concurrency is how many tenants migrate at once; below 1 means 4.
 	Concurrency int
 	// Progress, when set, is called after each tenant that had to be
 	// looked at closely (its mirrored version was behind), with how many of
@@ -65,13 +65,16 @@ const defaultConcurrency = 4
 func (m *Migrator) MigrateTenants(ctx context.Context, opts MigrateOptions) (Report, error) {
 	todo, upToDate, err := m.tenantsBehind(ctx, opts.Tenant)
 	if err != nil {
-		return Report{}, translate(err, scope{notFound: tenantapi.ErrTenantNotFound})
+		return Report{}, translate(err, registryScope)
 	}
 	r := run{m: m, opts: opts, total: len(todo)}
 	r.report.Total = upToDate + len(todo)
 	r.report.UpToDate = upToDate
 
-	workers := cmp.Or(opts.Concurrency, defaultConcurrency)
+	workers := opts.Concurrency
+	if workers < 1 {
+		workers = defaultConcurrency
+	}
 	ids := make(chan tenantapi.TenantID)
 	var wg sync.WaitGroup
 	for range min(workers, len(todo)) {

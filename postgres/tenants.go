@@ -31,9 +31,6 @@ func NewTenantStore(db *DB, m *Migrator) *TenantStore {
 	return &TenantStore{db: db, m: m}
 }
 
-// tenantNotFound is the scope of registry statements.
-var tenantNotFound = scope{notFound: tenantapi.ErrTenantNotFound}
-
 const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at`
 
 func scanTenant(row pgx.Row) (tenantapi.Tenant, error) {
@@ -78,7 +75,7 @@ func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, n
 // Tenant returns the tenant with id, in any status, or ErrTenantNotFound.
 func (s *TenantStore) Tenant(ctx context.Context, id tenantapi.TenantID) (tenantapi.Tenant, error) {
 	t, err := scanTenant(s.db.owner.QueryRow(ctx, `SELECT `+tenantColumns+` FROM public.tenants WHERE id = $1`, string(id)))
-	return t, translate(err, tenantNotFound)
+	return t, translate(err, registryScope)
 }
 
 // Tenants returns up to page.Limit tenants (DefaultPageLimit when it is not
@@ -124,7 +121,7 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, id tenantapi.TenantID, u
 			RETURNING `+tenantColumns, string(id), u.Name, status)
 	}
 	t, err := scanTenant(row)
-	return t, translate(err, tenantNotFound)
+	return t, translate(err, registryScope)
 }
 
 // MarkTenantDeleting sets the tenant's status to deleting and revokes its
@@ -149,7 +146,7 @@ func (s *TenantStore) MarkTenantDeleting(ctx context.Context, id tenantapi.Tenan
 			WHERE tenant_uid = $1 AND revoked_at IS NULL`, uid)
 		return err
 	})
-	return since.UTC(), translate(err, tenantNotFound)
+	return since.UTC(), translate(err, registryScope)
 }
 
 // errNotDeleting refuses to drop a tenant nobody marked.
@@ -188,7 +185,7 @@ func (s *TenantStore) DropTenant(ctx context.Context, id tenantapi.TenantID, loc
 		_, err = tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, string(id))
 		return err
 	})
-	return translate(err, tenantNotFound)
+	return translate(err, registryScope)
 }
 
 // TenantStatus returns the tenant's identity and status (deleting included:
@@ -199,7 +196,7 @@ func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (
 	var status tenantapi.TenantStatus
 	err := s.db.runtime.QueryRow(ctx, `SELECT uid, status FROM public.tenants WHERE id = $1`, string(id)).Scan(&ref.UID, &status)
 	if err != nil {
-		return tenantapi.TenantRef{}, "", translate(err, tenantNotFound)
+		return tenantapi.TenantRef{}, "", translate(err, registryScope)
 	}
 	return ref, status, nil
 }

@@ -210,7 +210,7 @@ func TestErrorPrecedence(t *testing.T) {
 		{"two tenants", req{method: "GET", path: "/items", headers: http.Header{"X-Tenant-Id": {"alpha", "beta"}}}, 400, "invalid-tenant-id"},
 		{"no credential, unknown tenant", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "ghost"}}, 401, "unauthorized"},
 		{"malformed key", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "alpha", "Authorization": "Bearer tak_nope"}}, 401, "unauthorized"},
-		{"key with bad checksum", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "alpha", "Authorization": bearer(keyA[:len(keyA)-1] + "a")}}, 401, "unauthorized"},
+		{"key with bad checksum", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "alpha", "Authorization": bearer(corrupt(keyA))}}, 401, "unauthorized"},
 		{"other tenant's key", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "alpha", "Authorization": bearer(keyB)}}, 403, "forbidden"},
 		{"other tenant's key, unknown tenant", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "ghost", "Authorization": bearer(keyB)}}, 403, "forbidden"},
 		{"suspended", req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "sleepy", "Authorization": bearer(e.keyOf["sleepy"])}}, 403, "tenant-suspended"},
@@ -485,4 +485,13 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 	if line["tenant_id"] != "acme" || line["method"] == nil || line["status"] == nil || line["duration_ms"] == nil {
 		t.Errorf("access line %v", line)
 	}
+}
+
+// corrupt changes the last character of a key, breaking its checksum.
+func corrupt(key string) string {
+	last := "a"
+	if strings.HasSuffix(key, "a") {
+		last = "b"
+	}
+	return key[:len(key)-1] + last
 }

@@ -1,0 +1,980 @@
+package deploy
+
+import (
+	"crypto/sha256"
+	"debug/buildinfo"
+	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	auroraPath = "aurora.yaml"
+	samPath    = "../template.yaml"
+)
+
+// auroraFed are the parameters of template.yaml that take the Aurora stack's
+// outputs of the same names.
+var auroraFed = []string{
+	"DBSecretARN", "DBRuntimeSecretARN", "DBEndpoint", "DBPort", "DBName",
+	"DBClusterARN", "SubnetIds", "LambdaSecurityGroupId",
+}
+
+// apiEnv is every environment variable the code reads on Lambda, with the
+// template.yaml parameter it must come from. DB_SECRET_ARN is checked apart:
+// ApiFunction gets it only when the admin API is on.
+var apiEnv = map[string]string{
+	"DB_RUNTIME_SECRET_ARN":  "DBRuntimeSecretARN",
+	"DB_HOST":                "DBEndpoint",
+	"DB_PORT":                "DBPort",
+	"DB_NAME":                "DBName",
+	"DB_CLUSTER_ARN":         "DBClusterARN",
+	"AUTH_MODE":              "AuthMode",
+	"ADMIN_TOKEN_SECRET_ARN": "AdminTokenSecretARN",
+	"CORS_ALLOWED_ORIGINS":   "CorsAllowedOrigins",
+	"REQUEST_TIMEOUT":        "RequestTimeout",
+	"LOG_LEVEL":              "LogLevel",
+}
+
+// opsEnv is what OpsFunction (migrate, tenants, keys) reads.
+var opsEnv = map[string]string{
+	"DB_SECRET_ARN":         "DBSecretARN",
+	"DB_RUNTIME_SECRET_ARN": "DBRuntimeSecretARN",
+	"DB_HOST":               "DBEndpoint",
+	"DB_PORT":               "DBPort",
+	"DB_NAME":               "DBName",
+	"DB_CLUSTER_ARN":        "DBClusterARN",
+	"LOG_LEVEL":             "LogLevel",
+}
+
+// problemStatus is SPEC §4's table: each problem code and its status.
+var problemStatus = map[string]int{
+	"missing-tenant-id": 400, "invalid-tenant-id": 400, "malformed-json": 400,
+	"invalid-query": 400, "invalid-cursor": 400, "unauthorized": 401,
+	"forbidden": 403, "tenant-suspended": 403, "tenant-not-found": 404,
+	"item-not-found": 404, "not-found": 404, "method-not-allowed": 405,
+	"conflict": 409, "idempotency-key-reused": 409, "precondition-failed": 412,
+	"payload-too-large": 413, "unsupported-media-type": 415,
+	"validation-failed": 422, "rate-limited": 429, "unavailable": 503,
+	"internal": 500,
+}
+
+func ref(name string) map[string]any { return map[string]any{"Ref": name} }
+
+// resolvedAll resolves the template symbolically under every scenario.
+func resolvedAll(t *testing.T, tpl *cfnTemplate) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, s := range tpl.scenarios(t) {
+		doc, err := tpl.resolved(s, symbolic)
+		if err != nil {
+			t.Fatalf("%s [%s]: %v", tpl.path, s.name, err)
+		}
+		out[s.name] = doc
+	}
+	return out
+}
+
+func scenarioByName(t *testing.T, tpl *cfnTemplate) map[string]scenario {
+	t.Helper()
+	out := map[string]scenario{}
+	for _, s := range tpl.scenarios(t) {
+		out[s.name] = s
+	}
+	return out
+}
+
+func resourceOf(doc map[string]any, id string) map[string]any {
+	resources, _ := doc["Resources"].(map[string]any)
+	r, _ := resources[id].(map[string]any)
+	return r
+}
+
+func propsOf(r map[string]any) map[string]any {
+	p, _ := r["Properties"].(map[string]any)
+	return p
+}
+
+func idsOfType(doc map[string]any, typ string) []string {
+	resources, _ := doc["Resources"].(map[string]any)
+	var ids []string
+	for id, r := range resources {
+		if rm, _ := r.(map[string]any); rm["Type"] == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// TestTemplatesMatchSchemas validates every resource of both templates, under
+// every combination of the parameters their conditions read, against the
+// published resource schemas: aurora.yaml against CloudFormation's,
+// template.yaml against SAM's (and its plain CloudFormation resources against
+// CloudFormation's too). It also checks that every reference names something
+// that exists in that combination.
+func TestTemplatesMatchSchemas(t *testing.T) {
+	cfn, err := cloudFormationSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sam, err := samSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path    string
+		schemas []*schemaSet
+	}{
+		{auroraPath, []*schemaSet{cfn}},
+		{samPath, []*schemaSet{sam, cfn}},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			tpl := loadTemplate(t, tc.path)
+			if err := tc.schemas[0].validateTemplate(tpl.doc); err != nil {
+				t.Errorf("%s does not match %s:\n%v", tc.path, tc.schemas[0].name, err)
+			}
+			for _, p := range tpl.conditionProblems() {
+				t.Error(p)
+			}
+			for _, s := range tpl.scenarios(t) {
+				doc, err := tpl.resolved(s, concrete)
+				if err != nil {
+					t.Fatalf("[%s] %v", s.name, err)
+				}
+				resources, _ := doc["Resources"].(map[string]any)
+				if len(resources) == 0 {
+					t.Fatalf("[%s] no resources", s.name)
+				}
+				for id, r := range resources {
+					typ, _ := r.(map[string]any)["Type"].(string)
+					validated := false
+					for _, sch := range tc.schemas {
+						if !sch.hasType(typ) && validated {
+							continue // AWS::Serverless::* is in SAM's schema only
+						}
+						validated = true
+						if err := sch.validateResource(typ, r); err != nil {
+							t.Errorf("[%s] resource %s (%s) does not match %s:\n%v", s.name, id, typ, sch.name, err)
+						}
+					}
+				}
+				sym, err := tpl.resolved(s, symbolic)
+				if err != nil {
+					t.Fatalf("[%s] %v", s.name, err)
+				}
+				for _, p := range referenceProblems(sym) {
+					t.Errorf("[%s] %s", s.name, p)
+				}
+			}
+		})
+	}
+}
+
+// TestParameterDefaults checks that every default (and every sample value the
+// tests make up) satisfies the parameter's own constraints, as CloudFormation
+// will check at deploy time.
+func TestParameterDefaults(t *testing.T) {
+	for _, path := range []string{auroraPath, samPath} {
+		tpl := loadTemplate(t, path)
+		for name, p := range tpl.parameters() {
+			values := []string{sampleValue(name, p)}
+			if d, ok := p["Default"]; ok {
+				values = []string{scalarString(d)}
+			}
+			for _, v := range values {
+				if err := checkParameterValue(p, v); err != nil {
+					t.Errorf("%s: parameter %s: value %q: %v", path, name, v, err)
+				}
+			}
+		}
+	}
+}
+
+// checkParameterValue applies AllowedValues, AllowedPattern, MinValue and
+// MaxValue the way CloudFormation does (the pattern must match the whole
+// value).
+func checkParameterValue(p map[string]any, v string) error {
+	if allowed, ok := p["AllowedValues"].([]any); ok {
+		found := false
+		for _, a := range allowed {
+			found = found || scalarString(a) == v
+		}
+		if !found {
+			return fmt.Errorf("not among %v", allowed)
+		}
+	}
+	if pattern, ok := p["AllowedPattern"].(string); ok {
+		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		if err != nil {
+			return err
+		}
+		values := []string{v}
+		if typ, _ := p["Type"].(string); strings.HasPrefix(typ, "List<") || typ == "CommaDelimitedList" {
+			values = strings.Split(v, ",")
+		}
+		for _, e := range values {
+			if !re.MatchString(e) {
+				return fmt.Errorf("does not match %s", pattern)
+			}
+		}
+	}
+	if p["Type"] == "Number" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return err
+		}
+		if m, ok := p["MinValue"]; ok {
+			if min, _ := strconv.ParseFloat(scalarString(m), 64); f < min {
+				return fmt.Errorf("below MinValue %v", m)
+			}
+		}
+		if m, ok := p["MaxValue"]; ok {
+			if max, _ := strconv.ParseFloat(scalarString(m), 64); f > max {
+				return fmt.Errorf("above MaxValue %v", m)
+			}
+		}
+	}
+	return nil
+}
+
+// TestAuroraOutputsFeedSAMParameters: every parameter that template.yaml takes
+// from the Aurora stack is an output of aurora.yaml under the same name, with
+// no default that would hide a missing value, and every output of aurora.yaml
+// is such a parameter.
+func TestAuroraOutputsFeedSAMParameters(t *testing.T) {
+	aurora := loadTemplate(t, auroraPath)
+	sam := loadTemplate(t, samPath)
+	outputs := aurora.section("Outputs")
+	params := sam.parameters()
+	for _, name := range auroraFed {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("aurora.yaml has no output %s", name)
+		}
+		p, ok := params[name]
+		if !ok {
+			t.Errorf("template.yaml has no parameter %s", name)
+			continue
+		}
+		if _, ok := p["Default"]; ok && name != "DBPort" && name != "DBName" {
+			t.Errorf("template.yaml parameter %s has a default; it must come from the Aurora stack", name)
+		}
+	}
+	if typ := params["SubnetIds"]["Type"]; typ != "List<AWS::EC2::Subnet::Id>" && typ != "CommaDelimitedList" {
+		t.Errorf("SubnetIds is %v; the Aurora output is a comma-separated list", typ)
+	}
+	// The README passes all the Aurora stack's outputs to sam deploy as
+	// parameter overrides in one go, so each must be a parameter there.
+	for name, o := range mappings(outputs) {
+		if _, ok := params[name]; !ok {
+			t.Errorf("aurora.yaml output %s is no parameter of template.yaml", name)
+		}
+		if _, ok := o["Condition"]; ok {
+			t.Errorf("aurora.yaml output %s is conditional", name)
+		}
+	}
+}
+
+// TestFunctionEnvironment: every variable the code reads is set on the
+// function that needs it, from the right parameter.
+func TestFunctionEnvironment(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		admin := scenarios[name].conditions["AdminApiEnabled"]
+		if admin != (scenarios[name].values["AdminTokenSecretARN"] != "") {
+			t.Fatalf("[%s] AdminApiEnabled must follow AdminTokenSecretARN", name)
+		}
+		for fn, want := range map[string]map[string]string{"ApiFunction": apiEnv, "OpsFunction": opsEnv} {
+			env, _ := propsOf(resourceOf(doc, fn))["Environment"].(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			for v, param := range want {
+				if got := vars[v]; !reflect.DeepEqual(got, ref(param)) {
+					t.Errorf("[%s] %s: %s = %v, want Ref %s", name, fn, v, got, param)
+				}
+			}
+			if fn == "ApiFunction" {
+				got, ok := vars["DB_SECRET_ARN"]
+				var want any = ""
+				if admin {
+					want = ref("DBSecretARN")
+				}
+				if !ok || !reflect.DeepEqual(got, want) {
+					t.Errorf("[%s] ApiFunction: DB_SECRET_ARN = %v, want %v (the owner secret only with the admin API on)", name, got, want)
+				}
+			}
+		}
+	}
+	params := tpl.parameters()
+	if allowed, _ := params["AuthMode"]["AllowedValues"].([]any); slices.Contains(allowed, any("none")) {
+		t.Error("AuthMode must not allow none: start-up refuses it off loopback")
+	}
+	// The function's own deadline must come before its timeout.
+	timeout, err := time.ParseDuration(scalarString(params["RequestTimeout"]["Default"]))
+	if err != nil {
+		t.Fatalf("RequestTimeout default: %v", err)
+	}
+	if api := propsOf(tpl.resources()["ApiFunction"])["Timeout"]; timeout >= time.Duration(toFloat(api)*float64(time.Second)) {
+		t.Errorf("RequestTimeout default %v is not below ApiFunction's timeout %v s", timeout, api)
+	}
+}
+
+func toFloat(v any) float64 {
+	f, _ := strconv.ParseFloat(scalarString(v), 64)
+	return f
+}
+
+// TestFunctionPolicies: the functions may read the named secrets and nothing
+// else; ApiFunction reads the owner's secret and the admin token only with
+// the admin API on.
+func TestFunctionPolicies(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		admin := scenarios[name].conditions["AdminApiEnabled"]
+		want := map[string][]string{
+			"ApiFunction": {"DBRuntimeSecretARN"},
+			"OpsFunction": {"DBRuntimeSecretARN", "DBSecretARN"},
+		}
+		if admin {
+			want["ApiFunction"] = []string{"AdminTokenSecretARN", "DBRuntimeSecretARN", "DBSecretARN"}
+		}
+		for _, fn := range idsOfType(doc, "AWS::Serverless::Function") {
+			props := propsOf(resourceOf(doc, fn))
+			if _, ok := props["Role"]; ok {
+				t.Errorf("[%s] %s brings its own Role; let SAM build it from Policies", name, fn)
+			}
+			got, problems := secretGrants(props["Policies"])
+			for _, p := range problems {
+				t.Errorf("[%s] %s: %s", name, fn, p)
+			}
+			if !slices.Equal(got, want[fn]) {
+				t.Errorf("[%s] %s may read %v, want exactly %v", name, fn, got, want[fn])
+			}
+		}
+		for _, id := range idsOfType(doc, "AWS::IAM::Role") {
+			t.Errorf("[%s] unexpected IAM role %s", name, id)
+		}
+	}
+}
+
+// secretGrants returns the parameters named by the secretsmanager:
+// GetSecretValue statements of a SAM Policies list, sorted, and anything in it
+// that is not such a statement or the VPC access managed policy.
+func secretGrants(policies any) (secrets, problems []string) {
+	list, ok := policies.([]any)
+	if !ok {
+		return nil, []string{fmt.Sprintf("Policies must be a list, not %v", policies)}
+	}
+	for _, p := range list {
+		switch p := p.(type) {
+		case string:
+			if p != "AWSLambdaVPCAccessExecutionRole" {
+				problems = append(problems, "managed policy "+p+" is not allowed")
+			}
+		case map[string]any:
+			statements, ok := p["Statement"].([]any)
+			if !ok {
+				problems = append(problems, fmt.Sprintf("policy %v is not a policy document with a Statement list", p))
+				continue
+			}
+			for _, st := range statements {
+				sm, _ := st.(map[string]any)
+				for k := range sm {
+					if !slices.Contains([]string{"Sid", "Effect", "Action", "Resource"}, k) {
+						problems = append(problems, fmt.Sprintf("statement key %s is not allowed", k))
+					}
+				}
+				if sm["Effect"] != "Allow" {
+					problems = append(problems, fmt.Sprintf("statement effect %v", sm["Effect"]))
+				}
+				actions := sm["Action"]
+				if l, ok := actions.([]any); ok && len(l) == 1 {
+					actions = l[0]
+				}
+				if actions != "secretsmanager:GetSecretValue" {
+					problems = append(problems, fmt.Sprintf("action %v; only secretsmanager:GetSecretValue is allowed", sm["Action"]))
+				}
+				resources, ok := sm["Resource"].([]any)
+				if !ok {
+					resources = []any{sm["Resource"]}
+				}
+				for _, r := range resources {
+					rm, _ := r.(map[string]any)
+					name, _ := rm["Ref"].(string)
+					if len(rm) != 1 || !strings.HasSuffix(name, "SecretARN") {
+						problems = append(problems, fmt.Sprintf("resource %v is not a Ref to a secret parameter", r))
+						continue
+					}
+					if !slices.Contains(secrets, name) {
+						secrets = append(secrets, name)
+					}
+				}
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("policy %v is neither a managed policy name nor a document", p))
+		}
+	}
+	sort.Strings(secrets)
+	return secrets, problems
+}
+
+// TestFunctions checks the build, runtime and network settings of both
+// functions.
+func TestFunctions(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	makefile, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := tpl.resourcesOfType("AWS::Serverless::Function")
+	if !slices.Equal(fns, []string{"ApiFunction", "OpsFunction"}) {
+		t.Fatalf("functions %v, want ApiFunction and OpsFunction", fns)
+	}
+	params := tpl.parameters()
+	for _, fn := range fns {
+		r := tpl.resources()[fn]
+		p := propsOf(r)
+		meta, _ := r["Metadata"].(map[string]any)
+		for key, want := range map[string]any{
+			"Runtime":       "provided.al2023",
+			"Architectures": []any{"arm64"},
+			"Handler":       "bootstrap",
+			"CodeUri":       ".",
+			"Tracing":       "Active",
+			"VpcConfig": map[string]any{
+				"SubnetIds":        ref("SubnetIds"),
+				"SecurityGroupIds": []any{ref("LambdaSecurityGroupId")},
+			},
+		} {
+			if !reflect.DeepEqual(p[key], want) {
+				t.Errorf("%s: %s = %v, want %v", fn, key, p[key], want)
+			}
+		}
+		if meta["BuildMethod"] != "makefile" {
+			t.Errorf("%s: Metadata.BuildMethod = %v, want makefile", fn, meta["BuildMethod"])
+		}
+		if !regexp.MustCompile(`(?m)^build-` + fn + `:`).Match(makefile) {
+			t.Errorf("the Makefile has no target build-%s (sam build runs it)", fn)
+		}
+		if events, ok := p["Events"]; ok {
+			t.Errorf("%s has SAM events %v; the REST API is wired with plain resources", fn, events)
+		}
+	}
+	api := propsOf(tpl.resources()["ApiFunction"])
+	if timeout, ok := api["Timeout"].(int); !ok || timeout >= 29 || timeout < 1 {
+		t.Errorf("ApiFunction Timeout = %v, want a number under API Gateway's 29 s", api["Timeout"])
+	}
+	rc, _ := api["ReservedConcurrentExecutions"].(map[string]any)
+	if name, _ := rc["Ref"].(string); params[name]["Type"] != "Number" {
+		t.Errorf("ApiFunction ReservedConcurrentExecutions = %v, want a Ref to a Number parameter", api["ReservedConcurrentExecutions"])
+	}
+	if ops := propsOf(tpl.resources()["OpsFunction"]); ops["Timeout"] != 900 {
+		t.Errorf("OpsFunction Timeout = %v, want 900", ops["Timeout"])
+	}
+}
+
+// TestRestAPI checks the REST API: every route goes to ApiFunction, CORS
+// preflight is left to the function (no API key, no authorizer on OPTIONS),
+// API keys follow EnableApiKeys, the stage throttles and never caches, and
+// the deployment is replaced whenever the API definition changes.
+func TestRestAPI(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	params := tpl.parameters()
+	for _, id := range tpl.resourcesOfType("AWS::Serverless::Api") {
+		// Not used today; if it comes back it must keep these settings.
+		p := propsOf(tpl.resources()[id])
+		auth, _ := p["Auth"].(map[string]any)
+		for _, k := range []string{"AddDefaultAuthorizerToCorsPreflight", "AddApiKeyRequiredToCorsPreflight"} {
+			if auth[k] != false {
+				t.Errorf("%s: Auth.%s = %v, want false", id, k, auth[k])
+			}
+		}
+		if p["CacheClusterEnabled"] != false {
+			t.Errorf("%s: CacheClusterEnabled = %v, want false", id, p["CacheClusterEnabled"])
+		}
+	}
+	apis := tpl.resourcesOfType("AWS::ApiGateway::RestApi")
+	if len(apis) != 1 {
+		t.Fatalf("REST APIs %v, want one", apis)
+	}
+	api := apis[0]
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		keys := scenarios[name].values["EnableApiKeys"] == "true"
+		seen := map[string]bool{}
+		for _, id := range idsOfType(doc, "AWS::ApiGateway::Method") {
+			p := propsOf(resourceOf(doc, id))
+			method, _ := p["HttpMethod"].(string)
+			var where string
+			switch rid := p["ResourceId"]; {
+			case reflect.DeepEqual(rid, map[string]any{"Fn::GetAtt": []any{api, "RootResourceId"}}):
+				where = "/"
+			default:
+				rm, _ := rid.(map[string]any)
+				r := propsOf(resourceOf(doc, fmt.Sprint(rm["Ref"])))
+				where = fmt.Sprint(r["PathPart"])
+			}
+			seen[method+" "+where] = true
+			if p["AuthorizationType"] != "NONE" || p["AuthorizerId"] != nil {
+				t.Errorf("[%s] %s: authorization %v/%v, want NONE (the function authenticates)", name, id, p["AuthorizationType"], p["AuthorizerId"])
+			}
+			wantKey := keys && method != "OPTIONS"
+			if got, _ := p["ApiKeyRequired"].(bool); got != wantKey {
+				t.Errorf("[%s] %s (%s %s): ApiKeyRequired = %v, want %v", name, id, method, where, p["ApiKeyRequired"], wantKey)
+			}
+			in, _ := p["Integration"].(map[string]any)
+			uri, _ := in["Uri"].(map[string]any)
+			if in["Type"] != "AWS_PROXY" || in["IntegrationHttpMethod"] != "POST" || !strings.Contains(fmt.Sprint(uri["Fn::Sub"]), "${ApiFunction.Arn}") {
+				t.Errorf("[%s] %s: integration %v is not a Lambda proxy to ApiFunction", name, id, in)
+			}
+			if ms, ok := in["TimeoutInMillis"].(int); ok && ms > 29000 {
+				t.Errorf("[%s] %s: TimeoutInMillis %d over 29000", name, id, ms)
+			}
+		}
+		for _, route := range []string{"ANY /", "OPTIONS /", "ANY {proxy+}", "OPTIONS {proxy+}"} {
+			if !seen[route] {
+				t.Errorf("[%s] no method %s", name, route)
+			}
+		}
+	}
+
+	// The Lambda permission lets only this API invoke ApiFunction.
+	perms := tpl.resourcesOfType("AWS::Lambda::Permission")
+	if len(perms) != 1 {
+		t.Fatalf("Lambda permissions %v, want one", perms)
+	}
+	perm := propsOf(tpl.resources()[perms[0]])
+	src, _ := perm["SourceArn"].(map[string]any)
+	if perm["Principal"] != "apigateway.amazonaws.com" || !strings.Contains(fmt.Sprint(src["Fn::Sub"]), "${"+api+"}/") ||
+		!reflect.DeepEqual(perm["FunctionName"], map[string]any{"Fn::GetAtt": []any{"ApiFunction", "Arn"}}) {
+		t.Errorf("permission %v must let API %s invoke ApiFunction", perm, api)
+	}
+
+	// The stage: throttled from parameters, traced, never cached.
+	stages := tpl.resourcesOfType("AWS::ApiGateway::Stage")
+	if len(stages) != 1 {
+		t.Fatalf("stages %v, want one", stages)
+	}
+	stage := propsOf(tpl.resources()[stages[0]])
+	if stage["CacheClusterEnabled"] != false || stage["TracingEnabled"] != true {
+		t.Errorf("stage: CacheClusterEnabled %v, TracingEnabled %v; want false, true", stage["CacheClusterEnabled"], stage["TracingEnabled"])
+	}
+	settings, _ := stage["MethodSettings"].([]any)
+	throttled := false
+	for _, s := range settings {
+		sm, _ := s.(map[string]any)
+		if sm["CachingEnabled"] == true {
+			t.Errorf("stage method setting %v caches", sm)
+		}
+		if sm["ResourcePath"] != "/*" || sm["HttpMethod"] != "*" {
+			continue
+		}
+		burst, _ := sm["ThrottlingBurstLimit"].(map[string]any)
+		rate, _ := sm["ThrottlingRateLimit"].(map[string]any)
+		if params[fmt.Sprint(burst["Ref"])]["Type"] == "Number" && params[fmt.Sprint(rate["Ref"])]["Type"] == "Number" {
+			throttled = true
+		}
+	}
+	if !throttled {
+		t.Errorf("stage MethodSettings %v: want /* * with ThrottlingBurstLimit and ThrottlingRateLimit from Number parameters", settings)
+	}
+
+	// The deployments: one per value of EnableApiKeys, named after a hash of
+	// the API definition, depending on every method and gateway response.
+	hash := apiDefinitionHash(tpl)
+	want := map[string]string{
+		"ApiDeploymentWithKeys" + hash: "ApiKeysEnabled",
+		"ApiDeploymentNoKeys" + hash:   "ApiKeysDisabled",
+	}
+	deployments := tpl.resourcesOfType("AWS::ApiGateway::Deployment")
+	var wantIDs []string
+	for id := range want {
+		wantIDs = append(wantIDs, id)
+	}
+	sort.Strings(wantIDs)
+	if !slices.Equal(deployments, wantIDs) {
+		t.Fatalf("deployments %v, want %v: the methods or gateway responses changed, so rename the deployments "+
+			"(and the Refs to them in %s) for CloudFormation to make a new deployment", deployments, wantIDs, stages[0])
+	}
+	var members []string
+	members = append(members, tpl.resourcesOfType("AWS::ApiGateway::Method")...)
+	members = append(members, tpl.resourcesOfType("AWS::ApiGateway::GatewayResponse")...)
+	sort.Strings(members)
+	for id, cond := range want {
+		r := tpl.resources()[id]
+		if r["Condition"] != cond {
+			t.Errorf("%s: Condition %v, want %s", id, r["Condition"], cond)
+		}
+		var deps []string
+		if l, ok := r["DependsOn"].([]any); ok {
+			for _, d := range l {
+				deps = append(deps, fmt.Sprint(d))
+			}
+		}
+		sort.Strings(deps)
+		if !slices.Equal(deps, members) {
+			t.Errorf("%s: DependsOn %v, want every method and gateway response %v", id, deps, members)
+		}
+	}
+	if got, wantDep := stage["DeploymentId"], map[string]any{"Fn::If": []any{"ApiKeysEnabled", ref("ApiDeploymentWithKeys" + hash), ref("ApiDeploymentNoKeys" + hash)}}; !reflect.DeepEqual(got, wantDep) {
+		t.Errorf("stage DeploymentId = %v, want %v", got, wantDep)
+	}
+	cond, _ := tpl.section("Conditions")["ApiKeysDisabled"].(map[string]any)
+	if !reflect.DeepEqual(cond, map[string]any{"Fn::Not": []any{map[string]any{"Condition": "ApiKeysEnabled"}}}) {
+		t.Errorf("ApiKeysDisabled = %v, want the negation of ApiKeysEnabled", cond)
+	}
+
+	// Usage plans per tier, only with API keys, on this API's stage.
+	plans := tpl.resourcesOfType("AWS::ApiGateway::UsagePlan")
+	if len(plans) < 2 {
+		t.Errorf("usage plans %v, want one per tier (at least two)", plans)
+	}
+	for _, id := range plans {
+		r := tpl.resources()[id]
+		if r["Condition"] != "ApiKeysEnabled" {
+			t.Errorf("usage plan %s: Condition %v, want ApiKeysEnabled", id, r["Condition"])
+		}
+		wantStages := []any{map[string]any{"ApiId": ref(api), "Stage": ref(stages[0])}}
+		if got := propsOf(r)["ApiStages"]; !reflect.DeepEqual(got, wantStages) {
+			t.Errorf("usage plan %s: ApiStages %v, want %v", id, got, wantStages)
+		}
+		throttle, _ := propsOf(r)["Throttle"].(map[string]any)
+		if throttle["RateLimit"] == nil || throttle["BurstLimit"] == nil {
+			t.Errorf("usage plan %s has no throttle", id)
+		}
+	}
+}
+
+// apiDefinitionHash is a hash of what an API Gateway deployment snapshots:
+// the REST API, its resources, methods and gateway responses as written.
+func apiDefinitionHash(tpl *cfnTemplate) string {
+	defs := map[string]any{}
+	for id, r := range tpl.resources() {
+		switch r["Type"] {
+		case "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource", "AWS::ApiGateway::Method", "AWS::ApiGateway::GatewayResponse":
+			defs[id] = r
+		}
+	}
+	b, err := json.Marshal(defs) // map keys come out sorted
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:5])
+}
+
+// TestGatewayResponses: API Gateway's own errors answer like the service
+// (SPEC §4): problem+json with a code that fits the status, X-Request-ID,
+// and Retry-After on 429 and 503.
+func TestGatewayResponses(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	byType := map[string]map[string]any{}
+	for _, id := range tpl.resourcesOfType("AWS::ApiGateway::GatewayResponse") {
+		p := propsOf(tpl.resources()[id])
+		typ := fmt.Sprint(p["ResponseType"])
+		if byType[typ] != nil {
+			t.Errorf("gateway response %s defined twice", typ)
+		}
+		byType[typ] = p
+		if _, ok := p["Condition"]; ok {
+			t.Errorf("%s is conditional", id)
+		}
+		status, err := strconv.Atoi(fmt.Sprint(p["StatusCode"]))
+		if err != nil {
+			t.Errorf("%s: StatusCode %v, want a fixed status", id, p["StatusCode"])
+			continue
+		}
+		headers, _ := p["ResponseParameters"].(map[string]any)
+		if got := headers["gatewayresponse.header.Content-Type"]; got != "'application/problem+json'" {
+			t.Errorf("%s: Content-Type %v, want 'application/problem+json'", id, got)
+		}
+		if got := headers["gatewayresponse.header.X-Request-ID"]; got != "context.requestId" {
+			t.Errorf("%s: X-Request-ID %v, want context.requestId", id, got)
+		}
+		retry, hasRetry := headers["gatewayresponse.header.Retry-After"].(string)
+		if wantRetry := status == 429 || status == 503; hasRetry != wantRetry {
+			t.Errorf("%s: status %d with Retry-After %q", id, status, retry)
+		} else if hasRetry && !regexp.MustCompile(`^'[1-9][0-9]*'$`).MatchString(retry) {
+			t.Errorf("%s: Retry-After %q is not a quoted number of seconds", id, retry)
+		}
+		templates, _ := p["ResponseTemplates"].(map[string]any)
+		if len(templates) != 1 || templates["application/json"] == nil {
+			t.Errorf("%s: ResponseTemplates %v, want one application/json template", id, templates)
+			continue
+		}
+		body := regexp.MustCompile(`\$context\.[A-Za-z.]+`).ReplaceAllString(fmt.Sprint(templates["application/json"]), "x")
+		var problem struct {
+			Type   string `json:"type"`
+			Title  string `json:"title"`
+			Status int    `json:"status"`
+			Detail string `json:"detail"`
+			Code   string `json:"code"`
+		}
+		if err := json.Unmarshal([]byte(body), &problem); err != nil {
+			t.Errorf("%s: template is not JSON: %v", id, err)
+			continue
+		}
+		if problemStatus[problem.Code] != status || problem.Status != status {
+			t.Errorf("%s: status %d with body status %d and code %q (SPEC: %d)", id, status, problem.Status, problem.Code, problemStatus[problem.Code])
+		}
+		if problem.Type != "https://tenantapi.dev/problems/"+problem.Code || problem.Title == "" || problem.Detail == "" {
+			t.Errorf("%s: problem %+v lacks a type, title or detail", id, problem)
+		}
+	}
+	for typ, want := range map[string]struct {
+		status int
+		code   string
+	}{
+		"THROTTLED":               {429, "rate-limited"},
+		"QUOTA_EXCEEDED":          {429, "rate-limited"},
+		"DEFAULT_4XX":             {400, "invalid-query"},
+		"DEFAULT_5XX":             {500, "internal"},
+		"UNAUTHORIZED":            {401, "unauthorized"},
+		"ACCESS_DENIED":           {403, "forbidden"},
+		"INVALID_API_KEY":         {403, "forbidden"},
+		"API_CONFIGURATION_ERROR": {500, "internal"},
+		"INTEGRATION_TIMEOUT":     {503, "unavailable"},
+		"INTEGRATION_FAILURE":     {503, "unavailable"},
+		"REQUEST_TOO_LARGE":       {413, "payload-too-large"},
+	} {
+		p := byType[typ]
+		if p == nil {
+			t.Errorf("no gateway response %s", typ)
+			continue
+		}
+		templates, _ := p["ResponseTemplates"].(map[string]any)
+		if fmt.Sprint(p["StatusCode"]) != strconv.Itoa(want.status) || !strings.Contains(fmt.Sprint(templates["application/json"]), `"code":"`+want.code+`"`) {
+			t.Errorf("%s: want %d %s", typ, want.status, want.code)
+		}
+	}
+}
+
+// TestAuroraCluster checks the database stack's promises (SPEC §9).
+func TestAuroraCluster(t *testing.T) {
+	tpl := loadTemplate(t, auroraPath)
+	params := tpl.parameters()
+	if params["VpcId"]["Type"] != "AWS::EC2::VPC::Id" || params["SubnetIds"]["Type"] != "List<AWS::EC2::Subnet::Id>" {
+		t.Errorf("VpcId and SubnetIds parameters: %v, %v", params["VpcId"]["Type"], params["SubnetIds"]["Type"])
+	}
+	for _, name := range auroraFed {
+		if _, ok := tpl.section("Outputs")[name]; !ok {
+			t.Errorf("no output %s", name)
+		}
+	}
+
+	// Engine version: 16.x, at or above 16.3 (scale to 0 ACU; Data API).
+	ev := params["EngineVersion"]
+	if err := checkParameterValue(ev, scalarString(ev["Default"])); err != nil {
+		t.Errorf("EngineVersion default: %v", err)
+	}
+	for v, ok := range map[string]bool{"16.3": true, "16.6": true, "16.12": true, "16.1": false, "16.2": false, "15.7": false, "17.4": false, "16": false, "16.3.1": false} {
+		if err := checkParameterValue(ev, v); (err == nil) != ok {
+			t.Errorf("EngineVersion %s accepted = %v, want %v", v, err == nil, ok)
+		}
+	}
+	// MinCapacity 0 only as an opt-in.
+	minCap := params["MinCapacity"]
+	if minCap["Type"] != "Number" || toFloat(minCap["Default"]) < 0.5 || checkParameterValue(minCap, "0") != nil {
+		t.Errorf("MinCapacity %v: want a Number defaulting to 0.5 or more that allows 0", minCap)
+	}
+
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		s := scenarios[name]
+		clusters := idsOfType(doc, "AWS::RDS::DBCluster")
+		if len(clusters) != 1 {
+			t.Fatalf("[%s] clusters %v, want one", name, clusters)
+		}
+		cluster := resourceOf(doc, clusters[0])
+		cp := propsOf(cluster)
+		for key, want := range map[string]any{
+			"Engine":                   "aurora-postgresql",
+			"EngineMode":               "provisioned",
+			"EngineVersion":            ref("EngineVersion"),
+			"DatabaseName":             ref("DBName"),
+			"StorageEncrypted":         true,
+			"ManageMasterUserPassword": true,
+			"EnableHttpEndpoint":       true,
+			"DeletionProtection":       s.values["DeletionProtection"] == "true",
+			"ServerlessV2ScalingConfiguration": map[string]any{
+				"MinCapacity": ref("MinCapacity"),
+				"MaxCapacity": ref("MaxCapacity"),
+			},
+		} {
+			if !reflect.DeepEqual(cp[key], want) {
+				t.Errorf("[%s] cluster %s = %v, want %v", name, key, cp[key], want)
+			}
+		}
+		if _, ok := cp["MasterUserPassword"]; ok {
+			t.Errorf("[%s] cluster has a MasterUserPassword; RDS manages it", name)
+		}
+		if cluster["DeletionPolicy"] != "Snapshot" {
+			t.Errorf("[%s] cluster DeletionPolicy %v, want Snapshot", name, cluster["DeletionPolicy"])
+		}
+
+		instances := idsOfType(doc, "AWS::RDS::DBInstance")
+		if len(instances) != 1 {
+			t.Fatalf("[%s] instances %v, want one writer", name, instances)
+		}
+		ip := propsOf(resourceOf(doc, instances[0]))
+		for key, want := range map[string]any{
+			"DBClusterIdentifier": ref(clusters[0]),
+			"DBInstanceClass":     "db.serverless",
+			"Engine":              "aurora-postgresql",
+			"PubliclyAccessible":  false,
+		} {
+			if !reflect.DeepEqual(ip[key], want) {
+				t.Errorf("[%s] writer %s = %v, want %v", name, key, ip[key], want)
+			}
+		}
+
+		// The runtime role's secret: a generated password for a fixed user.
+		outputs, _ := doc["Outputs"].(map[string]any)
+		rs, _ := outputs["DBRuntimeSecretARN"].(map[string]any)
+		secretRef, _ := rs["Value"].(map[string]any)
+		secret := resourceOf(doc, fmt.Sprint(secretRef["Ref"]))
+		gen, _ := propsOf(secret)["GenerateSecretString"].(map[string]any)
+		if secret["Type"] != "AWS::SecretsManager::Secret" || gen["GenerateStringKey"] != "password" ||
+			!strings.Contains(fmt.Sprint(gen["SecretStringTemplate"]), `"username"`) {
+			t.Errorf("[%s] DBRuntimeSecretARN must be a generated secret with username and password: %v", name, secret)
+		}
+		so, _ := outputs["DBSecretARN"].(map[string]any)
+		if !reflect.DeepEqual(so["Value"], map[string]any{"Fn::GetAtt": []any{clusters[0], "MasterUserSecret.SecretArn"}}) {
+			t.Errorf("[%s] DBSecretARN output %v, want the RDS-managed master secret", name, so["Value"])
+		}
+
+		// The database admits 5432 from the Lambda security group only.
+		sgs, _ := cp["VpcSecurityGroupIds"].([]any)
+		if len(sgs) != 1 {
+			t.Fatalf("[%s] cluster security groups %v, want one", name, sgs)
+		}
+		dbSG := fmt.Sprint(sgs[0].(map[string]any)["Fn::GetAtt"].([]any)[0])
+		lambdaSG := map[string]any{"Fn::GetAtt": []any{"LambdaSecurityGroup", "GroupId"}}
+		ingress, _ := propsOf(resourceOf(doc, dbSG))["SecurityGroupIngress"].([]any)
+		for _, id := range idsOfType(doc, "AWS::EC2::SecurityGroupIngress") {
+			p := propsOf(resourceOf(doc, id))
+			if reflect.DeepEqual(p["GroupId"], sgs[0]) {
+				ingress = append(ingress, p)
+			}
+		}
+		if len(ingress) == 0 {
+			t.Errorf("[%s] the database security group admits nothing", name)
+		}
+		for _, rule := range ingress {
+			rm, _ := rule.(map[string]any)
+			if rm["IpProtocol"] != "tcp" || rm["FromPort"] != 5432 || rm["ToPort"] != 5432 ||
+				!reflect.DeepEqual(rm["SourceSecurityGroupId"], lambdaSG) || rm["CidrIp"] != nil || rm["CidrIpv6"] != nil {
+				t.Errorf("[%s] database ingress %v: want tcp 5432 from LambdaSecurityGroup only", name, rm)
+			}
+		}
+		if got := outputs["LambdaSecurityGroupId"].(map[string]any)["Value"]; !reflect.DeepEqual(got, lambdaSG) {
+			t.Errorf("[%s] LambdaSecurityGroupId output %v, want %v", name, got, lambdaSG)
+		}
+
+		// The Secrets Manager endpoint with private DNS (unless opted out).
+		endpoints := idsOfType(doc, "AWS::EC2::VPCEndpoint")
+		if want := s.values["CreateSecretsManagerEndpoint"] == "true"; want != (len(endpoints) == 1) {
+			t.Errorf("[%s] endpoints %v", name, endpoints)
+		}
+		for _, id := range endpoints {
+			p := propsOf(resourceOf(doc, id))
+			svc, _ := p["ServiceName"].(map[string]any)
+			if p["VpcEndpointType"] != "Interface" || p["PrivateDnsEnabled"] != true ||
+				svc["Fn::Sub"] != "com.amazonaws.${AWS::Region}.secretsmanager" {
+				t.Errorf("[%s] endpoint %s: %v", name, id, p)
+			}
+		}
+	}
+	if d := params["CreateSecretsManagerEndpoint"]["Default"]; d != "true" {
+		t.Errorf("CreateSecretsManagerEndpoint default %v, want true", d)
+	}
+	if d := params["DeletionProtection"]["Default"]; d != "true" {
+		t.Errorf("DeletionProtection default %v, want true", d)
+	}
+}
+
+// TestMakeBuildLambda runs the Makefile targets that sam build runs and checks
+// that they leave a static linux/arm64 bootstrap built with lambda.norpc.
+func TestMakeBuildLambda(t *testing.T) {
+	t.Run("ARTIFACTS_DIR required", func(t *testing.T) {
+		cmd := exec.Command("make", "--no-print-directory", "build-ApiFunction", "ARTIFACTS_DIR=")
+		cmd.Dir = ".."
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "ARTIFACTS_DIR=") })
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "ARTIFACTS_DIR is not set") {
+			t.Errorf("make build-ApiFunction without ARTIFACTS_DIR: err %v, output:\n%s", err, out)
+		}
+	})
+
+	sources, err := filepath.Glob("../cmd/tenantapi/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources = slices.DeleteFunc(sources, func(s string) bool { return strings.HasSuffix(s, "_test.go") })
+	if len(sources) == 0 {
+		t.Skip("./cmd/tenantapi has no .go files yet: nothing to build (this test runs the build once the command exists)")
+	}
+	for _, target := range []string{"build-ApiFunction", "build-OpsFunction"} {
+		t.Run(target, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command("make", "--no-print-directory", target, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = ".."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("make %s: %v\n%s", target, err, out)
+			}
+			bootstrap := filepath.Join(dir, "bootstrap")
+			fi, err := os.Stat(bootstrap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm()&0o111 == 0 {
+				t.Errorf("bootstrap is not executable: %v", fi.Mode())
+			}
+			f, err := elf.Open(bootstrap)
+			if err != nil {
+				t.Fatalf("bootstrap is not an ELF file: %v", err)
+			}
+			defer f.Close()
+			if f.Machine != elf.EM_AARCH64 || f.Class != elf.ELFCLASS64 || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
+				t.Errorf("bootstrap is %v %v %v, want a 64-bit arm64 Linux ELF", f.Class, f.Machine, f.OSABI)
+			}
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP {
+					t.Error("bootstrap is dynamically linked; want CGO_ENABLED=0")
+				}
+			}
+			info, err := buildinfo.ReadFile(bootstrap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			settings := map[string]string{}
+			for _, s := range info.Settings {
+				settings[s.Key] = s.Value
+			}
+			for key, want := range map[string]string{"GOOS": "linux", "GOARCH": "arm64", "CGO_ENABLED": "0", "-trimpath": "true"} {
+				if settings[key] != want {
+					t.Errorf("built with %s=%q, want %q", key, settings[key], want)
+				}
+			}
+			if !slices.Contains(strings.Split(settings["-tags"], ","), "lambda.norpc") {
+				t.Errorf("built with tags %q, want lambda.norpc", settings["-tags"])
+			}
+			if info.Path != "github.com/tenantapi/tenantapi/cmd/tenantapi" {
+				t.Errorf("built %s, want ./cmd/tenantapi", info.Path)
+			}
+		})
+	}
+}
