@@ -15,7 +15,7 @@ LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
-	check-artifacts-dir dev test lint bench clean
+	check-artifacts-dir dev tools test lint clean
 
 ## build: the tenantapi binary for this machine, in ./bin/tenantapi.
 build:
@@ -39,28 +39,27 @@ bootstrap-arm64:
 bootstrap-amd64:
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(BIN)/linux-amd64/bootstrap $(PKG)
 
-# ---------------------------------------------------------------------------
-# PLACEHOLDERS: dev, test, lint and bench are provisional; they will be filled
-# in by the owners of the local workflow.
-# ---------------------------------------------------------------------------
+## dev: build tenantapi and run it locally on its own PostgreSQL, with a demo
+## tenant, a fresh demo key and an admin token (Ctrl-C stops both).
+dev: tools
+	$(GO) build -trimpath -o $(BIN)/tenantapi $(PKG)
+	$(BIN)/tenantapi dev
 
-## dev: PLACEHOLDER. Local PostgreSQL, migrated, with a demo tenant and key.
-dev:
-	$(GO) run $(PKG) dev
+## tools: what the service and its tests need on this machine: PostgreSQL
+## server binaries (Debian's postgresql package when missing).
+tools:
+	@scripts/ensure-postgres.sh
 
-## test: PLACEHOLDER.
-test:
-	$(GO) test -race -count=1 ./...
+## test: the whole suite, race detector on, against a PostgreSQL the tests
+## start themselves; lint first.
+test: tools lint
+	$(GO) test -race -count=1 -timeout 20m ./...
 
-## lint: PLACEHOLDER. gofmt, go vet and staticcheck (pinned as a tool in go.mod).
+## lint: gofmt, go vet and staticcheck (pinned as a tool in go.mod).
 lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
-
-## bench: PLACEHOLDER.
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 clean:
 	rm -rf $(BIN)

@@ -45,14 +45,19 @@ type Config struct {
 	// MaxConnIdleTime closes connections idle this long (0 keeps pgxpool's
 	// default of 30 minutes).
 	MaxConnIdleTime time.Duration
+	// OwnerCredentials and RuntimeCredentials, when set, supply the user
+	// and password of each new connection of that pool, overriding the
+	// connection string's; on an authentication failure they are asked for
+	// fresh ones and the call is retried once.
+	OwnerCredentials, RuntimeCredentials Credentials
 }
 
 // DB holds the connection pools. It is safe for concurrent use.
 type DB struct {
-	owner *pgxpool.Pool
+	owner *pool
 	// runtime serves tenant requests; it is owner when no runtime role is
 	// configured.
-	runtime *pgxpool.Pool
+	runtime *pool
 }
 
 // Open creates the pools described by cfg. It does not connect: a database
@@ -69,13 +74,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := newPool(ctx, cfg.URL, cfg, mode)
+	owner, err := newPool(ctx, cfg.URL, cfg.OwnerCredentials, cfg, mode)
 	if err != nil {
 		return nil, err
 	}
 	db := &DB{owner: owner, runtime: owner}
 	if cfg.RuntimeURL != "" {
-		db.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg, mode)
+		db.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
 		if err != nil {
 			owner.Close()
 			return nil, err
@@ -84,7 +89,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-func newPool(ctx context.Context, url string, cfg Config, mode pgx.QueryExecMode) (*pgxpool.Pool, error) {
+func newPool(ctx context.Context, url string, creds Credentials, cfg Config, mode pgx.QueryExecMode) (*pool, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgconn masks the password in this message.
@@ -109,11 +114,14 @@ func newPool(ctx context.Context, url string, cfg Config, mode pgx.QueryExecMode
 	if cc.RuntimeParams["application_name"] == "" {
 		cc.RuntimeParams["application_name"] = "tenantapi"
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
+	p := &pool{creds: creds}
+	if creds != nil {
+		pc.BeforeConnect = p.beforeConnect
+	}
+	if p.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, tenantapi.Wrap(tenantapi.CodeInternal, err, "invalid database configuration")
 	}
-	return pool, nil
+	return p, nil
 }
 
 func parseExecMode(s string) (pgx.QueryExecMode, error) {
@@ -184,7 +192,7 @@ func (db *DB) PublicVersion(ctx context.Context) (int, error) {
 
 // inTx runs fn in a transaction on pool and commits when fn returns nil. The
 // error it returns is fn's or the driver's, untranslated.
-func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+func inTx(ctx context.Context, pool *pool, fn func(pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
