@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+
 	"flag"
 	"fmt"
+	"github.com/tenantapi/tenantapi/awssecrets"
 	"io"
 	"log/slog"
 	"strconv"
@@ -16,6 +18,9 @@ import (
 type env struct {
 	getenv func(string) string
 	errs   []error
+	// secrets, when set, is the process's Secrets Manager cache, shared by
+	// every command so that a warm Lambda fetches each secret once.
+	secrets *awssecrets.Cache
 }
 
 func newEnv(getenv func(string) string) *env { return &env{getenv: getenv} }
@@ -65,18 +70,35 @@ func (e *env) err() error {
 type dbConfig struct {
 	URL        string // DATABASE_URL: the owner role
 	RuntimeURL string // DATABASE_RUNTIME_URL: the role that serves tenant requests
-	MaxConns   int
-	ExecMode   string
-	DataDir    string // where the dev cluster lives when no URL is set
+	// SecretARN and RuntimeSecretARN name Secrets Manager secrets holding
+	// the owner's and the runtime role's credentials; used when the URL of
+	// the same role is unset.
+	SecretARN, RuntimeSecretARN string
+	// Host, Port and Name fill or override a secret's host, port and dbname.
+	Host, Port, Name string
+	SSLMode          string // for connections built from a secret
+	SecretsTTL       time.Duration
+	MaxConns         int
+	MaxConnIdleTime  time.Duration
+	ExecMode         string
+	DataDir          string // where the dev cluster lives when nothing else is set
 }
 
 func (e *env) db() dbConfig {
 	return dbConfig{
-		URL:        e.getenv("DATABASE_URL"),
-		RuntimeURL: e.getenv("DATABASE_RUNTIME_URL"),
-		MaxConns:   e.integer("DB_MAX_CONNS", 0),
-		ExecMode:   e.str("DB_EXEC_MODE", "exec"),
-		DataDir:    e.str("TENANTAPI_DIR", ".tenantapi"),
+		URL:              e.getenv("DATABASE_URL"),
+		RuntimeURL:       e.getenv("DATABASE_RUNTIME_URL"),
+		SecretARN:        e.getenv("DB_SECRET_ARN"),
+		RuntimeSecretARN: e.getenv("DB_RUNTIME_SECRET_ARN"),
+		Host:             e.getenv("DB_HOST"),
+		Port:             e.getenv("DB_PORT"),
+		Name:             e.getenv("DB_NAME"),
+		SSLMode:          e.str("DB_SSLMODE", "require"),
+		SecretsTTL:       e.duration("SECRETS_TTL", 5*time.Minute),
+		MaxConns:         e.integer("DB_MAX_CONNS", 0),
+		MaxConnIdleTime:  e.duration("DB_MAX_CONN_IDLE_TIME", 0),
+		ExecMode:         e.str("DB_EXEC_MODE", "exec"),
+		DataDir:          e.str("TENANTAPI_DIR", ".tenantapi"),
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"time"
 
+	"github.com/tenantapi/tenantapi/awssecrets"
 	"github.com/tenantapi/tenantapi/internal/pgcluster"
 	"github.com/tenantapi/tenantapi/postgres"
 )
@@ -17,38 +20,106 @@ type database struct {
 	cluster *pgcluster.Cluster // started by us; stopped by close
 }
 
-// openDatabase connects to DATABASE_URL, or with none set to the dev cluster
-// under the data folder, starting it if it is not running (and stopping it
-// again on close).
-func openDatabase(ctx context.Context, cfg dbConfig, stderr io.Writer) (*database, error) {
+// openDatabase connects the owner and runtime pools. Each role comes from
+// its URL, else from its Secrets Manager secret; the owner falls back to the
+// runtime role's secret (a function that serves tenants only). With nothing
+// set at all it uses the dev cluster under the data folder, starting it if
+// it is not running (and stopping it again on close). secrets may be nil;
+// one is made when a secret is needed.
+func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, stderr io.Writer) (*database, error) {
 	d := &database{}
-	url := cfg.URL
-	if url == "" {
+	pc := postgres.Config{
+		URL:             cfg.URL,
+		RuntimeURL:      cfg.RuntimeURL,
+		MaxConns:        int32(cfg.MaxConns),
+		MaxConnIdleTime: cfg.MaxConnIdleTime,
+		ExecMode:        cfg.ExecMode,
+	}
+	ownerSecret := cfg.SecretARN
+	if ownerSecret == "" && cfg.URL == "" {
+		ownerSecret = cfg.RuntimeSecretARN
+	}
+	switch {
+	case cfg.URL != "":
+	case ownerSecret != "":
+		var err error
+		if secrets == nil {
+			if secrets, err = awssecrets.New(ctx, cfg.SecretsTTL); err != nil {
+				return nil, err
+			}
+		}
+		if pc.URL, pc.OwnerCredentials, err = secretConnection(ctx, secrets, ownerSecret, cfg); err != nil {
+			return nil, err
+		}
+	default:
 		c, err := pgcluster.Open(pgcluster.Options{Dir: cfg.DataDir, Log: stderr})
 		if err != nil {
 			return nil, err
 		}
 		if !c.Running() {
-			fmt.Fprintf(stderr, "tenantapi: DATABASE_URL is not set; starting the dev cluster in %s\n", c.DataDir())
+			fmt.Fprintf(stderr, "tenantapi: no DATABASE_URL or DB_SECRET_ARN; starting the dev cluster in %s\n", c.DataDir())
 			if err := c.Start(ctx); err != nil {
 				return nil, err
 			}
 			d.cluster = c
 		}
-		url = c.URL()
+		pc.URL = c.URL()
 	}
-	db, err := postgres.Open(ctx, postgres.Config{
-		URL:        url,
-		RuntimeURL: cfg.RuntimeURL,
-		MaxConns:   int32(cfg.MaxConns),
-		ExecMode:   cfg.ExecMode,
-	})
+	if cfg.RuntimeURL == "" && cfg.RuntimeSecretARN != "" && cfg.RuntimeSecretARN != ownerSecret {
+		var err error
+		if secrets == nil {
+			if secrets, err = awssecrets.New(ctx, cfg.SecretsTTL); err != nil {
+				return nil, err
+			}
+		}
+		if pc.RuntimeURL, pc.RuntimeCredentials, err = secretConnection(ctx, secrets, cfg.RuntimeSecretARN, cfg); err != nil {
+			return nil, err
+		}
+	}
+	db, err := postgres.Open(ctx, pc)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
 	d.DB = db
 	return d, nil
+}
+
+// secretConnection reads a database secret once to learn where the
+// database is, and returns a connection string without credentials plus the
+// credentials source that new connections read (fresh after a refusal).
+func secretConnection(ctx context.Context, secrets *awssecrets.Cache, arn string, cfg dbConfig) (string, postgres.Credentials, error) {
+	creds, err := secrets.DBCredentials(ctx, arn)
+	if err != nil {
+		return "", nil, err
+	}
+	host, port, name := creds.Host, fmt.Sprint(creds.Port), creds.DBName
+	if cfg.Host != "" {
+		host = cfg.Host
+	}
+	if cfg.Port != "" {
+		port = cfg.Port
+	} else if creds.Port == 0 {
+		port = "5432"
+	}
+	if cfg.Name != "" {
+		name = cfg.Name
+	} else if name == "" {
+		name = "postgres"
+	}
+	if host == "" {
+		return "", nil, fmt.Errorf("secret %s has no host: set DB_HOST", arn)
+	}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + name,
+		RawQuery: url.Values{"sslmode": {cfg.SSLMode}}.Encode()}
+	source := func(ctx context.Context, refresh bool) (string, string, error) {
+		if refresh {
+			secrets.Refresh(arn)
+		}
+		c, err := secrets.DBCredentials(ctx, arn)
+		return c.Username, c.Password, err
+	}
+	return u.String(), source, nil
 }
 
 // close closes the pools and stops a cluster this command started.

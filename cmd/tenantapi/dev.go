@@ -40,6 +40,9 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	if cfg.AuthMode == httpapi.AuthGateway {
+		return usagef("AUTH_MODE=gateway trusts API Gateway's authorizer and works only on AWS Lambda")
+	}
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = randomToken()
 	}

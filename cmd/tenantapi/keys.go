@@ -82,7 +82,7 @@ func cmdKeys(ctx context.Context, env *env, args []string, stdout, stderr io.Wri
 	if err := env.err(); err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, env.db(), stderr)
+	db, err := openDatabase(ctx, env.db(), env.secrets, stderr)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,10 @@ whatever its arguments.
 // command. Tests call it with their own environment and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env := newEnv(getenv)
+	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		// The same file is the Lambda bootstrap, whatever its arguments.
+		return cmdLambda(ctx, env, stdout, stderr)
+	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return usagef("missing command")

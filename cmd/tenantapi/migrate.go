@@ -54,7 +54,7 @@ func cmdMigrate(ctx context.Context, env *env, args []string, stdout, stderr io.
 			return usagef("--tenant: %v", err.(*tenantapi.Error).Detail)
 		}
 	}
-	db, err := openDatabase(ctx, dbc, stderr)
+	db, err := openDatabase(ctx, dbc, env.secrets, stderr)
 	if err != nil {
 		return err
 	}

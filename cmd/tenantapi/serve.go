@@ -38,13 +38,16 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 	if cfg.AuthMode == httpapi.AuthNone && !isLoopback(cfg.Host) {
 		return usagef("AUTH_MODE=none is accepted only on loopback; set HOST=127.0.0.1 or use an API key mode")
 	}
-	if dbc.URL == "" {
-		return usagef("DATABASE_URL is not set (use 'tenantapi dev' for a local database)")
+	if cfg.AuthMode == httpapi.AuthGateway {
+		return usagef("AUTH_MODE=gateway trusts API Gateway's authorizer and works only on AWS Lambda")
 	}
-	if dbc.RuntimeURL == "" {
+	if dbc.URL == "" && dbc.SecretARN == "" {
+		return usagef("set DATABASE_URL or DB_SECRET_ARN (or use 'tenantapi dev' for a local database)")
+	}
+	if dbc.RuntimeURL == "" && dbc.RuntimeSecretARN == "" {
 		log.Warn("DATABASE_RUNTIME_URL is not set: the owner role serves tenant requests")
 	}
-	db, err := openDatabase(ctx, dbc, stderr)
+	db, err := openDatabase(ctx, dbc, env.secrets, stderr)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type apiEnv struct {
 	url   string // database
 	db    *postgres.DB
 	srv   *httptest.Server
+	api   http.Handler
 	logs  *syncBuffer
 	cfg   serverConfig
 	mu    sync.Mutex
@@ -81,7 +82,7 @@ func setup(t *testing.T, mod ...func(*serverConfig)) *apiEnv {
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &apiEnv{t: t, url: url, db: db, srv: srv, logs: logs, cfg: cfg, keyOf: map[string]string{}}
+	return &apiEnv{t: t, url: url, db: db, srv: srv, api: api, logs: logs, cfg: cfg, keyOf: map[string]string{}}
 }
 
 // response is a finished HTTP exchange.

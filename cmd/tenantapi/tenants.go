@@ -81,7 +81,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		return err
 	}
 	srv := env.server()
-	db, err := openDatabase(ctx, env.db(), stderr)
+	db, err := openDatabase(ctx, env.db(), env.secrets, stderr)
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,9 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		fmt.Fprintf(stderr, "deleting tenant %s: keys revoked; waiting %s for every process to notice…\n", id, srv.DeleteGrace)
 		if err := tenantapi.DeleteTenant(ctx, store, id, srv.DeleteGrace, srv.DropLockTimeout, nil); err != nil {
 			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]any{"id": id, "deleted": true})
 		}
 		fmt.Fprintf(stdout, "deleted tenant %s\n", id)
 		return nil

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantapi/tenantapi/awslambda"
+	"github.com/tenantapi/tenantapi/awssecrets"
+	"github.com/tenantapi/tenantapi/httpapi"
+)
+
+// lambdaDefaults size the pool for Lambda, where one execution environment
+// serves one request at a time: a couple of connections, closed after 30 s
+// idle so that an idle Aurora Serverless cluster can pause.
+const (
+	lambdaMaxConns        = 2
+	lambdaMaxConnIdleTime = 30 * time.Second
+	// migrateMargin is how long before the function's deadline a direct
+	// migrate stops taking new tenants, so it can answer in time.
+	migrateMargin = 20 * time.Second
+)
+
+// cmdLambda serves Lambda invocations until the runtime stops the process.
+// Everything costly (secrets, pools) is made once here, outside the
+// handler, and reused while the execution environment is warm.
+func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
+	cfg := env.server()
+	dbc := env.db()
+	if dbc.MaxConns == 0 {
+		dbc.MaxConns = lambdaMaxConns
+	}
+	if dbc.MaxConnIdleTime == 0 {
+		dbc.MaxConnIdleTime = lambdaMaxConnIdleTime
+	}
+	if err := env.err(); err != nil {
+		return err
+	}
+	log, err := env.logger(stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.AuthMode == httpapi.AuthNone {
+		return usagef("AUTH_MODE=none is refused on Lambda; use apikey, jwt or gateway")
+	}
+	var secrets *awssecrets.Cache
+	adminSecret := env.getenv("ADMIN_TOKEN_SECRET_ARN")
+	if dbc.URL == "" || dbc.RuntimeURL == "" || adminSecret != "" {
+		if secrets, err = awssecrets.New(ctx, dbc.SecretsTTL); err != nil {
+			return err
+		}
+	}
+	if cfg.AdminToken == "" && adminSecret != "" {
+		token, err := secrets.String(ctx, adminSecret)
+		if err != nil {
+			return fmt.Errorf("reading the admin token: %w", err)
+		}
+		cfg.AdminToken = strings.TrimSpace(token)
+	}
+	if dbc.URL == "" && dbc.SecretARN == "" {
+		// A function that serves tenants only: no owner credentials, so no
+		// admin API either.
+		cfg.AdminToken = ""
+	}
+	env.secrets = secrets
+	db, err := openDatabase(ctx, dbc, secrets, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	api, err := newAPI(cfg, db.DB, log)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	h := awslambda.NewHandler(api, directCommands(env))
+	lambda.StartWithOptions(h, lambda.WithContext(ctx))
+	return nil
+}
+
+// directCommands runs the CLI's migrate, tenants and keys commands for
+// direct invocations, with --json, and returns the JSON they print. They
+// share the process's secrets cache.
+func directCommands(env *env) awslambda.Commands {
+	return func(ctx context.Context, command string, args []string) (json.RawMessage, error) {
+		if !slices.Contains(args, "--json") {
+			args = append(slices.Clone(args), "--json")
+		}
+		var out, errb bytes.Buffer
+		var err error
+		switch command {
+		case "migrate":
+			if deadline, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, deadline.Add(-migrateMargin))
+				defer cancel()
+			}
+			err = cmdMigrate(ctx, env, args, &out, &errb)
+		case "tenants":
+			err = cmdTenants(ctx, env, args, &out, &errb)
+		case "keys":
+			err = cmdKeys(ctx, env, args, &out, &errb)
+		default:
+			return nil, fmt.Errorf("unknown command %q (want migrate, tenants or keys)", command)
+		}
+		var result json.RawMessage
+		if b := bytes.TrimSpace(out.Bytes()); len(b) > 0 && json.Valid(b) {
+			result = b
+		}
+		if err != nil {
+			msg := strings.TrimSpace(errb.String())
+			if !errors.Is(err, errSilent) {
+				msg = strings.TrimSpace(msg + "\n" + err.Error())
+			}
+			if msg == "" {
+				msg = "the command failed"
+			}
+			return result, errors.New(msg)
+		}
+		return result, nil
+	}
+}

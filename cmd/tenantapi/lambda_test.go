@@ -1,0 +1,452 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantapi/tenantapi/awslambda"
+	"github.com/tenantapi/tenantapi/internal/fakesecrets"
+	"github.com/tenantapi/tenantapi/internal/testdb"
+)
+
+const (
+	ownerSecretARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenantapi/owner-AbCdEf"
+	adminSecretARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenantapi/admin-XyZ123"
+)
+
+// rie is the bootstrap running under AWS's Runtime Interface Emulator.
+type rie struct {
+	t      *testing.T
+	url    string
+	out    *syncBuffer
+	cancel context.CancelFunc
+}
+
+// buildLambda builds the bootstrap (this binary, for this machine) and the
+// emulator pinned in go.mod into dir.
+func buildLambda(t *testing.T, dir string) (bootstrap, emulator string) {
+	t.Helper()
+	bootstrap, emulator = filepath.Join(dir, "bootstrap"), filepath.Join(dir, "aws-lambda-rie")
+	for _, args := range [][]string{
+		{"build", "-tags", "lambda.norpc", "-o", bootstrap, "."},
+		{"build", "-o", emulator, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"},
+	} {
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v: %v\n%s", args, err, out)
+		}
+	}
+	return bootstrap, emulator
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startRIE starts the emulator with the bootstrap and waits until it accepts
+// connections. The function itself starts at the first invocation.
+func startRIE(t *testing.T, bootstrap, emulator string, env map[string]string) *rie {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, emulator, "--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", freeAddr(t), bootstrap)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &rie{t: t, url: "http://" + addr + "/2015-03-31/functions/function/invocations", out: out, cancel: cancel}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator and function output:\n%s", out.String())
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return r
+		}
+	}
+	t.Fatal("the emulator did not start")
+	return nil
+}
+
+// invoke sends one event and returns the function's answer.
+func (r *rie) invoke(event any) []byte {
+	r.t.Helper()
+	b, err := json.Marshal(event)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp, err := http.Post(r.url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		r.t.Fatalf("invoke: %d %s", resp.StatusCode, out)
+	}
+	return out
+}
+
+// command sends a direct invocation and returns its result.
+func (r *rie) command(name string, args ...string) map[string]any {
+	r.t.Helper()
+	var out struct {
+		OK     bool            `json:"ok"`
+		Result json.RawMessage `json:"result"`
+		Error  string          `json:"error"`
+	}
+	raw := r.invoke(map[string]any{"command": name, "args": args})
+	if err := json.Unmarshal(raw, &out); err != nil || !out.OK {
+		r.t.Fatalf("%s %v: %s", name, args, raw)
+	}
+	var m map[string]any
+	json.Unmarshal(out.Result, &m)
+	return m
+}
+
+// gwResponse is an API Gateway proxy response of either payload version.
+type gwResponse struct {
+	StatusCode        int                 `json:"statusCode"`
+	Headers           map[string]string   `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	Body              string              `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+}
+
+func (g gwResponse) header(name string) string {
+	for k, vs := range g.MultiValueHeaders {
+		if strings.EqualFold(k, name) {
+			return strings.Join(vs, ", ")
+		}
+	}
+	for k, v := range g.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+func (g gwResponse) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(g.Body), &m); err != nil {
+		t.Fatalf("body %q: %v", g.Body, err)
+	}
+	return m
+}
+
+// restEvent is a REST API (payload 1.0) event for stage prod; headers are
+// sent in both maps with the case given.
+func restEvent(method, path string, headers map[string]string, query map[string][]string, body string, b64 bool) map[string]any {
+	mv := map[string][]string{}
+	for k, v := range headers {
+		mv[k] = []string{v}
+	}
+	sq := map[string]string{}
+	for k, vs := range query {
+		sq[k] = vs[len(vs)-1]
+	}
+	if b64 {
+		body = base64.StdEncoding.EncodeToString([]byte(body))
+	}
+	return map[string]any{
+		"resource": "/{proxy+}", "path": path, "httpMethod": method,
+		"headers": headers, "multiValueHeaders": mv,
+		"queryStringParameters": sq, "multiValueQueryStringParameters": query,
+		"body": body, "isBase64Encoded": b64,
+		"requestContext": map[string]any{
+			"requestId": "rest-" + fmt.Sprint(time.Now().UnixNano()), "stage": "prod",
+			"path": "/prod" + path, "httpMethod": method, "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+			"identity": map[string]any{"sourceIp": "203.0.113.9"},
+		},
+	}
+}
+
+// httpEvent is an HTTP API (payload 2.0) event for stage prod.
+func httpEvent(method, path string, headers map[string]string, rawQuery, body string) map[string]any {
+	return map[string]any{
+		"version": "2.0", "routeKey": "$default", "rawPath": "/prod" + path, "rawQueryString": rawQuery,
+		"headers": headers, "body": body, "isBase64Encoded": false,
+		"requestContext": map[string]any{
+			"requestId": "http-" + fmt.Sprint(time.Now().UnixNano()), "stage": "prod", "domainName": "xyz.execute-api.eu-west-1.amazonaws.com",
+			"http": map[string]any{"method": method, "path": "/prod" + path, "sourceIp": "203.0.113.9"},
+		},
+	}
+}
+
+func (r *rie) api(event map[string]any) gwResponse {
+	r.t.Helper()
+	var g gwResponse
+	raw := r.invoke(event)
+	if err := json.Unmarshal(raw, &g); err != nil || g.StatusCode == 0 {
+		r.t.Fatalf("not a proxy response: %s", raw)
+	}
+	if g.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(g.Body)
+		g.Body = string(b)
+	}
+	return g
+}
+
+// TestLambdaUnderEmulator runs the real bootstrap under the Runtime
+// Interface Emulator, with credentials from a local Secrets Manager
+// endpoint, through direct invocations and both API Gateway payloads, then
+// rotates the database password under it.
+func TestLambdaUnderEmulator(t *testing.T) {
+	t.Parallel()
+	bootstrap, emulator := buildLambda(t, t.TempDir())
+
+	// An owner role whose password the test can rotate, owning a fresh database.
+	dbURL := testdb.New(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	role := "lambda_owner_" + fmt.Sprint(time.Now().UnixNano()%1_000_000)
+	u, _ := url.Parse(dbURL)
+	dbName := strings.TrimPrefix(u.Path, "/")
+	for _, sql := range []string{
+		fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD 'first-password'`, role),
+		fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s`, pgx.Identifier{dbName}.Sanitize(), role),
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), testdb.ServerURL(t))
+		if err == nil {
+			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+			c.Close(context.Background())
+		}
+	})
+
+	sm := fakesecrets.Start()
+	t.Cleanup(sm.Close)
+	sm.Put(ownerSecretARN, `{"username":"`+role+`","password":"first-password"}`)
+	sm.Put(adminSecretARN, testAdminToken)
+	host, port, _ := net.SplitHostPort(u.Host)
+	fnEnv := map[string]string{
+		"DB_SECRET_ARN": ownerSecretARN, "ADMIN_TOKEN_SECRET_ARN": adminSecretARN,
+		"DB_HOST": host, "DB_PORT": port, "DB_NAME": dbName, "DB_SSLMODE": "disable",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL, "AWS_REGION": "eu-west-1",
+		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true",
+		"CORS_ALLOWED_ORIGINS": "https://app.example.com", "LOG_LEVEL": "info",
+	}
+	fn := startRIE(t, bootstrap, emulator, fnEnv)
+
+	// Direct invocations: migrate, then a tenant and its key.
+	if m := fn.command("migrate"); m["complete"] != true {
+		t.Fatalf("migrate: %v", m)
+	}
+	if m := fn.command("tenants", "create", "acme", "--name", "Acme"); m["id"] != "acme" {
+		t.Fatalf("tenant: %v", m)
+	}
+	fn.command("tenants", "create", "other")
+	key := fn.command("keys", "create", "acme")["key"].(string)
+	otherKey := fn.command("keys", "create", "other")["key"].(string)
+
+	// REST API (1.0): lowercase and mixed-case headers, a base64 body, the stage prefix.
+	r := fn.api(restEvent("POST", "/items", map[string]string{
+		"x-tenant-id": "acme", "AuThOrIzAtIoN": "Bearer " + key, "content-type": "application/json",
+	}, nil, `{"name":"from lambda","attributes":{"k":[1,2]}}`, true))
+	if r.StatusCode != 201 {
+		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
+	}
+	id := r.json(t)["id"].(string)
+	if loc := r.header("Location"); loc != "/prod/items/"+id {
+		t.Errorf("Location %q, want the stage prefix", loc)
+	}
+	if rid := r.header("X-Request-ID"); !strings.HasPrefix(rid, "rest-") {
+		t.Errorf("X-Request-ID %q is not API Gateway's request id", rid)
+	}
+	acme := map[string]string{"X-Tenant-Id": "acme", "authorization": "Bearer " + key}
+	r = fn.api(restEvent("GET", "/items/"+id, acme, nil, "", false))
+	if r.StatusCode != 200 || r.header("ETag") != `"1"` || r.json(t)["name"] != "from lambda" {
+		t.Fatalf("get: %d %v %s", r.StatusCode, r.MultiValueHeaders, r.Body)
+	}
+	r = fn.api(restEvent("GET", "/items", acme, map[string][]string{"limit": {"10"}}, "", false))
+	if r.StatusCode != 200 || len(r.json(t)["items"].([]any)) != 1 {
+		t.Fatalf("list: %d %s", r.StatusCode, r.Body)
+	}
+	r = fn.api(restEvent("GET", "/items", acme, map[string][]string{"limit": {"1", "2"}}, "", false))
+	if r.StatusCode != 400 {
+		t.Errorf("repeated query parameter: %d", r.StatusCode)
+	}
+
+	// HTTP API (2.0).
+	h2 := map[string]string{"x-tenant-id": "acme", "authorization": "Bearer " + key, "content-type": "application/json", "if-match": `"1"`}
+	r = fn.api(httpEvent("PUT", "/items/"+id, h2, "", `{"name":"renamed"}`))
+	if r.StatusCode != 200 || r.json(t)["version"] != 2.0 || r.header("etag") != `"2"` {
+		t.Fatalf("put (2.0): %d %s", r.StatusCode, r.Body)
+	}
+	r = fn.api(httpEvent("GET", "/items", h2, "limit=5", ""))
+	if r.StatusCode != 200 || !strings.Contains(r.Body, "renamed") {
+		t.Fatalf("list (2.0): %d %s", r.StatusCode, r.Body)
+	}
+	r = fn.api(httpEvent("POST", "/items", map[string]string{"x-tenant-id": "acme", "authorization": "Bearer " + key, "content-type": "application/json"}, "", `{"name":"second"}`))
+	if r.StatusCode != 201 || !strings.HasPrefix(r.header("location"), "/prod/items/") {
+		t.Fatalf("create (2.0): %d %v", r.StatusCode, r.Headers)
+	}
+
+	// Errors: a missing tenant, a spoofed tenant, a CORS preflight.
+	r = fn.api(restEvent("GET", "/items", map[string]string{"authorization": "Bearer " + key}, nil, "", false))
+	if r.StatusCode != 400 || r.json(t)["code"] != "missing-tenant-id" {
+		t.Errorf("missing tenant: %d %s", r.StatusCode, r.Body)
+	}
+	r = fn.api(httpEvent("GET", "/items/"+id, map[string]string{"x-tenant-id": "acme", "authorization": "Bearer " + otherKey}, "", ""))
+	if r.StatusCode != 403 || r.json(t)["code"] != "forbidden" {
+		t.Errorf("spoofed tenant: %d %s", r.StatusCode, r.Body)
+	}
+	r = fn.api(restEvent("OPTIONS", "/items", map[string]string{"origin": "https://app.example.com", "access-control-request-method": "POST"}, nil, "", false))
+	if r.StatusCode != 204 || r.header("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("preflight: %d %v", r.StatusCode, r.MultiValueHeaders)
+	}
+	r = fn.api(restEvent("DELETE", "/items/"+id, acme, nil, "", false))
+	if r.StatusCode != 204 {
+		t.Errorf("delete: %d %s", r.StatusCode, r.Body)
+	}
+
+	// Warm invocations reuse the cached secret.
+	var warm []time.Duration
+	for i := 0; i < 21; i++ {
+		s := time.Now()
+		if r := fn.api(restEvent("GET", "/items", acme, nil, "", false)); r.StatusCode != 200 {
+			t.Fatalf("warm get: %d", r.StatusCode)
+		}
+		warm = append(warm, time.Since(s))
+	}
+	if n := sm.Calls(ownerSecretARN); n != 1 {
+		t.Errorf("the owner secret was fetched %d times across warm invocations, want 1", n)
+	}
+	slices.Sort(warm)
+
+	// Rotate the password under the function: change the role, the secret,
+	// and drop the live connections so new ones must authenticate.
+	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER ROLE %s PASSWORD 'second-password'`, role)); err != nil {
+		t.Fatal(err)
+	}
+	sm.Put(ownerSecretARN, `{"username":"`+role+`","password":"second-password"}`)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role); err != nil {
+		t.Fatal(err)
+	}
+	failures := 0
+	for i := 0; i < 5; i++ {
+		if r := fn.api(restEvent("GET", "/items", acme, nil, "", false)); r.StatusCode != 200 {
+			failures++
+			if r.StatusCode != 503 {
+				t.Errorf("during rotation: %d %s", r.StatusCode, r.Body)
+			}
+		}
+	}
+	if failures > 1 {
+		t.Errorf("%d requests failed after the rotation; want at most the one in flight", failures)
+	}
+	if n := sm.Calls(ownerSecretARN); n != 2 {
+		t.Errorf("the secret was fetched %d times in all, want 2 (start, then once after the rotation)", n)
+	}
+	if r := fn.api(restEvent("GET", "/items", acme, nil, "", false)); r.StatusCode != 200 {
+		t.Fatalf("after rotation: %d %s", r.StatusCode, r.Body)
+	}
+	if strings.Contains(fn.out.String(), "second-password") || strings.Contains(fn.out.String(), key) {
+		t.Error("the function's output shows a secret")
+	}
+
+	// Cold start of a tenant request in a fresh execution environment: the
+	// bootstrap process starts, fetches the secret, connects, authenticates
+	// the key and reads the items.
+	fresh := startRIE(t, bootstrap, emulator, fnEnv)
+	start := time.Now()
+	if r := fresh.api(restEvent("GET", "/items", acme, nil, "", false)); r.StatusCode != 200 {
+		t.Fatalf("cold request: %d %s", r.StatusCode, r.Body)
+	}
+	cold := time.Since(start)
+	t.Logf("cold start (process start to first answer, secret fetch and first connection included): %v; warm median: %v", cold, warm[len(warm)/2])
+}
+
+// TestGatewayAuthMode serves API Gateway events in AUTH_MODE=gateway: the
+// tenant comes from the authorizer's claim and must equal X-Tenant-ID.
+func TestGatewayAuthMode(t *testing.T) {
+	e := setup(t, func(c *serverConfig) { c.AuthMode = "gateway" })
+	expect(t, e.admin("POST", "/admin/tenants", `{"id":"acme","name":"Acme"}`), 201, "")
+	h := awslambda.NewHandler(e.api, nil)
+	call := func(event map[string]any) gwResponse {
+		t.Helper()
+		raw, err := h.Invoke(context.Background(), mustMarshal(t, event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g gwResponse
+		json.Unmarshal(raw, &g)
+		return g
+	}
+	withClaims := func(ev map[string]any, auth map[string]any) map[string]any {
+		ev["requestContext"].(map[string]any)["authorizer"] = auth
+		return ev
+	}
+	cognito := map[string]any{"claims": map[string]any{"custom:tenant_id": "acme", "sub": "u-1"}}
+	r := call(withClaims(restEvent("POST", "/items", map[string]string{"X-Tenant-ID": "acme", "Content-Type": "application/json"}, nil, `{"name":"a"}`, false), cognito))
+	if r.StatusCode != 201 {
+		t.Fatalf("Cognito claim: %d %s", r.StatusCode, r.Body)
+	}
+	lambdaAuth := map[string]any{"custom:tenant_id": "acme", "principalId": "p"}
+	if r := call(withClaims(restEvent("GET", "/items", map[string]string{"X-Tenant-ID": "acme"}, nil, "", false), lambdaAuth)); r.StatusCode != 200 {
+		t.Errorf("Lambda authorizer context: %d %s", r.StatusCode, r.Body)
+	}
+	if r := call(withClaims(restEvent("GET", "/items", map[string]string{"X-Tenant-ID": "other"}, nil, "", false), cognito)); r.StatusCode != 403 {
+		t.Errorf("another tenant's claim: %d %s", r.StatusCode, r.Body)
+	}
+	if r := call(restEvent("GET", "/items", map[string]string{"X-Tenant-ID": "acme"}, nil, "", false)); r.StatusCode != 401 {
+		t.Errorf("no claim: %d %s", r.StatusCode, r.Body)
+	}
+	// Outside Lambda there is no authorizer: every tenant request is 401.
+	expect(t, e.do(req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "acme"}}), 401, "unauthorized")
+	if code, _, _ := cli(t, map[string]string{"AUTH_MODE": "gateway", "DATABASE_URL": e.url}, "serve"); code != 2 {
+		t.Errorf("serve accepted AUTH_MODE=gateway: exit %d", code)
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
