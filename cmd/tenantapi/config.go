@@ -107,6 +107,7 @@ type serverConfig struct {
 	Host            string
 	Port            int
 	AuthMode        string
+	TenantClaim     string
 	AdminToken      string
 	CORSOrigins     []string
 	RequestTimeout  time.Duration
@@ -127,6 +128,7 @@ func (e *env) server() serverConfig {
 		Host:            e.str("HOST", ""),
 		Port:            e.integer("PORT", 8080),
 		AuthMode:        e.str("AUTH_MODE", "apikey"),
+		TenantClaim:     e.str("TENANT_CLAIM", "custom:tenant_id"),
 		AdminToken:      e.getenv("ADMIN_TOKEN"),
 		CORSOrigins:     origins,
 		RequestTimeout:  e.duration("REQUEST_TIMEOUT", 10*time.Second),

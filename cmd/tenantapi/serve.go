@@ -69,6 +69,7 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 	tenants := postgres.NewTenantStore(db, postgres.NewMigrator(db))
 	return httpapi.NewServer(httpapi.Config{
 		AuthMode:           cfg.AuthMode,
+		TenantClaim:        cfg.TenantClaim,
 		AdminToken:         cfg.AdminToken,
 		CORSAllowedOrigins: cfg.CORSOrigins,
 		RequestTimeout:     cfg.RequestTimeout,
