@@ -90,11 +90,13 @@ func ValidAPIKeyID(s string) bool {
 }
 
 // Principal is what a valid credential proves: the key and the tenant it
-// opens, with the tenant's status at lookup time.
+// opens, with the tenant's status and own rate limit (nil: the server's
+// default) at lookup time.
 type Principal struct {
 	KeyID        string
 	Tenant       TenantRef
 	TenantStatus TenantStatus
+	RateLimit    *RateLimit
 	ExpiresAt    *time.Time
 }
 
@@ -156,7 +158,7 @@ type ConfigStore interface {
 // Lookup resolves tenants for the request path without a credential
 // (AUTH_MODE=none and the checks after authentication).
 type Lookup interface {
-	// TenantStatus returns the tenant's identity and status, or
-	// ErrTenantNotFound.
-	TenantStatus(ctx context.Context, id TenantID) (TenantRef, TenantStatus, error)
+	// TenantStatus returns the tenant's identity, status and own rate limit
+	// (nil: the server's default), or ErrTenantNotFound.
+	TenantStatus(ctx context.Context, id TenantID) (TenantRef, TenantStatus, *RateLimit, error)
 }

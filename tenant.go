@@ -66,6 +66,9 @@ type Tenant struct {
 	SchemaVersion int
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// RateLimit is the tenant's own rate limit; nil means the server's
+	// default.
+	RateLimit *RateLimit
 }
 
 // TenantRef identifies a tenant for a tenant-scoped store call: the validated
@@ -79,6 +82,10 @@ type TenantRef struct {
 type TenantUpdate struct {
 	Name   *string
 	Status *TenantStatus
+	// SetRateLimit replaces the tenant's own rate limit with RateLimit; a
+	// nil RateLimit goes back to the server's default.
+	SetRateLimit bool
+	RateLimit    *RateLimit
 }
 
 // Page asks for up to Limit rows after the opaque position After ("" for the

@@ -17,11 +17,12 @@ type tenantJSON struct {
 	SchemaVersion int                    `json:"schema_version"`
 	CreatedAt     string                 `json:"created_at"`
 	UpdatedAt     string                 `json:"updated_at"`
+	RateLimit     *rateLimitJSON         `json:"rate_limit"`
 }
 
 func toTenantJSON(t tenantapi.Tenant) tenantJSON {
 	return tenantJSON{ID: t.ID, Name: t.Name, Status: t.Status, SchemaVersion: t.SchemaVersion,
-		CreatedAt: formatTime(t.CreatedAt), UpdatedAt: formatTime(t.UpdatedAt)}
+		CreatedAt: formatTime(t.CreatedAt), UpdatedAt: formatTime(t.UpdatedAt), RateLimit: toRateLimitJSON(t.RateLimit)}
 }
 
 // pathTenant returns the {id} of an admin path; a malformed id names no
@@ -153,7 +154,7 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var fe fieldErrors
-	unknownFields(obj, map[string]bool{"id": true, "name": true, "status": true}, &fe)
+	unknownFields(obj, map[string]bool{"id": true, "name": true, "status": true, "rate_limit": true}, &fe)
 	if v, ok := obj["id"]; ok && v != string(id) {
 		fe.add("/id", "a tenant id never changes")
 	}
@@ -168,6 +169,10 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
 			fe.add("/status", `must be "active" or "suspended"`)
 		}
 		u.Status = &st
+	}
+	if v, ok := obj["rate_limit"]; ok {
+		u.SetRateLimit = true
+		u.RateLimit = checkRateLimit(v, &fe)
 	}
 	if err := fe.err(); err != nil {
 		s.writeError(w, r, err)

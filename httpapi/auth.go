@@ -11,11 +11,11 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
-// tenant runs the tenant checks of SPEC §4.1 (3)–(6) in order and calls h
+// tenant runs the tenant checks of SPEC §4.1 (3)–(7) in order and calls h
 // with the resolved tenant in the context: X-Tenant-ID present, single and
 // well formed (400); credential valid (401); the credential's tenant equals
 // the header (403); the tenant exists, is not being deleted (404) and is not
-// suspended (403).
+// suspended (403); the tenant is within its rate limit (429).
 func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
 	values := r.Header.Values("X-Tenant-ID")
 	if len(values) == 0 {
@@ -41,13 +41,15 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 		ts, err = s.tenantStatus(r.Context(), id)
 	case AuthGateway:
 		ts, err = s.gatewayTenant(r, id)
+	case AuthJWT:
+		ts, err = s.jwtTenant(w, r, id)
 	default:
 		var p tenantapi.Principal
 		p, err = s.authenticate(r.Context(), r)
 		if err == nil && p.Tenant.ID != id {
 			err = tenantapi.Errorf(tenantapi.CodeForbidden, "the credential does not belong to this tenant")
 		}
-		ts = tenantStatus{ref: p.Tenant, status: p.TenantStatus}
+		ts = tenantStatus{ref: p.Tenant, status: p.TenantStatus, limit: p.RateLimit}
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -60,6 +62,9 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 		return
 	default:
 		s.writeError(w, r, tenantapi.ErrTenantNotFound)
+		return
+	}
+	if !s.limitRequest(w, r, ts) {
 		return
 	}
 	h(w, r.WithContext(context.WithValue(r.Context(), tenantKey, ts.ref)))
@@ -111,17 +116,17 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (tenantapi.P
 	return p, nil
 }
 
-// tenantStatus returns the tenant's identity and status, cached for the
-// cache TTL when found.
+// tenantStatus returns the tenant's identity, status and own rate limit,
+// cached for the cache TTL when found.
 func (s *Server) tenantStatus(ctx context.Context, id tenantapi.TenantID) (tenantStatus, error) {
 	if ts, ok := s.statuses.get(id); ok {
 		return ts, nil
 	}
-	ref, status, err := s.stores.Lookup.TenantStatus(ctx, id)
+	ref, status, limit, err := s.stores.Lookup.TenantStatus(ctx, id)
 	if err != nil {
 		return tenantStatus{}, err
 	}
-	ts := tenantStatus{ref: ref, status: status}
+	ts := tenantStatus{ref: ref, status: status, limit: limit}
 	s.statuses.put(id, ts)
 	return ts, nil
 }

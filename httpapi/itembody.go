@@ -79,6 +79,7 @@ func finishItemInput(in tenantapi.ItemInput, attrs any, fe fieldErrors) (tenanta
 		fe.add("/attributes", "must nest at most 32 levels deep")
 	} else {
 		checkNUL(attrs, "/attributes", &fe)
+		checkNumbers(attrs, "/attributes", &fe)
 		raw, err := encodeJSON(attrs)
 		switch {
 		case err != nil:

@@ -195,6 +195,63 @@ func checkNUL(v any, ptr string, fe *fieldErrors) {
 	}
 }
 
+// checkNumbers reports every number under v that PostgreSQL's numeric type,
+// which jsonb stores numbers in, cannot hold; the database would refuse the
+// whole value.
+func checkNumbers(v any, ptr string, fe *fieldErrors) {
+	switch t := v.(type) {
+	case json.Number:
+		if !numericFits(string(t)) {
+			fe.add(ptr, "is a number out of range")
+		}
+	case map[string]any:
+		for k, e := range t {
+			checkNumbers(e, ptr+"/"+pointerToken(k), fe)
+		}
+	case []any:
+		for i, e := range t {
+			checkNumbers(e, ptr+"/"+strconv.Itoa(i), fe)
+		}
+	}
+}
+
+// numericFits reports whether the JSON number literal n fits PostgreSQL's
+// numeric: an exponent of magnitude below 2^30-1, at most 16383 digits after the decimal
+// point once the exponent is applied, and a most significant digit at most
+// 10^131071.
+func numericFits(n string) bool {
+	n = strings.TrimPrefix(n, "-")
+	mant, exp, _ := strings.Cut(strings.ToLower(n), "e")
+	e := int64(0)
+	if exp != "" {
+		neg := exp[0] == '-'
+		exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0")
+		if len(exp) > 10 {
+			return false
+		}
+		if exp != "" {
+			v, err := strconv.ParseInt(exp, 10, 64)
+			if err != nil || v >= 1<<30-1 {
+				return false
+			}
+			e = v
+		}
+		if neg {
+			e = -e
+		}
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if int64(len(frac))-e > 16383 {
+		return false
+	}
+	digits := intPart + frac
+	first := strings.IndexFunc(digits, func(r rune) bool { return r != '0' })
+	if first < 0 {
+		return true // zero
+	}
+	return int64(len(intPart)-1-first)+e <= 131071
+}
+
 // depthOf returns how deep v nests: a scalar is 0, an empty object 1.
 func depthOf(v any) int {
 	switch t := v.(type) {

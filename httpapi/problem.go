@@ -87,7 +87,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			h.Set("Retry-After", "1")
 		}
 	case http.StatusUnauthorized:
-		h.Set("WWW-Authenticate", `Bearer realm="tenantapi"`)
+		if h.Get("WWW-Authenticate") == "" {
+			h.Set("WWW-Authenticate", `Bearer realm="tenantapi"`)
+		}
 	}
 	writeJSON(w, status, "application/problem+json", p)
 }

@@ -33,7 +33,8 @@ func parseIfMatch(r *http.Request) (tenantapi.Precondition, error) {
 				pre.Any = true
 			case strings.HasPrefix(t, "W/"):
 			default:
-				if n, err := strconv.ParseInt(strings.Trim(t, `"`), 10, 64); err == nil && n > 0 {
+				// Strong comparison: only the ETag itself, not "+3" or "03".
+				if n, err := strconv.ParseInt(strings.Trim(t, `"`), 10, 64); err == nil && n > 0 && etag(n) == t {
 					pre.Versions = append(pre.Versions, n)
 				}
 			}
@@ -156,7 +157,7 @@ func encodeItemCursor(id uuid.UUID) string {
 // decodeItemCursor returns the id a cursor continues after, or
 // CodeInvalidCursor.
 func decodeItemCursor(s string) (uuid.UUID, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := decodeCursor(s)
 	if err != nil || len(b) != 17 || b[0] != cursorVersion {
 		return uuid.UUID{}, tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
 	}
@@ -165,13 +166,22 @@ func decodeItemCursor(s string) (uuid.UUID, error) {
 	return id, nil
 }
 
+// decodeCursor decodes base64url without padding, accepting only the one
+// encoding a cursor has: the decoder would skip CR and LF.
+func decodeCursor(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, base64.CorruptInputError(strings.IndexAny(s, "\r\n"))
+	}
+	return base64.RawURLEncoding.Strict().DecodeString(s)
+}
+
 // Tenant list cursors are the last tenant id, base64url without padding.
 func encodeTenantCursor(id tenantapi.TenantID) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
 func decodeTenantCursor(s string) (tenantapi.TenantID, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := decodeCursor(s)
 	if err != nil || !tenantapi.ValidTenantID(string(b)) {
 		return "", tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
 	}

@@ -11,7 +11,8 @@ import (
 // routes is the map of the API: every route, its handlers and the checks in
 // front of them. The checks run in the order SPEC §4.1 gives: route and
 // method, CORS preflight, then (tenant routes) X-Tenant-ID, credential,
-// tenant match, registry; body and query checks live in the handlers.
+// tenant match, registry, rate limit; body and query checks live in the
+// handlers.
 func (s *Server) routes() {
 	// Tenant API.
 	s.handle("/items", tenantRoute, methods{

@@ -18,12 +18,14 @@ const (
 	AuthAPIKey  = "apikey"
 	AuthNone    = "none"
 	AuthGateway = "gateway" // the tenant claim of an API Gateway authorizer
+	AuthJWT     = "jwt"     // a bearer JWT checked by Stores.Tokens
 )
 
 // Config tunes a Server. Zero values take the defaults named on each field.
 type Config struct {
-	// AuthMode is AuthAPIKey (default), AuthGateway or AuthNone. Whether a
-	// mode is allowed where the server runs is the command's decision.
+	// AuthMode is AuthAPIKey (default), AuthJWT, AuthGateway or AuthNone.
+	// Whether a mode is allowed where the server runs is the command's
+	// decision.
 	AuthMode string
 	// TenantClaim names the authorizer claim that holds the tenant id in
 	// AuthGateway mode (default "custom:tenant_id").
@@ -44,6 +46,14 @@ type Config struct {
 	// DropLockTimeout bounds the wait for locks when dropping a tenant
 	// schema (default 3s).
 	DropLockTimeout time.Duration
+	// RateLimit is each tenant's request budget in this process, for
+	// tenants without a limit of their own in the registry. RPS 0 (the
+	// default) means no limit; Burst 0 takes one second's worth of RPS.
+	RateLimit tenantapi.RateLimit
+	// NoRateLimit turns rate limiting off altogether, tenants' own limits
+	// included (on Lambda, where API Gateway throttles and one instance
+	// sees only a slice of the traffic).
+	NoRateLimit bool
 	// Version is reported by /healthz.
 	Version string
 }
@@ -55,6 +65,8 @@ type Stores struct {
 	Keys    tenantapi.KeyStore
 	Items   tenantapi.ItemStore
 	Config  tenantapi.ConfigStore
+	// Tokens verifies bearer JWTs; required in AuthJWT mode, unused otherwise.
+	Tokens TokenVerifier
 	// Ready reports whether the database answers and its public schema is at
 	// this binary's version.
 	Ready func(ctx context.Context) error
@@ -71,24 +83,30 @@ type Server struct {
 
 	principals *ttlCache[[32]byte, tenantapi.Principal]
 	statuses   *ttlCache[tenantapi.TenantID, tenantStatus]
+	limits     *limiter // nil with NoRateLimit
 }
 
 type tenantStatus struct {
 	ref    tenantapi.TenantRef
 	status tenantapi.TenantStatus
+	limit  *tenantapi.RateLimit // the tenant's own; nil for the default
 }
 
 // NewServer returns the API over stores. It returns an error for a config it
 // cannot serve safely (an unknown auth mode, a short admin token, a cache TTL
-// over 5 s).
+// over 5 s, a rate limit out of bounds).
 func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	if cfg.AuthMode == "" {
 		cfg.AuthMode = AuthAPIKey
 	}
 	switch cfg.AuthMode {
 	case AuthAPIKey, AuthNone, AuthGateway:
+	case AuthJWT:
+		if stores.Tokens == nil {
+			return nil, errors.New("auth mode jwt needs a token verifier")
+		}
 	default:
-		return nil, errors.New("unknown auth mode " + cfg.AuthMode + " (want apikey, gateway or none)")
+		return nil, errors.New("unknown auth mode " + cfg.AuthMode + " (want apikey, jwt, gateway or none)")
 	}
 	if cfg.TenantClaim == "" {
 		cfg.TenantClaim = "custom:tenant_id"
@@ -111,6 +129,12 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	if cfg.DropLockTimeout <= 0 {
 		cfg.DropLockTimeout = 3 * time.Second
 	}
+	if cfg.RateLimit.Burst == 0 {
+		cfg.RateLimit.Burst = tenantapi.DefaultBurst(cfg.RateLimit.RPS)
+	}
+	if !cfg.RateLimit.Valid() {
+		return nil, errors.New("the rate limit must be 0 to 1000000 requests a second with a burst of 1 to 1000000")
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -125,6 +149,9 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	}
 	for _, o := range cfg.CORSAllowedOrigins {
 		s.origins[o] = true
+	}
+	if !cfg.NoRateLimit {
+		s.limits = newLimiter(cfg.RateLimit, 100_000)
 	}
 	s.routes()
 	s.handler = s.requestID(s.accessLog(s.recoverPanic(s.deadline(s.mux))))

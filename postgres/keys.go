@@ -121,20 +121,25 @@ func (s *KeyStore) RevokeKeysNamed(ctx context.Context, tenant tenantapi.TenantI
 }
 
 // Authenticate returns the principal of the unrevoked key with that hash,
-// with its tenant's status now, or ErrUnauthorized. It does not check
+// with its tenant's status and rate limit now, or ErrUnauthorized. It does not check
 // expiry: the caller does, against Principal.ExpiresAt, so a cached
 // principal expires on time. One query on the runtime pool.
 func (s *KeyStore) Authenticate(ctx context.Context, hash [32]byte) (tenantapi.Principal, error) {
-	var p tenantapi.Principal
+	var (
+		p     tenantapi.Principal
+		rps   *float64
+		burst *int
+	)
 	err := s.db.runtime.QueryRow(ctx, `
-		SELECT k.id, t.id, t.uid, t.status, k.expires_at
+		SELECT k.id, t.id, t.uid, t.status, k.expires_at, t.rate_limit_rps, t.rate_limit_burst
 		FROM public.api_keys k JOIN public.tenants t ON t.uid = k.tenant_uid
 		WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash[:]).
-		Scan(&p.KeyID, &p.Tenant.ID, &p.Tenant.UID, &p.TenantStatus, &p.ExpiresAt)
+		Scan(&p.KeyID, &p.Tenant.ID, &p.Tenant.UID, &p.TenantStatus, &p.ExpiresAt, &rps, &burst)
 	if err != nil {
 		return tenantapi.Principal{}, translate(err, credentialScope)
 	}
 	p.ExpiresAt = utcPtr(p.ExpiresAt)
+	p.RateLimit = rateLimitOf(rps, burst)
 	return p, nil
 }
 

@@ -51,7 +51,7 @@ func setupWith(t *testing.T, cfg Config) *stores {
 }
 
 // open opens cfg and closes it when the test ends.
-func open(t *testing.T, cfg Config) *DB {
+func open(t testing.TB, cfg Config) *DB {
 	t.Helper()
 	db, err := Open(t.Context(), cfg)
 	if err != nil {

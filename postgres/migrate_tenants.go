@@ -183,6 +183,12 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 			return err
 		}
 		applied = len(todo) > 0
+		if applied {
+			// New tables need the tenant role's grants too.
+			if err := m.db.grantTenant(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		version := m.LatestTenantVersion()
 		if len(done) > 0 {
 			// A newer binary may have applied migrations this one lacks.

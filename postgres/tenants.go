@@ -31,12 +31,17 @@ func NewTenantStore(db *DB, m *Migrator) *TenantStore {
 	return &TenantStore{db: db, m: m}
 }
 
-const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at`
+const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at, rate_limit_rps, rate_limit_burst`
 
 func scanTenant(row pgx.Row) (tenantapi.Tenant, error) {
-	var t tenantapi.Tenant
-	err := row.Scan(&t.ID, &t.UID, &t.Name, &t.Status, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt)
+	var (
+		t     tenantapi.Tenant
+		rps   *float64
+		burst *int
+	)
+	err := row.Scan(&t.ID, &t.UID, &t.Name, &t.Status, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt, &rps, &burst)
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	t.RateLimit = rateLimitOf(rps, burst)
 	return t, err
 }
 
@@ -64,7 +69,10 @@ func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, n
 		if _, err := tx.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}; `+tenantLedgerDDL, id)); err != nil {
 			return err
 		}
-		return applyTenant(ctx, tx, id, s.m.tenant)
+		if err := applyTenant(ctx, tx, id, s.m.tenant); err != nil {
+			return err
+		}
+		return s.db.grantTenant(ctx, tx, id)
 	})
 	if err != nil {
 		return tenantapi.Tenant{}, translate(err, publicScope)
@@ -110,15 +118,21 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, id tenantapi.TenantID, u
 		}
 		status = (*string)(u.Status)
 	}
+	if u.SetRateLimit && u.RateLimit != nil && !u.RateLimit.Valid() {
+		return tenantapi.Tenant{}, errInvalidRateLimit
+	}
 	var row pgx.Row
-	if u.Name == nil && status == nil {
+	if u.Name == nil && status == nil && !u.SetRateLimit {
 		row = s.db.owner.QueryRow(ctx, `SELECT `+tenantColumns+` FROM public.tenants
 			WHERE id = $1 AND status <> 'deleting'`, string(id))
 	} else {
+		rps, burst := rateLimitArgs(u.RateLimit)
 		row = s.db.owner.QueryRow(ctx, `UPDATE public.tenants
-			SET name = coalesce($2, name), status = coalesce($3, status), updated_at = now()
+			SET name = coalesce($2, name), status = coalesce($3, status), updated_at = now(),
+			    rate_limit_rps = CASE WHEN $4::boolean THEN $5::double precision ELSE rate_limit_rps END,
+			    rate_limit_burst = CASE WHEN $4::boolean THEN $6::integer ELSE rate_limit_burst END
 			WHERE id = $1 AND status <> 'deleting'
-			RETURNING `+tenantColumns, string(id), u.Name, status)
+			RETURNING `+tenantColumns, string(id), u.Name, status, u.SetRateLimit, rps, burst)
 	}
 	t, err := scanTenant(row)
 	return t, translate(err, registryScope)
@@ -182,21 +196,30 @@ func (s *TenantStore) DropTenant(ctx context.Context, id tenantapi.TenantID, loc
 		if _, err := tx.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, id)); err != nil {
 			return err
 		}
+		if err := s.db.dropTenantRole(ctx, tx, id); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, string(id))
 		return err
 	})
 	return translate(err, registryScope)
 }
 
-// TenantStatus returns the tenant's identity and status (deleting included:
-// the caller treats it as absent), or ErrTenantNotFound. It is one primary
-// key lookup on the runtime pool, for the request path.
-func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (tenantapi.TenantRef, tenantapi.TenantStatus, error) {
+// TenantStatus returns the tenant's identity, status (deleting included:
+// the caller treats it as absent) and own rate limit (nil: the default), or
+// ErrTenantNotFound. It is one primary key lookup on the runtime pool, for
+// the request path.
+func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (tenantapi.TenantRef, tenantapi.TenantStatus, *tenantapi.RateLimit, error) {
 	ref := tenantapi.TenantRef{ID: id}
-	var status tenantapi.TenantStatus
-	err := s.db.runtime.QueryRow(ctx, `SELECT uid, status FROM public.tenants WHERE id = $1`, string(id)).Scan(&ref.UID, &status)
+	var (
+		status tenantapi.TenantStatus
+		rps    *float64
+		burst  *int
+	)
+	err := s.db.runtime.QueryRow(ctx, `SELECT uid, status, rate_limit_rps, rate_limit_burst FROM public.tenants WHERE id = $1`, string(id)).
+		Scan(&ref.UID, &status, &rps, &burst)
 	if err != nil {
-		return tenantapi.TenantRef{}, "", translate(err, registryScope)
+		return tenantapi.TenantRef{}, "", nil, translate(err, registryScope)
 	}
-	return ref, status, nil
+	return ref, status, rateLimitOf(rps, burst), nil
 }

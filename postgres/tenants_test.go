@@ -169,11 +169,11 @@ func TestTenantStatus(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	want := s.createTenant(t, "acme")
-	ref, status, err := s.tenants.TenantStatus(t.Context(), "acme")
+	ref, status, _, err := s.tenants.TenantStatus(t.Context(), "acme")
 	if err != nil || ref != want || status != tenantapi.TenantActive {
 		t.Errorf("TenantStatus = %+v, %s, %v; want %+v, active", ref, status, err, want)
 	}
-	_, _, err = s.tenants.TenantStatus(t.Context(), "nobody")
+	_, _, _, err = s.tenants.TenantStatus(t.Context(), "nobody")
 	wantErr(t, err, tenantapi.ErrTenantNotFound)
 }
 
@@ -199,7 +199,7 @@ func TestDeleteTenant(t *testing.T) {
 	if n := s.queryInt(t, `SELECT count(*) FROM public.api_keys WHERE revoked_at IS NULL`); n != 0 {
 		t.Errorf("%d keys still active after the mark", n)
 	}
-	_, status, _ := s.tenants.TenantStatus(t.Context(), "acme")
+	_, status, _, _ := s.tenants.TenantStatus(t.Context(), "acme")
 	if status != tenantapi.TenantDeleting {
 		t.Errorf("status = %s, want deleting", status)
 	}
@@ -222,7 +222,7 @@ func TestDeleteTenant(t *testing.T) {
 		t.Errorf("DropTenant waited %v with a 100ms lock timeout", d)
 	}
 	tx.Rollback(t.Context())
-	if _, status, _ := s.tenants.TenantStatus(t.Context(), "acme"); status != tenantapi.TenantDeleting || !s.schemaExists(t, "acme") {
+	if _, status, _, _ := s.tenants.TenantStatus(t.Context(), "acme"); status != tenantapi.TenantDeleting || !s.schemaExists(t, "acme") {
 		t.Fatalf("after a timed-out drop: status %s, schema exists %v; want deleting, true", status, s.schemaExists(t, "acme"))
 	}
 

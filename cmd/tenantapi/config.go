@@ -8,6 +8,7 @@ import (
 	"github.com/tenantapi/tenantapi/awssecrets"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,20 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+func (e *env) boolean(name string, def bool) bool {
+	switch v := e.getenv(name); v {
+	case "":
+		return def
+	case "1", "true", "on", "yes":
+		return true
+	case "0", "false", "off", "no":
+		return false
+	default:
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not true or false", name, v))
+		return def
+	}
+}
+
 func (e *env) integer(name string, def int) int {
 	v := e.getenv(name)
 	if v == "" {
@@ -56,6 +71,19 @@ func (e *env) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (e *env) number(name string, def float64) float64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a non-negative number", name, v))
+		return def
+	}
+	return f
 }
 
 // err returns the first malformed variable seen, as a usage error.
@@ -81,6 +109,7 @@ type dbConfig struct {
 	MaxConns         int
 	MaxConnIdleTime  time.Duration
 	ExecMode         string
+	TenantRoles      bool   // run tenant statements as the tenant's own role
 	DataDir          string // where the dev cluster lives when nothing else is set
 }
 
@@ -98,6 +127,7 @@ func (e *env) db() dbConfig {
 		MaxConns:         e.integer("DB_MAX_CONNS", 0),
 		MaxConnIdleTime:  e.duration("DB_MAX_CONN_IDLE_TIME", 0),
 		ExecMode:         e.str("DB_EXEC_MODE", "exec"),
+		TenantRoles:      e.boolean("DB_TENANT_ROLES", true),
 		DataDir:          e.str("TENANTAPI_DIR", ".tenantapi"),
 	}
 }
@@ -115,6 +145,24 @@ type serverConfig struct {
 	DeleteGrace     time.Duration
 	DropLockTimeout time.Duration
 	ShutdownTimeout time.Duration
+
+	// Slow clients cannot hold a connection: each phase of a request is
+	// bounded. READ_HEADER_TIMEOUT (5s) and READ_TIMEOUT (30s, the whole
+	// request, body included) are for reading, WRITE_TIMEOUT (0:
+	// REQUEST_TIMEOUT plus 30s) for answering, IDLE_TIMEOUT (120s) between
+	// requests on a kept-alive connection.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+
+	// Each tenant's request budget in this process unless it has its own:
+	// RateLimitRPS 0 is no limit, RateLimitBurst 0 one second's worth.
+	// NoRateLimit turns limiting off altogether (Lambda).
+	RateLimitRPS   float64
+	RateLimitBurst int
+	NoRateLimit    bool
+
+	// AUTH_MODE=jwt; see newVerifier.
+	JWKSURL, JWTIssuer, JWTAudience string
+	JWTLeeway, JWKSRefreshInterval  time.Duration
 }
 
 func (e *env) server() serverConfig {
@@ -136,6 +184,19 @@ func (e *env) server() serverConfig {
 		DeleteGrace:     e.duration("TENANT_DELETE_GRACE", 5*time.Second),
 		DropLockTimeout: e.duration("DROP_LOCK_TIMEOUT", 3*time.Second),
 		ShutdownTimeout: e.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		RateLimitRPS:    e.number("RATE_LIMIT_RPS", 0),
+		RateLimitBurst:  e.integer("RATE_LIMIT_BURST", 0),
+
+		ReadHeaderTimeout: e.duration("READ_HEADER_TIMEOUT", 5*time.Second),
+		ReadTimeout:       e.duration("READ_TIMEOUT", 30*time.Second),
+		WriteTimeout:      e.duration("WRITE_TIMEOUT", 0),
+		IdleTimeout:       e.duration("IDLE_TIMEOUT", 120*time.Second),
+
+		JWKSURL:             e.getenv("JWT_JWKS_URL"),
+		JWTIssuer:           e.getenv("JWT_ISSUER"),
+		JWTAudience:         e.getenv("JWT_AUDIENCE"),
+		JWTLeeway:           e.duration("JWT_LEEWAY", 30*time.Second),
+		JWKSRefreshInterval: e.duration("JWKS_REFRESH_INTERVAL", time.Hour),
 	}
 }
 

@@ -18,6 +18,9 @@ import (
 type database struct {
 	*postgres.DB
 	cluster *pgcluster.Cluster // started by us; stopped by close
+	// runtimeUser and runtimePassword are the runtime role's credentials
+	// when one is configured, for migrate to create or update the role.
+	runtimeUser, runtimePassword string
 }
 
 // openDatabase connects the owner and runtime pools. Each role comes from
@@ -34,6 +37,15 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 		MaxConns:        int32(cfg.MaxConns),
 		MaxConnIdleTime: cfg.MaxConnIdleTime,
 		ExecMode:        cfg.ExecMode,
+		TenantRoles:     cfg.TenantRoles,
+	}
+	if cfg.RuntimeURL != "" {
+		u, err := url.Parse(cfg.RuntimeURL)
+		if err != nil || u.User == nil {
+			return nil, usagef("DATABASE_RUNTIME_URL must be a postgres:// URL with a user and password")
+		}
+		d.runtimeUser = u.User.Username()
+		d.runtimePassword, _ = u.User.Password()
 	}
 	ownerSecret := cfg.SecretARN
 	if ownerSecret == "" && cfg.URL == "" {
@@ -75,6 +87,12 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 		if pc.RuntimeURL, pc.RuntimeCredentials, err = secretConnection(ctx, secrets, cfg.RuntimeSecretARN, cfg); err != nil {
 			return nil, err
 		}
+		creds, err := secrets.DBCredentials(ctx, cfg.RuntimeSecretARN)
+		if err != nil {
+			return nil, err
+		}
+		d.runtimeUser, d.runtimePassword = creds.Username, creds.Password
+		pc.RuntimeRole = creds.Username
 	}
 	db, err := postgres.Open(ctx, pc)
 	if err != nil {

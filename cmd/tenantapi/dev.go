@@ -29,7 +29,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	fs := newFlagSet("dev", "tenantapi dev [flags]\n\nRuns the service on 127.0.0.1 with its own PostgreSQL (kept under --dir),\na demo tenant, a fresh demo API key and an admin token, and prints curl\ncommands to try it. Ctrl-C stops both.\n")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&dbc.DataDir, "dir", dbc.DataDir, "data folder of the embedded PostgreSQL ($TENANTAPI_DIR)")
-	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey or none ($AUTH_MODE)")
+	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt or none ($AUTH_MODE)")
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	}
@@ -42,6 +42,9 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	}
 	if cfg.AuthMode == httpapi.AuthGateway {
 		return usagef("AUTH_MODE=gateway trusts API Gateway's authorizer and works only on AWS Lambda")
+	}
+	if _, err := newVerifier(cfg, log); err != nil {
+		return err
 	}
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = randomToken()
@@ -65,7 +68,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 		}
 	}()
 	dbc.URL = cluster.URL()
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode})
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles})
 	if err != nil {
 		return err
 	}

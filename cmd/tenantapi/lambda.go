@@ -34,6 +34,9 @@ const (
 // handler, and reused while the execution environment is warm.
 func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	cfg := env.server()
+	// API Gateway throttles on Lambda (stage limits, usage plans); a limit
+	// here would count only the slice of traffic one instance sees.
+	cfg.NoRateLimit = true
 	dbc := env.db()
 	if dbc.MaxConns == 0 {
 		dbc.MaxConns = lambdaMaxConns
@@ -50,6 +53,9 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	}
 	if cfg.AuthMode == httpapi.AuthNone {
 		return usagef("AUTH_MODE=none is refused on Lambda; use apikey, jwt or gateway")
+	}
+	if _, err := newVerifier(cfg, log); err != nil {
+		return err
 	}
 	var secrets *awssecrets.Cache
 	adminSecret := env.getenv("ADMIN_TOKEN_SECRET_ARN")

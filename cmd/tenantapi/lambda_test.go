@@ -242,7 +242,9 @@ func TestLambdaUnderEmulator(t *testing.T) {
 	u, _ := url.Parse(dbURL)
 	dbName := strings.TrimPrefix(u.Path, "/")
 	for _, sql := range []string{
-		fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD 'first-password'`, role),
+		// Provisioning creates a role per tenant: the owner needs CREATEROLE,
+		// as an RDS-managed master user has.
+		fmt.Sprintf(`CREATE ROLE %s LOGIN CREATEROLE PASSWORD 'first-password'`, role),
 		fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s`, pgx.Identifier{dbName}.Sanitize(), role),
 	} {
 		if _, err := admin.Exec(ctx, sql); err != nil {

@@ -23,6 +23,10 @@ type migrateResult struct {
 	UpToDate      int             `json:"tenants_up_to_date"`
 	Failed        []migrateFailed `json:"tenants_failed"`
 	Complete      bool            `json:"complete"`
+	// RuntimeRole is the runtime role migrate created or updated, if any,
+	// and TenantRolesGranted how many tenants' roles it was newly granted.
+	RuntimeRole        string `json:"runtime_role,omitempty"`
+	TenantRolesGranted int    `json:"tenant_roles_granted,omitempty"`
 }
 
 type migrateFailed struct {
@@ -62,6 +66,18 @@ func cmdMigrate(ctx context.Context, env *env, args []string, stdout, stderr io.
 	res, err := migrate(ctx, db.DB, id, *concurrency, progressTo(stdout, *asJSON))
 	if err != nil {
 		return err
+	}
+	if db.runtimeUser != "" {
+		// The runtime role serves tenants; migrate keeps it and its grants
+		// in step with the configuration (a rotated password included).
+		m := postgres.NewMigrator(db.DB)
+		if err := m.EnsureRuntimeRole(ctx, db.runtimeUser, db.runtimePassword); err != nil {
+			return err
+		}
+		if res.TenantRolesGranted, err = m.GrantTenantRoles(ctx); err != nil {
+			return err
+		}
+		res.RuntimeRole = db.runtimeUser
 	}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(res); err != nil {
@@ -117,6 +133,9 @@ func printMigrateSummary(w io.Writer, r migrateResult) {
 		r.TenantVersion, r.Total, r.Migrated, r.UpToDate, len(r.Failed))
 	for _, f := range r.Failed {
 		fmt.Fprintf(w, "  FAILED %s: %s\n", f.Tenant, f.Error)
+	}
+	if r.RuntimeRole != "" {
+		fmt.Fprintf(w, "runtime role %s: up to date (%d tenant roles newly granted)\n", r.RuntimeRole, r.TenantRolesGranted)
 	}
 	if !r.Complete {
 		fmt.Fprintln(w, "stopped before every tenant was done; run migrate again to continue")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tenantapi/tenantapi"
 	"github.com/tenantapi/tenantapi/httpapi"
 	"github.com/tenantapi/tenantapi/postgres"
 )
@@ -24,7 +25,7 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 	fs := newFlagSet("serve", "tenantapi serve [flags]")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "address to listen on ($HOST; empty: all interfaces)")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
-	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, or none (loopback only) ($AUTH_MODE)")
+	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt, or none (loopback only) ($AUTH_MODE)")
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	}
@@ -40,6 +41,9 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 	}
 	if cfg.AuthMode == httpapi.AuthGateway {
 		return usagef("AUTH_MODE=gateway trusts API Gateway's authorizer and works only on AWS Lambda")
+	}
+	if _, err := newVerifier(cfg, log); err != nil {
+		return err
 	}
 	if dbc.URL == "" && dbc.SecretARN == "" {
 		return usagef("set DATABASE_URL or DB_SECRET_ARN (or use 'tenantapi dev' for a local database)")
@@ -66,6 +70,10 @@ func isLoopback(host string) bool {
 
 // newAPI returns the HTTP API over db.
 func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Server, error) {
+	tokens, err := newVerifier(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	tenants := postgres.NewTenantStore(db, postgres.NewMigrator(db))
 	return httpapi.NewServer(httpapi.Config{
 		AuthMode:           cfg.AuthMode,
@@ -76,6 +84,8 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 		CacheTTL:           cfg.CacheTTL,
 		DeleteGrace:        cfg.DeleteGrace,
 		DropLockTimeout:    cfg.DropLockTimeout,
+		RateLimit:          tenantapi.RateLimit{RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst},
+		NoRateLimit:        cfg.NoRateLimit,
 		Version:            version,
 	}, httpapi.Stores{
 		Tenants: tenants,
@@ -83,6 +93,7 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 		Keys:    postgres.NewKeyStore(db),
 		Items:   postgres.NewItemStore(db),
 		Config:  postgres.NewConfigStore(db),
+		Tokens:  tokens,
 		Ready:   db.Ready,
 	}, log)
 }
@@ -99,13 +110,17 @@ func serveHTTP(ctx context.Context, cfg serverConfig, db *postgres.DB, log *slog
 	if err != nil {
 		return err
 	}
+	writeTimeout := cfg.WriteTimeout
+	if writeTimeout == 0 {
+		writeTimeout = cfg.RequestTimeout + 30*time.Second
+	}
 	srv := &http.Server{
 		Handler: api,
 		// Slow clients cannot hold connections open: each phase is bounded.
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.RequestTimeout + 30*time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -60,7 +60,7 @@ func setup(t *testing.T, mod ...func(*serverConfig)) *apiEnv {
 	t.Parallel()
 	ctx := context.Background()
 	url := testdb.New(t)
-	db, err := postgres.Open(ctx, postgres.Config{URL: url})
+	db, err := postgres.Open(ctx, postgres.Config{URL: url, TenantRoles: true})
 	if err != nil {
 		t.Fatal(err)
 	}

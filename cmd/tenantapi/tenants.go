@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +21,10 @@ Subcommands:
   show ID [--json]                   show one tenant with its schema version
   suspend ID [--json]                refuse the tenant's API calls (403), keeping its data
   activate ID [--json]               serve a suspended tenant again
+  limit ID --rps N [--burst N] [--json]
+                                     set the tenant's own rate limit (server mode;
+                                     --rps 0: none; --burst default: one second's worth)
+  limit ID --default [--json]        back to RATE_LIMIT_RPS and RATE_LIMIT_BURST
   delete ID --yes                    revoke its keys, wait out caches, drop its schema
 `
 
@@ -32,11 +37,21 @@ type tenantOut struct {
 	SchemaVersion int                    `json:"schema_version"`
 	CreatedAt     time.Time              `json:"created_at"`
 	UpdatedAt     time.Time              `json:"updated_at"`
+	RateLimit     *rateLimitOut          `json:"rate_limit"`
+}
+
+type rateLimitOut struct {
+	RPS   float64 `json:"rps"`
+	Burst int     `json:"burst"`
 }
 
 func toTenantOut(t tenantapi.Tenant) tenantOut {
-	return tenantOut{ID: t.ID, Name: t.Name, Status: t.Status, SchemaVersion: t.SchemaVersion,
+	out := tenantOut{ID: t.ID, Name: t.Name, Status: t.Status, SchemaVersion: t.SchemaVersion,
 		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+	if l := t.RateLimit; l != nil {
+		out.RateLimit = &rateLimitOut{RPS: l.RPS, Burst: l.Burst}
+	}
+	return out
 }
 
 func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
@@ -53,6 +68,9 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	name := fs.String("name", "", "display name (create; default: the id)")
 	asJSON := fs.Bool("json", false, "print exactly one JSON document")
 	yes := fs.Bool("yes", false, "confirm a delete")
+	rps := fs.Float64("rps", -1, "requests a second (limit; 0: no limit)")
+	burst := fs.Int("burst", 0, "bucket size (limit; default: one second's worth of --rps)")
+	toDefault := fs.Bool("default", false, "go back to the server's default rate limit (limit)")
 	pos, done, err := parseFlags(fs, args[1:], stdout, stderr)
 	if done || err != nil {
 		return err
@@ -61,7 +79,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	switch sub {
 	case "list":
 		wantArgs = 0
-	case "create", "show", "suspend", "activate", "delete":
+	case "create", "show", "suspend", "activate", "delete", "limit":
 	default:
 		return usagef("unknown tenants subcommand %q", sub)
 	}
@@ -76,6 +94,12 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	}
 	if sub == "delete" && !*yes {
 		return usagef("tenants delete drops the tenant's data: add --yes to confirm")
+	}
+	var limit *tenantapi.RateLimit
+	if sub == "limit" {
+		if limit, err = flagRateLimit(*rps, *burst, *toDefault); err != nil {
+			return err
+		}
 	}
 	if err := env.err(); err != nil {
 		return err
@@ -103,6 +127,8 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 			st = tenantapi.TenantActive
 		}
 		t, err = store.UpdateTenant(ctx, id, tenantapi.TenantUpdate{Status: &st})
+	case "limit":
+		t, err = store.UpdateTenant(ctx, id, tenantapi.TenantUpdate{SetRateLimit: true, RateLimit: limit})
 	case "delete":
 		fmt.Fprintf(stderr, "deleting tenant %s: keys revoked; waiting %s for every process to notice…\n", id, srv.DeleteGrace)
 		if err := tenantapi.DeleteTenant(ctx, store, id, srv.DeleteGrace, srv.DropLockTimeout, nil); err != nil {
@@ -156,9 +182,37 @@ func listTenants(ctx context.Context, store *postgres.TenantStore, asJSON bool, 
 
 func printTenants(w io.Writer, ts []tenantapi.Tenant) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSCHEMA VERSION\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSCHEMA VERSION\tCREATED\tRATE LIMIT")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.ID, t.Name, t.Status, t.SchemaVersion, t.CreatedAt.UTC().Format(time.RFC3339))
+		limit := "default"
+		if l := t.RateLimit; l != nil {
+			limit = strconv.FormatFloat(l.RPS, 'g', -1, 64) + "/s, burst " + strconv.Itoa(l.Burst)
+			if l.RPS == 0 {
+				limit = "none"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Name, t.Status, t.SchemaVersion, t.CreatedAt.UTC().Format(time.RFC3339), limit)
 	}
 	tw.Flush()
+}
+
+// flagRateLimit returns the limit that tenants limit's flags ask for: nil
+// for --default. Exactly one of --rps and --default is required.
+func flagRateLimit(rps float64, burst int, toDefault bool) (*tenantapi.RateLimit, error) {
+	switch {
+	case toDefault && (rps != -1 || burst != 0):
+		return nil, usagef("tenants limit takes --default or --rps (with --burst), not both")
+	case toDefault:
+		return nil, nil
+	case rps == -1:
+		return nil, usagef("tenants limit needs --rps N (0: no limit) or --default")
+	}
+	if burst == 0 {
+		burst = tenantapi.DefaultBurst(rps)
+	}
+	l := &tenantapi.RateLimit{RPS: rps, Burst: burst}
+	if !l.Valid() {
+		return nil, usagef("--rps must be 0 to %d and --burst 1 to %d", tenantapi.MaxRateLimitRPS, tenantapi.MaxRateLimitBurst)
+	}
+	return l, nil
 }

@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// Every tenant has a role of its own (NOLOGIN) that may use its schema and
+// nothing else. The role that serves requests is a member of every tenant
+// role. With tenant roles on (Config.TenantRoles), each tenant statement runs
+// after set_config('role', <tenant role>, true) in the same implicit
+// transaction, so PostgreSQL itself refuses a statement that names another
+// tenant's schema: a bug in a query fails instead of leaking. The setting is
+// local to the transaction, so no session state survives it — correct behind
+// PgBouncer in transaction mode.
+//
+// Role names are cluster-wide while schemas are per database, so the name
+// carries a hash of the database name: "t" + 8 hex digits + "_" + tenant id,
+// at most 50 bytes. The hash is only a namespace, not a secret.
+
+// rolePrefix returns "t" + the first 8 hex digits of the MD5 of the
+// database name + "_", the prefix of the database's tenant roles.
+func rolePrefix(database string) string {
+	sum := md5.Sum([]byte(database))
+	return "t" + hex.EncodeToString(sum[:4]) + "_"
+}
+
+// tenantRole returns the name of the tenant's role, unquoted.
+func (db *DB) tenantRole(id tenantapi.TenantID) string {
+	return db.rolePrefix + string(id)
+}
+
+// grantTenant makes sure the tenant's role exists, may use the tenant's
+// schema and every table in it, and that the owner (current_user) and the
+// runtime role are members of it. It is idempotent; provisioning and every
+// tenant migration run it inside their transaction.
+func (db *DB) grantTenant(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID) error {
+	role := db.tenantRole(id)
+	r, schema := pgx.Identifier{role}.Sanitize(), quotedSchema(id)
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+		return err
+	}
+	stmts := []string{}
+	if !exists {
+		stmts = append(stmts, `CREATE ROLE `+r+` NOLOGIN`)
+	}
+	stmts = append(stmts,
+		`GRANT USAGE ON SCHEMA `+schema+` TO `+r,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+schema+` TO `+r,
+		`GRANT `+r+` TO CURRENT_USER`)
+	if db.runtimeRole != "" {
+		stmts = append(stmts, `GRANT `+r+` TO `+pgx.Identifier{db.runtimeRole}.Sanitize())
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("granting tenant role: %w", err)
+		}
+	}
+	return nil
+}
+
+// dropTenantRole drops the tenant's role inside the transaction that drops
+// its schema.
+func (db *DB) dropTenantRole(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID) error {
+	_, err := tx.Exec(ctx, `DROP ROLE IF EXISTS `+pgx.Identifier{db.tenantRole(id)}.Sanitize())
+	return err
+}
+
+// EnsureRuntimeRole creates the runtime role (LOGIN, no other attribute) or
+// updates its password, and grants it what serving tenants needs in public:
+// reading the registry and the keys. Tenant schemas reach it through the
+// tenant roles (see grantTenant); GrantTenantRoles catches up existing
+// tenants. The password goes to the server as a bound value and is quoted
+// there, never logged or spliced here.
+func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string) error {
+	if name == "" || password == "" {
+		return errors.New("the runtime role needs a name and a password")
+	}
+	err := inTx(ctx, m.db.owner, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil {
+			return err
+		}
+		verb := "ALTER"
+		if !exists {
+			verb = "CREATE"
+		}
+		var stmt string
+		if err := tx.QueryRow(ctx, `SELECT format('`+verb+` ROLE %I WITH LOGIN INHERIT NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $2::text)`,
+			name, password).Scan(&stmt); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+		r := pgx.Identifier{name}.Sanitize()
+		for _, s := range []string{
+			`GRANT USAGE ON SCHEMA public TO ` + r,
+			`GRANT SELECT ON public.tenants, public.api_keys TO ` + r,
+		} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The statement carries the password: report the cause only by code.
+		return tenantapi.Errorf(tenantapi.CodeInternal, "creating or updating the runtime role %s failed (SQLSTATE %s)", name, sqlState(err))
+	}
+	return nil
+}
+
+// GrantTenantRoles makes sure every tenant has its role and that the owner
+// and runtime role are members of it, for tenants created before the
+// runtime role was configured. It returns how many tenants it fixed.
+func (m *Migrator) GrantTenantRoles(ctx context.Context) (int, error) {
+	prefix := m.db.rolePrefix
+	member := "current_user"
+	if m.db.runtimeRole != "" {
+		member = "$2"
+	}
+	args := []any{prefix}
+	if m.db.runtimeRole != "" {
+		args = append(args, m.db.runtimeRole)
+	}
+	rows, err := m.db.owner.Query(ctx, `SELECT t.id FROM public.tenants t
+		WHERE t.status <> 'deleting' AND NOT EXISTS (
+			SELECT 1 FROM pg_auth_members am
+			JOIN pg_roles g ON g.oid = am.roleid AND g.rolname = $1 || t.id
+			JOIN pg_roles u ON u.oid = am.member AND u.rolname = `+member+`)
+		ORDER BY t.id`, args...)
+	if err != nil {
+		return 0, translate(err, publicScope)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, translate(err, publicScope)
+	}
+	for _, id := range ids {
+		err := inTx(ctx, m.db.owner, func(tx pgx.Tx) error { return m.db.grantTenant(ctx, tx, tenantapi.TenantID(id)) })
+		if err != nil {
+			return 0, translate(err, publicScope)
+		}
+	}
+	return len(ids), nil
+}

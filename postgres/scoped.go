@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// tenantRow, tenantQuery and tenantExec run one statement of tenant t on the
+// runtime pool. With tenant roles on, the statement is pipelined after
+// set_config('role', <tenant role>, true): both go in one batch, so one
+// round trip and one implicit transaction, and the role ends with it.
+
+func (db *DB) tenantRow(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) pgx.Row {
+	if !db.tenantRoles {
+		return db.runtime.QueryRow(ctx, sql, args...)
+	}
+	return &tenantBatchRow{db: db, ctx: ctx, t: t, sql: sql, args: args}
+}
+
+func (db *DB) tenantQuery(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgx.Rows, error) {
+	if !db.tenantRoles {
+		return db.runtime.Query(ctx, sql, args...)
+	}
+	rows, err := db.batchQuery(ctx, t, sql, args)
+	if db.runtime.authFailed(err) {
+		rows, err = db.batchQuery(ctx, t, sql, args)
+	}
+	return rows, err
+}
+
+func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgconn.CommandTag, error) {
+	if !db.tenantRoles {
+		return db.runtime.Exec(ctx, sql, args...)
+	}
+	var tag pgconn.CommandTag
+	run := func() error {
+		br, err := db.sendAsTenant(ctx, t, sql, args)
+		if err != nil {
+			return err
+		}
+		tag, err = br.Exec()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	err := run()
+	if db.runtime.authFailed(err) {
+		err = run()
+	}
+	return tag, err
+}
+
+// sendAsTenant sends the role switch and the statement as one batch and
+// consumes the switch's result; the caller reads the statement's and
+// closes the batch.
+func (db *DB) sendAsTenant(ctx context.Context, t tenantapi.TenantRef, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('role', $1, true)`, db.tenantRole(t.ID))
+	b.Queue(sql, args...)
+	br := db.runtime.Pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+func (db *DB) batchQuery(ctx context.Context, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
+	br, err := db.sendAsTenant(ctx, t, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// tenantBatchRow is the pgx.Row of tenantRow with tenant roles on.
+type tenantBatchRow struct {
+	db   *DB
+	ctx  context.Context
+	t    tenantapi.TenantRef
+	sql  string
+	args []any
+}
+
+func (r *tenantBatchRow) Scan(dest ...any) error {
+	err := r.scan(dest)
+	if r.db.runtime.authFailed(err) {
+		err = r.scan(dest)
+	}
+	return err
+}
+
+func (r *tenantBatchRow) scan(dest []any) error {
+	br, err := r.db.sendAsTenant(r.ctx, r.t, r.sql, r.args)
+	if err != nil {
+		return err
+	}
+	err = br.QueryRow().Scan(dest...)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// batchRows closes its batch when the rows are closed.
+type batchRows struct {
+	pgx.Rows
+	br  pgx.BatchResults
+	err error
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		r.err = r.br.Close()
+		r.br = nil
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
