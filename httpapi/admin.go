@@ -385,6 +385,15 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	var fe fieldErrors
 	checkNUL(v, "", &fe)
+	checkNumbers(v, "", &fe)
+	switch {
+	case depthOf(v) > maxParseDepth:
+		fe.add("", "must nest at most 32 levels deep")
+	case int64(len(body))+numericGrowth(v, MaxBodySize) > MaxBodySize:
+		// PostgreSQL prints numbers in full: 1e100000 comes back as
+		// 100001 digits. Bound what a read of the setting returns.
+		fe.add("", "must be at most 1 MiB as PostgreSQL prints it")
+	}
 	if err := fe.err(); err != nil {
 		s.writeError(w, r, err)
 		return

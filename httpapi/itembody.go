@@ -84,7 +84,8 @@ func finishItemInput(in tenantapi.ItemInput, attrs any, fe fieldErrors) (tenanta
 		switch {
 		case err != nil:
 			fe.add("/attributes", "must be valid JSON")
-		case len(raw) > tenantapi.MaxAttributesSize:
+		case int64(len(raw))+numericGrowth(attrs, tenantapi.MaxAttributesSize) > tenantapi.MaxAttributesSize:
+			// PostgreSQL prints numbers in full: 1e100000 is 100001 bytes.
 			fe.add("/attributes", "must be at most 65536 bytes when encoded")
 		default:
 			in.Attributes = raw

@@ -43,6 +43,7 @@ func FuzzItemBody(f *testing.F) {
 		`{"name":"a","id":"0193a6f1-4c2e-7d0a-9b1e-3f5a6c7d8e9f","version":9,"created_at":1}`,
 		`{"name":"a","id":"not-a-uuid"}`, `{"name":"a","extra":1,"~/":2}`,
 		`{"name":"a","attributes":{"n":1e999999}}`, `{"name":"a","attributes":{"n":-0.0e-16384}}`,
+		`{"name":"a","attributes":{"n":1e65000}}`, `{"name":"a","attributes":{"n":[1e30000,1e30000,1e30000]}}`,
 		`{"name":"` + strings.Repeat("é", 200) + `"}`, `{"name":"` + strings.Repeat("é", 201) + `"}`,
 		`{"name":"a","attributes":` + strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32) + `}`,
 		`{"name":"a","attributes":` + strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33) + `}`,
@@ -151,7 +152,9 @@ func checkAcceptedItem(t *testing.T, what string, body []byte, in tenantapi.Item
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s(%q): attributes %s, want %#v", what, body, in.Attributes, want)
 	}
-	checkNumbersStorable(t, what, body, got)
+	if grow := checkNumbersStorable(t, what, body, got); int64(len(in.Attributes))+grow > tenantapi.MaxAttributesSize {
+		t.Fatalf("%s(%q) accepted attributes that PostgreSQL prints in %d bytes", what, body, int64(len(in.Attributes))+grow)
+	}
 
 	it := fuzzItem
 	it.Name, it.Description, it.Attributes = in.Name, in.Description, in.Attributes
@@ -171,23 +174,27 @@ func checkAcceptedItem(t *testing.T, what string, body []byte, in tenantapi.Item
 }
 
 // checkNumbersStorable fails if v holds a number PostgreSQL's numeric type
-// (which jsonb uses) cannot store.
-func checkNumbersStorable(t *testing.T, what string, body []byte, v any) {
+// (which jsonb uses) cannot store, and returns how many bytes longer than
+// their literals PostgreSQL prints the numbers.
+func checkNumbersStorable(t *testing.T, what string, body []byte, v any) int64 {
 	t.Helper()
+	var grow int64
 	switch v := v.(type) {
 	case json.Number:
 		if !numericFits(string(v)) {
 			t.Fatalf("%s(%q) accepted the number %s, which PostgreSQL cannot store", what, body, v)
 		}
+		grow = max(0, numericTextLen(string(v))-int64(len(v)))
 	case map[string]any:
 		for _, e := range v {
-			checkNumbersStorable(t, what, body, e)
+			grow += checkNumbersStorable(t, what, body, e)
 		}
 	case []any:
 		for _, e := range v {
-			checkNumbersStorable(t, what, body, e)
+			grow += checkNumbersStorable(t, what, body, e)
 		}
 	}
+	return grow
 }
 
 // refMergePatch is RFC 7396's MergePatch pseudocode, written independently

@@ -216,10 +216,37 @@ func checkNumbers(v any, ptr string, fe *fieldErrors) {
 }
 
 // numericFits reports whether the JSON number literal n fits PostgreSQL's
-// numeric: an exponent of magnitude below 2^30-1, at most 16383 digits after the decimal
-// point once the exponent is applied, and a most significant digit at most
-// 10^131071.
+// numeric: an exponent of magnitude below 2^30-1, at most 16383 digits after
+// the decimal point once the exponent is applied, and a most significant
+// digit at most 10^131071.
 func numericFits(n string) bool {
+	msd, scale, zero, ok := parseNumeric(n)
+	return ok && scale <= 16383 && (zero || msd <= 131071)
+}
+
+// numericTextLen returns how many bytes PostgreSQL prints for the JSON
+// number literal n. It prints numeric without an exponent, so 1e100000
+// comes back as 100001 digits; n must fit (numericFits).
+func numericTextLen(n string) int64 {
+	msd, scale, zero, _ := parseNumeric(n)
+	size := int64(1) // the integer part, at least "0"
+	if !zero && msd > 0 {
+		size = msd + 1
+	}
+	if scale > 0 {
+		size += 1 + scale
+	}
+	if strings.HasPrefix(n, "-") && !zero {
+		size++
+	}
+	return size
+}
+
+// parseNumeric reads a JSON number literal as PostgreSQL's numeric_in does:
+// msd is the decimal exponent of its most significant non-zero digit, scale
+// the number of digits after the decimal point once the exponent is applied
+// (never negative). ok is false for an exponent PostgreSQL refuses outright.
+func parseNumeric(n string) (msd, scale int64, zero, ok bool) {
 	n = strings.TrimPrefix(n, "-")
 	mant, exp, _ := strings.Cut(strings.ToLower(n), "e")
 	e := int64(0)
@@ -227,12 +254,12 @@ func numericFits(n string) bool {
 		neg := exp[0] == '-'
 		exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0")
 		if len(exp) > 10 {
-			return false
+			return 0, 0, false, false
 		}
 		if exp != "" {
 			v, err := strconv.ParseInt(exp, 10, 64)
 			if err != nil || v >= 1<<30-1 {
-				return false
+				return 0, 0, false, false
 			}
 			e = v
 		}
@@ -241,15 +268,41 @@ func numericFits(n string) bool {
 		}
 	}
 	intPart, frac, _ := strings.Cut(mant, ".")
-	if int64(len(frac))-e > 16383 {
-		return false
-	}
+	scale = max(0, int64(len(frac))-e)
 	digits := intPart + frac
 	first := strings.IndexFunc(digits, func(r rune) bool { return r != '0' })
 	if first < 0 {
-		return true // zero
+		return 0, scale, true, true
 	}
-	return int64(len(intPart)-1-first)+e <= 131071
+	return int64(len(intPart)-1-first) + e, scale, false, true
+}
+
+// numericGrowth returns how many bytes longer than their literals the
+// numbers under v come back from PostgreSQL, counting up to limit.
+func numericGrowth(v any, limit int64) int64 {
+	var grow int64
+	var walk func(v any)
+	walk = func(v any) {
+		if grow > limit {
+			return
+		}
+		switch t := v.(type) {
+		case json.Number:
+			if numericFits(string(t)) {
+				grow += max(0, numericTextLen(string(t))-int64(len(t)))
+			}
+		case map[string]any:
+			for _, e := range t {
+				walk(e)
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return grow
 }
 
 // depthOf returns how deep v nests: a scalar is 0, an empty object 1.

@@ -6,7 +6,8 @@ import (
 )
 
 // TestNumericFits pins numericFits to what PostgreSQL 15's jsonb input
-// accepts (each case was checked with SELECT '<n>'::jsonb).
+// accepts (each case was checked with SELECT '<n>'::jsonb) and
+// numericTextLen to what it prints (SELECT length('<n>'::jsonb::text)).
 func TestNumericFits(t *testing.T) {
 	zeros := strings.Repeat("0", 16383)
 	tests := []struct {
@@ -41,6 +42,18 @@ func TestNumericFits(t *testing.T) {
 	for _, tt := range tests {
 		if got := numericFits(tt.n); got != tt.want {
 			t.Errorf("numericFits(%.40s) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		n    string
+		want int64
+	}{
+		{"0", 1}, {"-0", 1}, {"1.50", 4}, {"1E+2", 3}, {"1e-3", 5}, {"0e-5", 7}, {"-1.5", 4}, {"10", 2},
+		{"123.456e-1", 7}, {"1e131071", 131072}, {"-1e-16383", 16386}, {"0.000e2", 3}, {"9.9999e3", 6},
+		{"1e100", 101}, {"-12e-2", 5},
+	} {
+		if got := numericTextLen(tt.n); got != tt.want {
+			t.Errorf("numericTextLen(%s) = %d, want %d", tt.n, got, tt.want)
 		}
 	}
 }

@@ -134,6 +134,7 @@ func newPool(ctx context.Context, url string, creds Credentials, cfg Config, mod
 	if creds != nil {
 		pc.BeforeConnect = p.beforeConnect
 	}
+
 	if p.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, tenantapi.Wrap(tenantapi.CodeInternal, err, "invalid database configuration")
 	}

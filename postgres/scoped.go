@@ -14,6 +14,9 @@ import (
 // set_config('role', <tenant role>, true): both go in one batch, so one
 // round trip and one implicit transaction, and the role ends with it.
 
+// setRoleSQL switches to a tenant's role until the end of the transaction.
+const setRoleSQL = `SELECT set_config('role', $1, true)`
+
 func (db *DB) tenantRow(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) pgx.Row {
 	if !db.tenantRoles {
 		return db.runtime.QueryRow(ctx, sql, args...)
@@ -60,7 +63,7 @@ func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string,
 // closes the batch.
 func (db *DB) sendAsTenant(ctx context.Context, t tenantapi.TenantRef, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('role', $1, true)`, db.tenantRole(t.ID))
+	b.Queue(setRoleSQL, db.tenantRole(t.ID))
 	b.Queue(sql, args...)
 	br := db.runtime.Pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {

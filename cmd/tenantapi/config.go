@@ -108,6 +108,7 @@ type dbConfig struct {
 	SecretsTTL       time.Duration
 	MaxConns         int
 	MaxConnIdleTime  time.Duration
+	MaxConnLifetime  time.Duration // recycle connections (bounds each backend's catalog cache)
 	ExecMode         string
 	TenantRoles      bool   // run tenant statements as the tenant's own role
 	DataDir          string // where the dev cluster lives when nothing else is set
@@ -126,6 +127,7 @@ func (e *env) db() dbConfig {
 		SecretsTTL:       e.duration("SECRETS_TTL", 5*time.Minute),
 		MaxConns:         e.integer("DB_MAX_CONNS", 0),
 		MaxConnIdleTime:  e.duration("DB_MAX_CONN_IDLE_TIME", 0),
+		MaxConnLifetime:  e.duration("DB_MAX_CONN_LIFETIME", 0),
 		ExecMode:         e.str("DB_EXEC_MODE", "exec"),
 		TenantRoles:      e.boolean("DB_TENANT_ROLES", true),
 		DataDir:          e.str("TENANTAPI_DIR", ".tenantapi"),

@@ -36,6 +36,7 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 		RuntimeURL:      cfg.RuntimeURL,
 		MaxConns:        int32(cfg.MaxConns),
 		MaxConnIdleTime: cfg.MaxConnIdleTime,
+		MaxConnLifetime: cfg.MaxConnLifetime,
 		ExecMode:        cfg.ExecMode,
 		TenantRoles:     cfg.TenantRoles,
 	}
