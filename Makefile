@@ -15,7 +15,7 @@ LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
-	check-artifacts-dir dev tools test lint clean
+	check-artifacts-dir dev tools test lint clean bench bench-quick
 
 ## build: the tenantapi binary for this machine, in ./bin/tenantapi.
 build:
@@ -46,9 +46,11 @@ dev: tools
 	$(BIN)/tenantapi dev
 
 ## tools: what the service and its tests need on this machine: PostgreSQL
-## server binaries (Debian's postgresql package when missing).
+## server binaries and PgBouncer (Debian's postgresql and pgbouncer packages
+## when missing).
 tools:
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-pgbouncer.sh
 
 ## test: the whole suite, race detector on, against a PostgreSQL the tests
 ## start themselves; lint first.
@@ -60,6 +62,19 @@ lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+## bench: the benchmark of BENCHMARKS.md (about 15 minutes; run it on an idle
+## machine): tenantapi against the Flask seed design, a bare Go handler and
+## the database ceiling, the design questions and the fleet operations, on a
+## PostgreSQL of its own. Results: bench/results/<time>/results.{md,json}.
+## Extra flags: make bench ARGS='--quick' (or --sections, --duration, …).
+bench: tools
+	$(GO) run ./bench/run $(ARGS)
+
+## bench-quick: the benchmark's smoke run (under a minute; CI runs it through
+## bench/smoke.sh): few tenants, 2 s per scenario, no speed assertions.
+bench-quick: tools
+	$(GO) run ./bench/run --quick $(ARGS)
 
 clean:
 	rm -rf $(BIN)

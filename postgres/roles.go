@@ -103,6 +103,9 @@ func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string)
 		}
 		r := pgx.Identifier{name}.Sanitize()
 		for _, s := range []string{
+			// Also the role's default, for poolers (PgBouncer) that drop
+			// the search_path start-up parameter the pools send.
+			`ALTER ROLE ` + r + ` SET search_path = ''`,
 			`GRANT USAGE ON SCHEMA public TO ` + r,
 			`GRANT SELECT ON public.tenants, public.api_keys TO ` + r,
 		} {
