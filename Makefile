@@ -15,7 +15,7 @@ LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
-	check-artifacts-dir dev tools test lint clean bench bench-quick
+	check-artifacts-dir dev tools test lint clean bench bench-quick soak
 
 ## build: the tenantapi binary for this machine, in ./bin/tenantapi.
 build:
@@ -75,6 +75,14 @@ bench: tools
 ## bench/smoke.sh): few tenants, 2 s per scenario, no speed assertions.
 bench-quick: tools
 	$(GO) run ./bench/run --quick $(ARGS)
+
+## soak: DURATION (default 5m) of steady mixed load across 1,000 tenants
+## against `tenantapi serve` on a PostgreSQL of its own, sampling the
+## server's RSS and goroutines; prints the curve and a verdict (no errors,
+## both flat after warm-up). Extra flags: make soak ARGS='-rate 500'.
+DURATION ?= 5m
+soak: tools build
+	$(GO) run ./bench/soak -bin $(BIN)/tenantapi -duration $(DURATION) $(ARGS)
 
 clean:
 	rm -rf $(BIN)

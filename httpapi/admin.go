@@ -32,6 +32,7 @@ func pathTenant(r *http.Request) (tenantapi.TenantID, error) {
 	if err != nil {
 		return "", tenantapi.ErrTenantNotFound
 	}
+	noteTenant(r, id)
 	return id, nil
 }
 

@@ -31,9 +31,7 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 		s.writeError(w, r, err)
 		return
 	}
-	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
-		info.tenant = id
-	}
+	noteTenant(r, id)
 
 	var ts tenantStatus
 	switch s.cfg.AuthMode {
@@ -64,6 +62,9 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 		s.writeError(w, r, tenantapi.ErrTenantNotFound)
 		return
 	}
+	// Usage counts the authenticated requests of an active tenant, the
+	// rate-limited ones included: they are the tenant's traffic too.
+	s.requests.add(id)
 	if !s.limitRequest(w, r, ts) {
 		return
 	}

@@ -67,6 +67,14 @@ func newRequestID() string {
 type logInfo struct {
 	route  string // the matched pattern
 	tenant tenantapi.TenantID
+	code   tenantapi.Code // of an error response
+}
+
+// noteTenant records the tenant a request names for the access log.
+func noteTenant(r *http.Request, id tenantapi.TenantID) {
+	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+		info.tenant = id
+	}
 }
 
 // noteRoute records the matched route pattern for the access log.
@@ -108,21 +116,34 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		info := &logInfo{route: "unmatched"}
 		sw := &statusWriter{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), logInfoKey, info))
+		ctx := context.WithValue(r.Context(), logInfoKey, info)
+		var dbTime *tenantapi.QueryTimer
+		if s.cfg.Observer != nil {
+			ctx, dbTime = tenantapi.WithQueryTimer(ctx)
+		}
+		r = r.WithContext(ctx)
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
+		}
+		elapsed := time.Since(start)
+		if s.cfg.Observer != nil {
+			s.cfg.Observer.Request(r.Context(), RequestInfo{Route: info.route, Method: r.Method, Status: sw.status,
+				Tenant: info.tenant, ErrorCode: info.code, Duration: elapsed, DBTime: dbTime.Total()})
 		}
 		attrs := []slog.Attr{
 			slog.String("request_id", w.Header().Get("X-Request-ID")),
 			slog.String("method", r.Method),
 			slog.String("route", info.route),
 			slog.Int("status", sw.status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int("bytes", sw.bytes),
 		}
 		if info.tenant != "" {
 			attrs = append(attrs, slog.String("tenant_id", string(info.tenant)))
+		}
+		if info.code != "" {
+			attrs = append(attrs, slog.String("error_code", string(info.code)))
 		}
 		if g := tenantapi.GatewayFrom(r.Context()); g != nil && g.LambdaRequestID != "" {
 			attrs = append(attrs, slog.String("lambda_request_id", g.LambdaRequestID), slog.Bool("cold_start", g.ColdStart))

@@ -45,6 +45,7 @@ var specOperations = []struct{ method, path string }{
 	{"POST", "/admin/tenants"},
 	{"GET", "/admin/tenants"},
 	{"GET", "/admin/tenants/{id}"},
+	{"GET", "/admin/tenants/{id}/usage"},
 	{"PATCH", "/admin/tenants/{id}"},
 	{"DELETE", "/admin/tenants/{id}"},
 	{"POST", "/admin/tenants/{id}/api-keys"},

@@ -59,6 +59,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &tenantapi.Error{Code: tenantapi.CodeUnavailable, Detail: "the request deadline passed", Err: err}
 	}
 	status := statusOf[e.Code]
+	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+		info.code = e.Code
+	}
 	p := problem{
 		Type:   "https://tenantapi.dev/problems/" + string(e.Code),
 		Title:  http.StatusText(status),
@@ -75,10 +78,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		s.log.LogAttrs(r.Context(), level, "request failed",
+		attrs := []slog.Attr{
 			slog.String("request_id", w.Header().Get("X-Request-ID")),
 			slog.String("code", string(e.Code)),
-			slog.Any("error", err))
+			// The whole chain, wrapped causes included; what the caller
+			// sees is only the code and detail above.
+			slog.String("error", err.Error()),
+		}
+		if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+			attrs = append(attrs, slog.String("route", info.route))
+			if info.tenant != "" {
+				attrs = append(attrs, slog.String("tenant_id", string(info.tenant)))
+			}
+		}
+		s.log.LogAttrs(r.Context(), level, "request failed", attrs...)
 	}
 	h := w.Header()
 	switch status {

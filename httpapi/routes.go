@@ -36,6 +36,9 @@ func (s *Server) routes() {
 		http.MethodPatch:  s.updateTenant,
 		http.MethodDelete: s.deleteTenant,
 	})
+	s.handle("/admin/tenants/{id}/usage", adminRoute, methods{
+		http.MethodGet: s.tenantUsage,
+	})
 	s.handle("/admin/tenants/{id}/api-keys", adminRoute, methods{
 		http.MethodGet:  s.listKeys,
 		http.MethodPost: s.createKey,
@@ -58,6 +61,8 @@ func (s *Server) routes() {
 	s.handle("/readyz", openRoute, methods{http.MethodGet: s.readyz})
 	s.handle("/openapi.json", openRoute, methods{http.MethodGet: s.openAPI})
 	s.handle("/docs", openRoute, methods{http.MethodGet: s.docs})
+	// Operator-facing, not part of the documented API; see Config.Metrics.
+	s.handle("/metrics", openRoute, methods{http.MethodGet: s.metricsRoute})
 	s.mux.HandleFunc("/", s.notFound)
 }
 

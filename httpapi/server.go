@@ -56,6 +56,16 @@ type Config struct {
 	NoRateLimit bool
 	// Version is reported by /healthz.
 	Version string
+	// UsageWindow is the window in which the usage endpoint counts a
+	// tenant's requests, aligned to the Unix epoch (default 1h: the current
+	// UTC hour).
+	UsageWindow time.Duration
+	// Observer, when set, is told about every request (metrics).
+	Observer Observer
+	// Metrics serves GET /metrics, outside tenant auth; nil answers 404.
+	Metrics http.Handler
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 }
 
 // Stores are the dependencies a Server serves from.
@@ -65,6 +75,9 @@ type Stores struct {
 	Keys    tenantapi.KeyStore
 	Items   tenantapi.ItemStore
 	Config  tenantapi.ConfigStore
+	// Usage measures tenants for GET /admin/tenants/{id}/usage; nil
+	// answers 404 there.
+	Usage tenantapi.UsageStore
 	// Tokens verifies bearer JWTs; required in AuthJWT mode, unused otherwise.
 	Tokens TokenVerifier
 	// Ready reports whether the database answers and its public schema is at
@@ -84,6 +97,7 @@ type Server struct {
 	principals *ttlCache[[32]byte, tenantapi.Principal]
 	statuses   *ttlCache[tenantapi.TenantID, tenantStatus]
 	limits     *limiter // nil with NoRateLimit
+	requests   *requestCounter
 }
 
 type tenantStatus struct {
@@ -135,6 +149,9 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	if !cfg.RateLimit.Valid() {
 		return nil, errors.New("the rate limit must be 0 to 1000000 requests a second with a burst of 1 to 1000000")
 	}
+	if cfg.UsageWindow <= 0 {
+		cfg.UsageWindow = time.Hour
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -146,6 +163,7 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 		origins:    map[string]bool{},
 		principals: newTTLCache[[32]byte, tenantapi.Principal](cfg.CacheTTL, 100_000),
 		statuses:   newTTLCache[tenantapi.TenantID, tenantStatus](cfg.CacheTTL, 100_000),
+		requests:   newRequestCounter(cfg.UsageWindow),
 	}
 	for _, o := range cfg.CORSAllowedOrigins {
 		s.origins[o] = true

@@ -105,6 +105,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
+// DefaultConnectTimeout bounds establishing a connection (TCP, TLS,
+// authentication) when the connection string sets no connect_timeout, so
+// that a database that stops answering without refusing costs each pool
+// slot a bounded wait and the pool recovers soon after it returns.
+const DefaultConnectTimeout = 3 * time.Second
+
 func newPool(ctx context.Context, url string, creds Credentials, cfg Config, mode pgx.QueryExecMode) (*pool, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -123,6 +129,15 @@ func newPool(ctx context.Context, url string, creds Credentials, cfg Config, mod
 	}
 	cc := pc.ConnConfig
 	cc.DefaultQueryExecMode = mode
+	cc.Tracer = queryTracer{}
+	// The pool finishes a connection attempt in the background after the
+	// request that started it gives up. One that gets no answer (a host
+	// that died, a partition) would wait as long as TCP does, holding a
+	// pool slot all along: bound it unless the connection string does
+	// (connect_timeout, or PGCONNECT_TIMEOUT).
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = DefaultConnectTimeout
+	}
 	// An empty search_path makes any unqualified name fail loudly instead
 	// of silently reading public or whatever an earlier session chose. It
 	// is a start-up parameter, not a SET, so poolers see no session state.

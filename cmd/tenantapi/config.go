@@ -162,6 +162,10 @@ type serverConfig struct {
 	RateLimitBurst int
 	NoRateLimit    bool
 
+	// UsageWindow is the window of the usage endpoint's request count
+	// (USAGE_WINDOW, default 1h).
+	UsageWindow time.Duration
+
 	// AUTH_MODE=jwt; see newVerifier.
 	JWKSURL, JWTIssuer, JWTAudience string
 	JWTLeeway, JWKSRefreshInterval  time.Duration
@@ -188,6 +192,7 @@ func (e *env) server() serverConfig {
 		ShutdownTimeout: e.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		RateLimitRPS:    e.number("RATE_LIMIT_RPS", 0),
 		RateLimitBurst:  e.integer("RATE_LIMIT_BURST", 0),
+		UsageWindow:     e.duration("USAGE_WINDOW", time.Hour),
 
 		ReadHeaderTimeout: e.duration("READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("READ_TIMEOUT", 30*time.Second),

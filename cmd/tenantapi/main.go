@@ -58,6 +58,7 @@ Commands:
   serve      run the HTTP server on $PORT (default 8080)
   dev        run locally on an embedded PostgreSQL, with a demo tenant and key
   migrate    apply schema migrations to public and every tenant schema
+             (migrate status: tenants per version, behind and failed)
   tenants    create | list | show | suspend | activate | delete tenants
   keys       create | list | revoke API keys
   version    print the version

@@ -35,8 +35,11 @@ type migrateFailed struct {
 }
 
 func cmdMigrate(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "status" {
+		return cmdMigrateStatus(ctx, env, args[1:], stdout, stderr)
+	}
 	dbc := env.db()
-	fs := newFlagSet("migrate", "tenantapi migrate [--tenant ID] [--concurrency N] [--json]\n\nApplies the public schema's migrations, then every tenant schema's (or one\ntenant's), each tenant in its own transaction. A tenant that fails stays at\nits previous version and the rest go on; the exit status is 1 if any failed.\n")
+	fs := newFlagSet("migrate", "tenantapi migrate [--tenant ID] [--concurrency N] [--json]\n       tenantapi migrate status [--json]\n\nApplies the public schema's migrations, then every tenant schema's (or one\ntenant's), each tenant in its own transaction. A tenant that fails stays at\nits previous version and the rest go on; the exit status is 1 if any failed.\n")
 	tenant := fs.String("tenant", "", "migrate only this tenant")
 	concurrency := fs.Int("concurrency", 4, "tenants migrated at once")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON document")

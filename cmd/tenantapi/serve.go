@@ -87,12 +87,14 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 		RateLimit:          tenantapi.RateLimit{RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst},
 		NoRateLimit:        cfg.NoRateLimit,
 		Version:            version,
+		UsageWindow:        cfg.UsageWindow,
 	}, httpapi.Stores{
 		Tenants: tenants,
 		Lookup:  tenants,
 		Keys:    postgres.NewKeyStore(db),
 		Items:   postgres.NewItemStore(db),
 		Config:  postgres.NewConfigStore(db),
+		Usage:   tenants,
 		Tokens:  tokens,
 		Ready:   db.Ready,
 	}, log)

@@ -19,6 +19,9 @@ Subcommands:
   create ID [--name NAME] [--json]   create a tenant (schema and migrations, atomically)
   list [--json]                      list tenants
   show ID [--json]                   show one tenant with its schema version
+  usage ID [--json]                  item count and storage bytes of the tenant's schema
+                                     (request counts live in each server process:
+                                     GET /admin/tenants/{id}/usage)
   suspend ID [--json]                refuse the tenant's API calls (403), keeping its data
   activate ID [--json]               serve a suspended tenant again
   limit ID --rps N [--burst N] [--json]
@@ -79,7 +82,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	switch sub {
 	case "list":
 		wantArgs = 0
-	case "create", "show", "suspend", "activate", "delete", "limit":
+	case "create", "show", "suspend", "activate", "delete", "limit", "usage":
 	default:
 		return usagef("unknown tenants subcommand %q", sub)
 	}
@@ -141,6 +144,8 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		return nil
 	case "list":
 		return listTenants(ctx, store, *asJSON, stdout)
+	case "usage":
+		return showUsage(ctx, store, id, *asJSON, stdout)
 	}
 	if err != nil {
 		return err
@@ -215,4 +220,41 @@ func flagRateLimit(rps float64, burst int, toDefault bool) (*tenantapi.RateLimit
 		return nil, usagef("--rps must be 0 to %d and --burst 1 to %d", tenantapi.MaxRateLimitRPS, tenantapi.MaxRateLimitBurst)
 	}
 	return l, nil
+}
+
+// usageOut is a tenant's usage as the CLI prints it in JSON: the admin API's
+// shape without the request count, which only a serving process knows.
+type usageOut struct {
+	TenantID     tenantapi.TenantID `json:"tenant_id"`
+	Items        int64              `json:"items"`
+	StorageBytes int64              `json:"storage_bytes"`
+}
+
+// showUsage prints the tenant's item count and storage bytes.
+func showUsage(ctx context.Context, store *postgres.TenantStore, id tenantapi.TenantID, asJSON bool, stdout io.Writer) error {
+	u, err := store.TenantUsage(ctx, id)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(usageOut{TenantID: u.Tenant, Items: u.Items, StorageBytes: u.StorageBytes})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tITEMS\tSTORAGE")
+	fmt.Fprintf(tw, "%s\t%d\t%s (%d bytes)\n", u.Tenant, u.Items, humanBytes(u.StorageBytes), u.StorageBytes)
+	return tw.Flush()
+}
+
+// humanBytes renders n in binary units (KiB, MiB, …).
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

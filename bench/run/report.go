@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// renderMarkdown writes the results as the tables BENCHMARKS.md carries.
+func renderMarkdown(res *results) string {
+	var b strings.Builder
+	m := res.Machine
+	fmt.Fprintf(&b, "## Results %s\n\n", res.Started.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Machine: %d × %s, %s GiB, Linux %s, %s, PostgreSQL %s. Load average (1/5/15 min) at the start %s, at the end %s.\n\n",
+		m.CPUs, m.Model, m.MemoryGiB, m.Kernel, m.Go, m.PostgreSQL, m.LoadStart, m.LoadEnd)
+	fmt.Fprintf(&b, "CPU seconds are per measured window; `other` is what the machine spent on processes outside the run (a run that other work disturbed by more than a tenth of a core is made again, up to three times, when the harness may wait for quiet).\n\n")
+	fmt.Fprintf(&b, "Command: `%s`. Each run: %v s warm-up, %v s measured, %v concurrent clients on 127.0.0.1, a uniformly random tenant (and its key, and one of its items) per request.\n\n",
+		res.Command, res.Options["warmup_s"], res.Options["duration_s"], res.Options["concurrency"])
+	if p := res.Provision; p != nil {
+		fmt.Fprintf(&b, "Data set: %d tenants × %d items, provisioned through the stores in %.1f s (ANALYZE %.1f s).\n\n",
+			p.Tenants, p.ItemsPerTenant, p.Seconds, p.AnalyzeSeconds)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(&b, "Note: %s\n\n", n)
+	}
+
+	main := filter(res.Runs, func(r *runResult) bool { return r.Section == "main" })
+	if len(main) > 0 {
+		b.WriteString("### Requests\n\n")
+		runTable(&b, main, false)
+		b.WriteString("\n### Ratios\n\n")
+		ratioTable(&b, main)
+	}
+	var design []*runResult
+	for _, r := range res.Runs {
+		if r.Section != "main" {
+			design = append(design, r)
+		}
+	}
+	if len(design) > 0 {
+		b.WriteString("\n### Design questions and logging\n\n")
+		b.WriteString("Each variant next to the run of the main table it differs from (`defaults`: exec mode `exec`, tenant roles on, pgxpool's connection lifetime, one pool).\n\n")
+		var rows []*runResult
+		seen := map[*runResult]bool{}
+		for _, r := range design {
+			for _, base := range main {
+				if base.Scenario == r.Scenario && base.Tenants == r.Tenants && base.Target == r.Target && !seen[base] {
+					rows = append(rows, base)
+					seen[base] = true
+				}
+			}
+		}
+		rows = append(rows, design...)
+		slices.SortStableFunc(rows, func(x, y *runResult) int {
+			return strings.Compare(fmt.Sprintf("%s %6d %s", x.Scenario, x.Tenants, x.Target), fmt.Sprintf("%s %6d %s", y.Scenario, y.Tenants, y.Target))
+		})
+		runTable(&b, rows, true)
+	}
+	if len(res.Fleet) > 0 {
+		b.WriteString("\n### Fleet operations\n\n")
+		fleetLines(&b, res.Fleet)
+	}
+	return b.String()
+}
+
+func filter(runs []*runResult, keep func(*runResult) bool) []*runResult {
+	var out []*runResult
+	for _, r := range runs {
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func mb(bytes int64) string { return fmt.Sprintf("%.0f", float64(bytes)/(1<<20)) }
+
+func runTable(b *strings.Builder, runs []*runResult, variants bool) {
+	if variants {
+		b.WriteString("| section | variant ")
+	}
+	b.WriteString("| scenario | tenants | target | req/s | p50 ms | p90 ms | p99 ms | errors | DB round trips/req | statements/req | CPU s: service / postgres / loadgen / other | service peak RSS MB | PG backends (n): private MB |\n")
+	if variants {
+		b.WriteString("|---|---")
+	}
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|\n")
+	for _, r := range runs {
+		if variants {
+			fmt.Fprintf(b, "| %s | %s ", r.Section, r.Variant)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(b, "| %s | %d | %s | failed: %s |||||||||\n", r.Scenario, r.Tenants, r.Target, strings.ReplaceAll(r.Error, "\n", " "))
+			continue
+		}
+		rss := "—"
+		if r.ServicePeakRSS > 0 {
+			rss = mb(r.ServicePeakRSS)
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %s | %.1f / %.1f / %.1f / %.1f | %s | (%d): %s |\n",
+			r.Scenario, r.Tenants, r.Target, r.Load.RPS, r.Load.Latency.P50, r.Load.Latency.P90, r.Load.Latency.P99,
+			r.Load.Errors, r.RoundTripsPerRequest, statements(r.StatementsPerRequest),
+			r.ServiceCPU, r.PostgresCPU, r.LoadgenCPU, max(r.ForeignCPU, 0), rss, r.Backends, mb(r.BackendMemory.Private))
+	}
+}
+
+func statements(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] >= 0.005 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ratioTable shows tenantapi's throughput against each peer, and each
+// target's throughput at many tenants against few.
+func ratioTable(b *strings.Builder, runs []*runResult) {
+	find := func(scenario string, tenants int, target string) *runResult {
+		for _, r := range runs {
+			if r.Scenario == scenario && r.Tenants == tenants && r.Target == target && r.Error == "" {
+				return r
+			}
+		}
+		return nil
+	}
+	ratio := func(x, y *runResult) string {
+		if x == nil || y == nil || y.Load.RPS == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", x.Load.RPS/y.Load.RPS)
+	}
+	var scenarios []string
+	var tenants []int
+	for _, r := range runs {
+		if !slices.Contains(scenarios, r.Scenario) {
+			scenarios = append(scenarios, r.Scenario)
+		}
+		if !slices.Contains(tenants, r.Tenants) {
+			tenants = append(tenants, r.Tenants)
+		}
+	}
+	slices.Sort(tenants)
+	b.WriteString("| scenario | tenants | tenantapi req/s | ÷ Flask | ÷ bare | ÷ ceiling |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, sc := range scenarios {
+		for _, n := range tenants {
+			t := find(sc, n, tTenantapi)
+			if t == nil {
+				continue
+			}
+			fmt.Fprintf(b, "| %s | %d | %.0f | %s | %s | %s |\n", sc, n, t.Load.RPS,
+				ratio(t, find(sc, n, tFlask)), ratio(t, find(sc, n, tBare)), ratio(t, find(sc, n, tCeiling)))
+		}
+	}
+	if len(tenants) < 2 {
+		return
+	}
+	lo, hi := tenants[0], tenants[len(tenants)-1]
+	fmt.Fprintf(b, "\n| scenario | %d ÷ %d tenants: tenantapi | Flask | bare | ceiling |\n|---|---:|---:|---:|---:|\n", hi, lo)
+	for _, sc := range scenarios {
+		fmt.Fprintf(b, "| %s", sc)
+		for _, t := range []string{tTenantapi, tFlask, tBare, tCeiling} {
+			fmt.Fprintf(b, " | %s", ratio(find(sc, hi, t), find(sc, lo, t)))
+		}
+		b.WriteString(" |\n")
+	}
+}
+
+func fleetLines(b *strings.Builder, fleet map[string]any) {
+	get := func(m map[string]any, k string) float64 { v, _ := m[k].(float64); return v }
+	for _, k := range []string{"provision", "migrate", "lambda"} {
+		m, ok := fleet[k].(map[string]any)
+		if !ok {
+			continue
+		}
+		if e, _ := m["error"].(string); e != "" {
+			fmt.Fprintf(b, "- %s: failed: %s\n", k, e)
+			continue
+		}
+		switch k {
+		case "provision":
+			fmt.Fprintf(b, "- Provisioning %.0f tenants through the %s, %.0f at a time: %.1f s, %.0f tenants/s, %.0f errors.\n",
+				get(m, "tenants"), m["method"], get(m, "concurrency"), get(m, "seconds"), get(m, "per_second"), get(m, "errors"))
+		case "migrate":
+			fmt.Fprintf(b, "- Migrating %.0f tenants with one new migration (`%s`) through postgres.Migrator, %.0f at a time: %.1f s (%.0f tenants/s), %.0f failed; a second run with nothing to do: %.2f s.\n",
+				get(m, "tenants"), m["migration"], get(m, "concurrency"), get(m, "seconds"), get(m, "per_second"), get(m, "failed"), get(m, "noop_seconds"))
+		case "lambda":
+			fmt.Fprintf(b, "- Lambda under the Runtime Interface Emulator (%s): cold start median %.1f ms (each: %v ms), warm median %.2f ms, p90 %.2f ms over %.0f invocations.\n",
+				m["request"], get(m, "cold_median_ms"), m["cold_ms"], get(m, "warm_median_ms"), get(m, "warm_p90_ms"), get(m, "warm_invocations"))
+		}
+	}
+}
