@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,8 +16,21 @@ import (
 // set_config('role', <tenant role>, true): both go in one batch, so one
 // round trip and one implicit transaction, and the role ends with it.
 
-// setRoleSQL switches to a tenant's role until the end of the transaction.
-const setRoleSQL = `SELECT set_config('role', $1, true)`
+// setRoleSQL switches to a tenant's role until the end of the transaction,
+// and bounds the statement by what is left of the request's deadline: a
+// cancel that the client sends at its deadline can reach the server before
+// the statement does and be lost, while a statement_timeout cannot.
+const setRoleSQL = `SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)`
+
+// statementTimeout returns what is left of ctx's deadline in milliseconds,
+// as statement_timeout takes it ("0": none).
+func statementTimeout(ctx context.Context) string {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return "0"
+	}
+	return strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)
+}
 
 func (db *DB) tenantRow(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) pgx.Row {
 	if !db.tenantRoles {
@@ -63,7 +78,7 @@ func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string,
 // closes the batch.
 func (db *DB) sendAsTenant(ctx context.Context, t tenantapi.TenantRef, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(setRoleSQL, db.tenantRole(t.ID))
+	b.Queue(setRoleSQL, db.tenantRole(t.ID), statementTimeout(ctx))
 	b.Queue(sql, args...)
 	br := db.runtime.Pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
