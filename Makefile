@@ -46,11 +46,12 @@ dev: tools
 	$(BIN)/tenantapi dev
 
 ## tools: what the service and its tests need on this machine: PostgreSQL
-## server binaries and PgBouncer (Debian's postgresql and pgbouncer packages
-## when missing).
+## server binaries, PgBouncer and Chromium for the /docs browser test
+## (Debian's postgresql, pgbouncer and chromium packages when missing).
 tools:
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-pgbouncer.sh
+	@scripts/ensure-chromium.sh
 
 ## test: the whole suite, race detector on, against a PostgreSQL the tests
 ## start themselves; lint first.

@@ -160,6 +160,14 @@ func newRequest(ctx context.Context, method string, u *url.URL, header http.Head
 	r.URL = u
 	r.RequestURI = u.RequestURI()
 	r.Header = header
+	if tid, _ := ctx.Value(lambdaTraceKey).(string); tid != "" {
+		// The invocation's X-Ray header names the function's segment as
+		// parent (API Gateway's names its own); spans continue under it.
+		if r.Header == nil {
+			r.Header = http.Header{}
+		}
+		r.Header.Set("X-Amzn-Trace-Id", tid)
+	}
 	r.Host = host
 	r.RemoteAddr = remote
 	r.ContentLength = int64(len(body))
@@ -262,3 +270,7 @@ func (w *recorder) body(method string) []byte {
 	}
 	return w.buf.Bytes()
 }
+
+// lambdaTraceKey is the context key under which aws-lambda-go puts the
+// invocation's X-Ray trace header (it uses a plain string).
+const lambdaTraceKey = "x-amzn-trace-id"

@@ -128,7 +128,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		elapsed := time.Since(start)
 		if s.cfg.Observer != nil {
-			s.cfg.Observer.Request(r.Context(), RequestInfo{Route: info.route, Method: r.Method, Status: sw.status,
+			s.cfg.Observer.Request(r.Context(), tenantapi.RequestInfo{Route: info.route, Method: r.Method, Status: sw.status,
 				Tenant: info.tenant, ErrorCode: info.code, Duration: elapsed, DBTime: dbTime.Total()})
 		}
 		attrs := []slog.Attr{

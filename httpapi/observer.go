@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
-	"time"
 
 	"github.com/tenantapi/tenantapi"
 )
@@ -13,24 +12,7 @@ import (
 // metrics. Implementations must be safe for concurrent use and quick: they
 // run on the request's goroutine.
 type Observer interface {
-	Request(ctx context.Context, r RequestInfo)
-}
-
-// RequestInfo is what an Observer learns about one request.
-type RequestInfo struct {
-	// Route is the matched route pattern ("/items/{item_id}"), never the
-	// raw path; "unmatched" when no route matched.
-	Route  string
-	Method string
-	Status int
-	// Tenant is the tenant the request named ("" for none): X-Tenant-ID
-	// once well formed, or an admin path's {id}.
-	Tenant tenantapi.TenantID
-	// ErrorCode is the problem code of an error response, else "".
-	ErrorCode tenantapi.Code
-	Duration  time.Duration
-	// DBTime is the time spent in database calls.
-	DBTime time.Duration
+	Request(ctx context.Context, r tenantapi.RequestInfo)
 }
 
 // metricsRoute serves Config.Metrics: 404 when there is none; with

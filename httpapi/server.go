@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tenantapi/tenantapi"
 )
 
@@ -66,6 +69,12 @@ type Config struct {
 	Metrics http.Handler
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+	// TracerProvider, when set, gets a span for every request; nil turns
+	// tracing off at no cost.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the caller's trace context from request headers
+	// (default: W3C Trace Context).
+	Propagator propagation.TextMapPropagator
 }
 
 // Stores are the dependencies a Server serves from.
@@ -173,6 +182,11 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	}
 	s.routes()
 	s.handler = s.requestID(s.accessLog(s.recoverPanic(s.deadline(s.mux))))
+	if cfg.TracerProvider != nil {
+		// Inside the access log, whose record the span reads for the route
+		// and tenant; the span covers everything the log line times.
+		s.handler = s.requestID(s.accessLog(s.trace(s.recoverPanic(s.deadline(s.mux)))))
+	}
 	return s, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tenantapi/tenantapi"
 )
@@ -57,6 +58,9 @@ type Config struct {
 	// PostgreSQL refuses any statement that reaches another tenant's schema
 	// (see roles.go). It costs a pipelined set_config per statement.
 	TenantRoles bool
+	// TracerProvider, when set, gets a client span for every statement and
+	// pipelined batch; nil makes none.
+	TracerProvider trace.TracerProvider
 }
 
 // DB holds the connection pools. It is safe for concurrent use.
@@ -129,7 +133,11 @@ func newPool(ctx context.Context, url string, creds Credentials, cfg Config, mod
 	}
 	cc := pc.ConnConfig
 	cc.DefaultQueryExecMode = mode
-	cc.Tracer = queryTracer{}
+	qt := queryTracer{}
+	if cfg.TracerProvider != nil {
+		qt.tracer = cfg.TracerProvider.Tracer(tracerName)
+	}
+	cc.Tracer = qt
 	// The pool finishes a connection attempt in the background after the
 	// request that started it gives up. One that gets no answer (a host
 	// that died, a partition) would wait as long as TCP does, holding a

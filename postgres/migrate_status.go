@@ -8,10 +8,12 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
-// VersionCount is how many tenants are at one schema version.
+// VersionCount is how many tenants are at one schema version, and how many
+// of them failed their last migration.
 type VersionCount struct {
 	Version int `json:"version"`
 	Tenants int `json:"tenants"`
+	Failed  int `json:"failed"`
 }
 
 // TenantVersion is one tenant's schema version as the registry mirrors it,
@@ -40,7 +42,8 @@ type FleetStatus struct {
 // registry's mirror, one grouped scan of public.tenants; tenants being
 // deleted are left out. Cheap enough for a metrics scrape.
 func (m *Migrator) TenantVersions(ctx context.Context) ([]VersionCount, error) {
-	rows, err := m.db.owner.Query(ctx, `SELECT schema_version, count(*)::int FROM public.tenants
+	rows, err := m.db.owner.Query(ctx, `SELECT schema_version, count(*)::int, (count(*) FILTER (WHERE migration_error IS NOT NULL))::int
+		FROM public.tenants
 		WHERE status <> 'deleting' GROUP BY 1 ORDER BY 1`)
 	if err != nil {
 		return nil, translate(err, publicScope)

@@ -41,7 +41,7 @@ func TestMigrateStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []VersionCount{{v1, 2}, {v1 + 1, 1}}; !reflect.DeepEqual(st.Versions, want) || st.Latest != v1+1 {
+	if want := []VersionCount{{v1, 2, 1}, {v1 + 1, 1, 0}}; !reflect.DeepEqual(st.Versions, want) || st.Latest != v1+1 {
 		t.Errorf("versions = %+v (latest %d), want %+v", st.Versions, st.Latest, want)
 	}
 	if want := []TenantVersion{{Tenant: "beta", Version: v1}}; !reflect.DeepEqual(st.Behind, want) {

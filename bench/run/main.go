@@ -4,7 +4,7 @@
 // then the design questions of issue 5 and the fleet operations, and writes
 // a markdown table and the raw JSON under bench/results/.
 //
-//	go run ./bench/run            the full benchmark (about 15 minutes)
+//	go run ./bench/run            the full benchmark (about 25 minutes)
 //	go run ./bench/run --quick    a smoke run in under a minute
 //
 // It starts its own PostgreSQL (internal/pgcluster, ephemeral, in a
@@ -25,21 +25,22 @@ import (
 )
 
 type options struct {
-	quick       bool
-	out         string
-	duration    time.Duration
-	warmup      time.Duration
-	concurrency int
-	small       int
-	large       int
-	items       int
-	sections    string
-	noFlask     bool
-	waitIdle    time.Duration
-	keep        bool
-	pause       bool
-	scenarios   string
-	targets     string
+	quick        bool
+	out          string
+	duration     time.Duration
+	warmup       time.Duration
+	concurrency  int
+	small        int
+	large        int
+	items        int
+	sections     string
+	noFlask      bool
+	waitIdle     time.Duration
+	keep         bool
+	pause        bool
+	scenarios    string
+	targets      string
+	steadyWarmup time.Duration
 }
 
 func main() {
@@ -52,7 +53,8 @@ func main() {
 	flag.IntVar(&o.small, "tenants-small", 10, "tenants of the small scenarios")
 	flag.IntVar(&o.large, "tenants-large", 10000, "tenants of the large scenarios (all provisioned)")
 	flag.IntVar(&o.items, "items", 100, "items per tenant")
-	flag.StringVar(&o.sections, "sections", "main,logging,design,fleet", "what to run: main, logging, design, fleet")
+	flag.StringVar(&o.sections, "sections", "main,logging,design,steady,fleet", "what to run: main, logging, design, steady, fleet")
+	flag.DurationVar(&o.steadyWarmup, "steady-warmup", time.Minute, "warm-up of the steady-state runs at many tenants")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "leave the Flask peer out")
 	flag.DurationVar(&o.waitIdle, "wait-idle", 0, "first wait up to this long for an idle machine (load average < 1, no go test running)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, logs, data set)")
@@ -88,7 +90,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Every run is bounded: the whole benchmark too.
-	limit := 45 * time.Minute
+	limit := 60 * time.Minute
 	if o.quick {
 		limit = 5 * time.Minute
 	}

@@ -14,7 +14,7 @@ func renderMarkdown(res *results) string {
 	fmt.Fprintf(&b, "## Results %s\n\n", res.Started.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Machine: %d × %s, %s GiB, Linux %s, %s, PostgreSQL %s. Load average (1/5/15 min) at the start %s, at the end %s.\n\n",
 		m.CPUs, m.Model, m.MemoryGiB, m.Kernel, m.Go, m.PostgreSQL, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(&b, "CPU seconds are per measured window; `other` is what the machine spent on processes outside the run (a run that other work disturbed by more than a tenth of a core is made again, up to three times, when the harness may wait for quiet).\n\n")
+	fmt.Fprintf(&b, "CPU seconds are per measured window; `other` is what the machine spent on processes outside the run (a run that other work disturbed by more than a quarter of a core is made again, up to three times, when the harness may wait for quiet).\n\n")
 	fmt.Fprintf(&b, "Command: `%s`. Each run: %v s warm-up, %v s measured, %v concurrent clients on 127.0.0.1, a uniformly random tenant (and its key, and one of its items) per request.\n\n",
 		res.Command, res.Options["warmup_s"], res.Options["duration_s"], res.Options["concurrency"])
 	if p := res.Provision; p != nil {

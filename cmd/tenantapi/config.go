@@ -5,10 +5,15 @@ import (
 
 	"flag"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tenantapi/tenantapi/awssecrets"
+	"github.com/tenantapi/tenantapi/httpapi"
+	"github.com/tenantapi/tenantapi/postgres"
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +27,9 @@ type env struct {
 	// secrets, when set, is the process's Secrets Manager cache, shared by
 	// every command so that a warm Lambda fetches each secret once.
 	secrets *awssecrets.Cache
+	// migrated, when set, is told how many tenants a migrate command run
+	// in this process migrated and failed (metrics on Lambda).
+	migrated func(migrated, failed int)
 }
 
 func newEnv(getenv func(string) string) *env { return &env{getenv: getenv} }
@@ -112,6 +120,8 @@ type dbConfig struct {
 	ExecMode         string
 	TenantRoles      bool   // run tenant statements as the tenant's own role
 	DataDir          string // where the dev cluster lives when nothing else is set
+	// tracerProvider, when set, traces every statement.
+	tracerProvider trace.TracerProvider
 }
 
 func (e *env) db() dbConfig {
@@ -166,6 +176,27 @@ type serverConfig struct {
 	// (USAGE_WINDOW, default 1h).
 	UsageWindow time.Duration
 
+	// Metrics: Prometheus /metrics in server mode, EMF lines on Lambda
+	// (METRICS, default true). MetricsTenantLabel adds a tenant label
+	// (METRICS_TENANT_LABEL; on Lambda a TenantId dimension), MetricsToken
+	// guards /metrics (METRICS_TOKEN), MetricsNamespace and MetricsService
+	// name the EMF namespace and Service dimension (METRICS_NAMESPACE,
+	// METRICS_SERVICE; default "tenantapi").
+	Metrics                          bool
+	MetricsTenantLabel               bool
+	MetricsToken                     string
+	MetricsNamespace, MetricsService string
+
+	// observer and metrics are what the command wired for metrics; see
+	// newAPI.
+	observer httpapi.Observer
+	metrics  http.Handler
+	// startupMigration is the report of the tenant migration the command
+	// ran before serving (dev), counted by the metrics.
+	startupMigration *postgres.Report
+	// tracing, when set, traces every request.
+	tracing *tracing
+
 	// AUTH_MODE=jwt; see newVerifier.
 	JWKSURL, JWTIssuer, JWTAudience string
 	JWTLeeway, JWKSRefreshInterval  time.Duration
@@ -193,6 +224,12 @@ func (e *env) server() serverConfig {
 		RateLimitRPS:    e.number("RATE_LIMIT_RPS", 0),
 		RateLimitBurst:  e.integer("RATE_LIMIT_BURST", 0),
 		UsageWindow:     e.duration("USAGE_WINDOW", time.Hour),
+
+		Metrics:            e.boolean("METRICS", true),
+		MetricsTenantLabel: e.boolean("METRICS_TENANT_LABEL", false),
+		MetricsToken:       e.getenv("METRICS_TOKEN"),
+		MetricsNamespace:   e.str("METRICS_NAMESPACE", "tenantapi"),
+		MetricsService:     e.str("METRICS_SERVICE", "tenantapi"),
 
 		ReadHeaderTimeout: e.duration("READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("READ_TIMEOUT", 30*time.Second),

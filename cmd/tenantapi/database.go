@@ -39,6 +39,7 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 		MaxConnLifetime: cfg.MaxConnLifetime,
 		ExecMode:        cfg.ExecMode,
 		TenantRoles:     cfg.TenantRoles,
+		TracerProvider:  cfg.tracerProvider,
 	}
 	if cfg.RuntimeURL != "" {
 		u, err := url.Parse(cfg.RuntimeURL)

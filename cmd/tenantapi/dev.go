@@ -33,9 +33,11 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	}
-	if err := env.err(); err != nil {
+	tr, err := startTracing(ctx, env, &cfg, &dbc)
+	if err != nil {
 		return err
 	}
+	defer tr.shutdown()
 	log, err := env.logger(stdout)
 	if err != nil {
 		return err
@@ -68,7 +70,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 		}
 	}()
 	dbc.URL = cluster.URL()
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles})
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles, TracerProvider: dbc.tracerProvider})
 	if err != nil {
 		return err
 	}
@@ -89,6 +91,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	cfg.startupMigration = &report
 	return serveHTTP(ctx, cfg, db, log, func(addr string) {
 		printBanner(stderr, addr, cfg.AuthMode, key, cfg.AdminToken)
 	})

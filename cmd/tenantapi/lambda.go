@@ -16,6 +16,7 @@ import (
 	"github.com/tenantapi/tenantapi/awslambda"
 	"github.com/tenantapi/tenantapi/awssecrets"
 	"github.com/tenantapi/tenantapi/httpapi"
+	"github.com/tenantapi/tenantapi/metrics/emf"
 )
 
 // lambdaDefaults size the pool for Lambda, where one execution environment
@@ -44,9 +45,11 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	if dbc.MaxConnIdleTime == 0 {
 		dbc.MaxConnIdleTime = lambdaMaxConnIdleTime
 	}
-	if err := env.err(); err != nil {
+	tr, err := startTracing(ctx, env, &cfg, &dbc)
+	if err != nil {
 		return err
 	}
+	defer tr.shutdown()
 	log, err := env.logger(stdout)
 	if err != nil {
 		return err
@@ -82,11 +85,22 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.close()
+	if cfg.Metrics {
+		// EMF lines share stdout with the log; CloudWatch tells them apart
+		// by their _aws member.
+		w := emf.New(stdout, emf.Options{Namespace: cfg.MetricsNamespace, Service: cfg.MetricsService,
+			TenantDimension: cfg.MetricsTenantLabel})
+		cfg.observer = w
+		env.migrated = w.Migrations
+	}
 	api, err := newAPI(cfg, db.DB, log)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	h := awslambda.NewHandler(api, directCommands(env))
+	var h lambda.Handler = awslambda.NewHandler(api, directCommands(env))
+	if tr != nil {
+		h = flushing{h, tr}
+	}
 	lambda.StartWithOptions(h, lambda.WithContext(ctx))
 	return nil
 }
@@ -132,4 +146,17 @@ func directCommands(env *env) awslambda.Commands {
 		}
 		return result, nil
 	}
+}
+
+// flushing exports the spans of each invocation before answering it: the
+// execution environment may be frozen, or never thawed, right after.
+type flushing struct {
+	lambda.Handler
+	tr *tracing
+}
+
+func (f flushing) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := f.Handler.Invoke(ctx, payload)
+	f.tr.flush(ctx)
+	return out, err
 }

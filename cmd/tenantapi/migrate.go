@@ -70,6 +70,9 @@ func cmdMigrate(ctx context.Context, env *env, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if env.migrated != nil {
+		env.migrated(res.Migrated, len(res.Failed))
+	}
 	if db.runtimeUser != "" {
 		// The runtime role serves tenants; migrate keeps it and its grants
 		// in step with the configuration (a rotated password included).

@@ -29,9 +29,11 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	}
-	if err := env.err(); err != nil {
+	tr, err := startTracing(ctx, env, &cfg, &dbc)
+	if err != nil {
 		return err
 	}
+	defer tr.shutdown()
 	log, err := env.logger(stdout)
 	if err != nil {
 		return err
@@ -88,6 +90,11 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 		NoRateLimit:        cfg.NoRateLimit,
 		Version:            version,
 		UsageWindow:        cfg.UsageWindow,
+		Observer:           cfg.observer,
+		Metrics:            cfg.metrics,
+		MetricsToken:       cfg.MetricsToken,
+		TracerProvider:     tracerProvider(cfg.tracing),
+		Propagator:         propagator(),
 	}, httpapi.Stores{
 		Tenants: tenants,
 		Lookup:  tenants,
@@ -104,6 +111,13 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 // in-flight requests finish within the shutdown timeout and returns nil.
 // ready, when not nil, is called with the listening address.
 func serveHTTP(ctx context.Context, cfg serverConfig, db *postgres.DB, log *slog.Logger, ready func(addr string)) error {
+	if cfg.Metrics {
+		m := newPromMetrics(cfg, db)
+		if r := cfg.startupMigration; r != nil {
+			m.Migrations(r.Migrated, len(r.Failed))
+		}
+		cfg.observer, cfg.metrics = m, m.Handler()
+	}
 	api, err := newAPI(cfg, db, log)
 	if err != nil {
 		return usageError{err.Error()}

@@ -1,7 +1,8 @@
 // Package emf writes the service's metrics in Lambda mode as CloudWatch
 // Embedded Metric Format: one JSON line per request on stdout, which the
 // Lambda runtime ships to CloudWatch Logs, where CloudWatch extracts the
-// metrics. It implements httpapi.Observer; cmd/tenantapi wires it.
+// metrics. It satisfies httpapi.Observer through the domain's RequestInfo,
+// without importing httpapi; cmd/tenantapi wires it.
 //
 // Each line carries the metrics Requests, ClientErrors, ServerErrors,
 // Latency and DatabaseTime under the dimension set [Service, Route]. The
@@ -17,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tenantapi/tenantapi/httpapi"
+	"github.com/tenantapi/tenantapi"
 )
 
 // Options tunes a Writer.
@@ -39,8 +40,6 @@ type Writer struct {
 	mu sync.Mutex
 	w  io.Writer
 }
-
-var _ httpapi.Observer = (*Writer)(nil)
 
 // New returns a Writer that writes to w (stdout on Lambda).
 func New(w io.Writer, opts Options) *Writer {
@@ -79,7 +78,7 @@ var requestMetrics = []metricDef{
 }
 
 // Request writes one EMF line for an answered request.
-func (e *Writer) Request(ctx context.Context, r httpapi.RequestInfo) {
+func (e *Writer) Request(ctx context.Context, r tenantapi.RequestInfo) {
 	dims := [][]string{{"Service", "Route"}}
 	line := map[string]any{
 		"Service":      e.opts.Service,

@@ -1,8 +1,9 @@
 // Package prom exposes the service's metrics in the Prometheus format for
 // server mode: requests and their latency by route, method and status
-// class, the connection pools, and tenant migrations. It implements
-// httpapi.Observer; cmd/tenantapi wires it to the database and serves its
-// Handler at /metrics.
+// class, the connection pools, and tenant migrations. It satisfies
+// httpapi.Observer through the domain's RequestInfo, without importing
+// httpapi; cmd/tenantapi wires it to the database and serves its Handler at
+// /metrics.
 package prom
 
 import (
@@ -16,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tenantapi/tenantapi/httpapi"
+	"github.com/tenantapi/tenantapi"
 )
 
 // Options tunes Metrics.
@@ -38,8 +39,6 @@ type Metrics struct {
 	dbTime      *prometheus.HistogramVec
 	migrations  *prometheus.CounterVec
 }
-
-var _ httpapi.Observer = (*Metrics)(nil)
 
 // New returns Metrics on a registry of its own (never the global one, so
 // two servers in one process do not collide).
@@ -71,6 +70,9 @@ func New(opts Options) *Metrics {
 		}, []string{"outcome"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.dbTime, m.migrations)
+	// Both outcomes exist from the start, so rates and alerts see a 0.
+	m.migrations.WithLabelValues("migrated")
+	m.migrations.WithLabelValues("failed")
 	if opts.Runtime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -86,7 +88,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Request records one answered request.
-func (m *Metrics) Request(_ context.Context, r httpapi.RequestInfo) {
+func (m *Metrics) Request(_ context.Context, r tenantapi.RequestInfo) {
 	values := []string{r.Route, method(r.Method), statusClass(r.Status)}
 	if m.tenantLabel {
 		values = append(values, string(r.Tenant))
