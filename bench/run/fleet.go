@@ -27,6 +27,7 @@ func (h *harness) fleet(ctx context.Context) map[string]any {
 		n = 20
 	}
 	out["provision"] = h.fleetProvision(ctx, n)
+	out["first_connection"] = h.connectProbe(ctx)
 	if !h.o.quick {
 		t := h.ds.Tenants[0]
 		u, _ := url.Parse(h.c.ownerURL(benchDatabase))

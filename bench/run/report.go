@@ -34,9 +34,13 @@ func renderMarkdown(res *results) string {
 	}
 	var design []*runResult
 	for _, r := range res.Runs {
-		if r.Section != "main" {
+		if r.Section != "main" && r.Section != "roles_ab" {
 			design = append(design, r)
 		}
+	}
+	if ab := filter(res.Runs, func(r *runResult) bool { return r.Section == "roles_ab" }); len(ab) > 0 {
+		b.WriteString("\n### Tenant roles, alternating runs\n\n")
+		abTable(&b, ab)
 	}
 	if len(design) > 0 {
 		b.WriteString("\n### Design questions and logging\n\n")
@@ -169,6 +173,14 @@ func ratioTable(b *strings.Builder, runs []*runResult) {
 
 func fleetLines(b *strings.Builder, fleet map[string]any) {
 	get := func(m map[string]any, k string) float64 { v, _ := m[k].(float64); return v }
+	if m, ok := fleet["first_connection"].(map[string]any); ok {
+		for _, who := range []string{"runtime", "owner"} {
+			if w, ok := m[who].(map[string]any); ok && w["error"] == nil {
+				fmt.Fprintf(b, "- A fresh connection of the %s role (third try): connect %.1f ms, `SELECT 1` %.1f ms, first tenant statement with the role switch %.1f ms, second %.1f ms.\n",
+					who, get(w, "connect_ms"), get(w, "select_1_ms"), get(w, "first_tenant_statement_ms"), get(w, "second_tenant_statement_ms"))
+			}
+		}
+	}
 	for _, k := range []string{"provision", "migrate", "lambda"} {
 		m, ok := fleet[k].(map[string]any)
 		if !ok {
@@ -190,4 +202,62 @@ func fleetLines(b *strings.Builder, fleet map[string]any) {
 				m["request"], get(m, "cold_median_ms"), m["cold_ms"], get(m, "warm_median_ms"), get(m, "warm_p90_ms"), get(m, "warm_invocations"))
 		}
 	}
+}
+
+// abTable summarizes alternating runs of two variants: every run's
+// throughput, the medians and their ratio.
+func abTable(b *strings.Builder, runs []*runResult) {
+	b.WriteString("| scenario | tenants | target | variant | req/s of each run | median req/s | median p99 ms | DB round trips/req |\n|---|---:|---|---|---|---:|---:|---:|\n")
+	type key struct {
+		scenario, target, variant string
+		tenants                   int
+	}
+	var order []key
+	groups := map[key][]*runResult{}
+	for _, r := range runs {
+		if r.Error != "" {
+			continue
+		}
+		k := key{r.Scenario, r.Target, r.Variant, r.Tenants}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	medians := map[key]float64{}
+	for _, k := range order {
+		var rps, p99, rt []float64
+		var each []string
+		for _, r := range groups[k] {
+			rps = append(rps, r.Load.RPS)
+			p99 = append(p99, r.Load.Latency.P99)
+			rt = append(rt, r.RoundTripsPerRequest)
+			each = append(each, fmt.Sprintf("%.0f", r.Load.RPS))
+		}
+		medians[k] = median(rps)
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.0f | %.2f | %.2f |\n", k.scenario, k.tenants, k.target, k.variant,
+			strings.Join(each, ", "), medians[k], median(p99), median(rt))
+	}
+	b.WriteString("\n")
+	for _, k := range order {
+		if k.variant != "roles on" {
+			continue
+		}
+		off := key{k.scenario, k.target, "roles off", k.tenants}
+		if medians[off] > 0 {
+			fmt.Fprintf(b, "- %s at %d tenants, %s: tenant roles on ÷ off = %.2f (medians).\n", k.scenario, k.tenants, k.target, medians[k]/medians[off])
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

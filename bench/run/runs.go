@@ -166,6 +166,18 @@ func (h *harness) plan() []runSpec {
 				Target: tCeiling, TenantRoles: true, Conns: 4, RouteGroups: groups})
 		}
 	}
+	if o.has("roles_ab") {
+		// Runs on this machine vary by 10-20% from one to the next: the
+		// cost of tenant roles through the whole HTTP path is measured as
+		// alternating pairs.
+		for _, p := range []struct{ tenants, pairs int }{{o.small, 5}, {o.large, 3}} {
+			for range p.pairs {
+				add(runSpec{Section: "roles_ab", Variant: "roles on", Scenario: "get", Tenants: p.tenants, Target: tTenantapi, TenantRoles: true})
+				add(runSpec{Section: "roles_ab", Variant: "roles off", Scenario: "get", Tenants: p.tenants, Target: tTenantapi,
+					Env: []string{"DB_TENANT_ROLES=false"}})
+			}
+		}
+	}
 	if o.has("steady") {
 		// At 10,000 tenants a fresh backend spends its first minutes
 		// building a catalog cache entry for each tenant table it meets;
