@@ -64,7 +64,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## bench: the benchmark of BENCHMARKS.md (about 15 minutes; run it on an idle
+## bench: the benchmark of BENCHMARKS.md (about 30 minutes; run it on an idle
 ## machine): tenantapi against the Flask seed design, a bare Go handler and
 ## the database ceiling, the design questions and the fleet operations, on a
 ## PostgreSQL of its own. Results: bench/results/<time>/results.{md,json}.

@@ -26,7 +26,11 @@ const (
 	listSQL     = `SELECT ` + itemColumns + ` FROM %s.items WHERE id > $1 ORDER BY id LIMIT $2`
 	insertSQL   = `INSERT INTO %s.items (` + itemColumns + `)
 		VALUES ($1, $2, $3, $4, 1, $5, $5)`
-	setRoleSQL = `SELECT set_config('role', $1, true)`
+	// setRoleSQL is postgres/scoped.go's: the tenant's role and the
+	// statement_timeout (what is left of the request's deadline; here the
+	// load generator's 10 s), both for the transaction only.
+	setRoleSQL       = `SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)`
+	statementTimeout = "10000"
 )
 
 type tenantSQL struct{ get, list, insert, role string }
@@ -117,7 +121,7 @@ func (d *dbTarget) prelude(b *pgx.Batch, t *benchkit.Tenant) bool {
 	if !d.roles {
 		return false
 	}
-	b.Queue(setRoleSQL, d.sql[t.ID].role)
+	b.Queue(setRoleSQL, d.sql[t.ID].role, statementTimeout)
 	return true
 }
 

@@ -54,7 +54,7 @@ func probeOnce(ctx context.Context, url, role, schema, item string) ([]float64, 
 	for range 2 {
 		start = time.Now()
 		b := &pgx.Batch{}
-		b.Queue(`SELECT set_config('role', $1, true)`, role)
+		b.Queue(`SELECT set_config('role', $1, true), set_config('statement_timeout', '10000', true)`, role)
 		b.Queue(`SELECT name FROM `+schema+`.items WHERE id = $1::uuid`, item)
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return nil, err

@@ -94,7 +94,7 @@ func schema(r *http.Request) string {
 // are on.
 func (s *server) batch(r *http.Request) *pgx.Batch {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('role', $1, true)`, s.rolePrefix+r.Header.Get("X-Tenant-ID"))
+	b.Queue(`SELECT set_config('role', $1, true), set_config('statement_timeout', '10000', true)`, s.rolePrefix+r.Header.Get("X-Tenant-ID"))
 	return b
 }
 
