@@ -142,8 +142,13 @@ func truncate(s string, n int) string {
 
 // pointerToken escapes a key for a JSON Pointer (RFC 6901).
 func pointerToken(k string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+	if !strings.ContainsAny(k, "~/") {
+		return k // nearly every key: no allocation
+	}
+	return pointerEscaper.Replace(k)
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // encodeJSON encodes v compactly without HTML escaping.
 func encodeJSON(v any) ([]byte, error) {

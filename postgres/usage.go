@@ -9,25 +9,15 @@ import (
 var _ tenantapi.UsageStore = (*TenantStore)(nil)
 
 // tenantUsageSQL counts the tenant's items and sums the size of its
-// schema's relations. The relations are found through pg_depend's index on
-// the referenced object (every table, sequence and view depends on its
-// namespace), keyed by the schema's oid, so the cost does not grow with the
-// number of tenants: a filter on pg_class.relnamespace alone has no index
-// before PostgreSQL 18 and would scan the whole catalog. Indexes and TOAST
+// schema's relations (found as schemaRelations says, without a catalog
+// scan). Indexes and TOAST
 // tables depend on their table, not the namespace, and pg_total_relation_size
 // of the table counts them.
-const tenantUsageSQL = `
+var tenantUsageSQL = `
 	SELECT t.status,
 		(SELECT count(*) FROM {{schema}}.items),
 		coalesce((
-			SELECT sum(pg_total_relation_size(c.oid))::bigint
-			FROM pg_catalog.pg_depend d
-			JOIN pg_catalog.pg_class c ON c.oid = d.objid
-			WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass
-			  AND d.refobjid = to_regnamespace($2)
-			  AND d.classid = 'pg_catalog.pg_class'::regclass
-			  AND d.deptype = 'n'
-			  AND c.relnamespace = to_regnamespace($2)
+			SELECT sum(pg_total_relation_size(c.oid))::bigint ` + schemaRelations("$2") + `
 		), 0)
 	FROM public.tenants t
 	WHERE t.id = $1`

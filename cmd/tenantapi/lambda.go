@@ -62,7 +62,7 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	}
 	var secrets *awssecrets.Cache
 	adminSecret := env.getenv("ADMIN_TOKEN_SECRET_ARN")
-	if dbc.URL == "" || dbc.RuntimeURL == "" || adminSecret != "" {
+	if dbc.URL == "" && dbc.SecretARN != "" || dbc.RuntimeURL == "" && dbc.RuntimeSecretARN != "" || adminSecret != "" {
 		if secrets, err = awssecrets.New(ctx, dbc.SecretsTTL); err != nil {
 			return err
 		}
