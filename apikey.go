@@ -162,3 +162,27 @@ type Lookup interface {
 	// (nil: the server's default), or ErrTenantNotFound.
 	TenantStatus(ctx context.Context, id TenantID) (TenantRef, TenantStatus, *RateLimit, error)
 }
+
+// RegistryChanges is what changed in the registry between two reads of the
+// change feed: the hashes of keys revoked and the ids of tenants whose
+// status, name or rate limit changed or that were dropped (their keys with
+// them). Creations are not changes:
+// nothing about a new key or tenant can be cached before it exists.
+type RegistryChanges struct {
+	// Until is the database's time at the read; pass it as since next time.
+	Until       time.Time
+	RevokedKeys [][32]byte
+	Tenants     []TenantID
+	// Reset says the changes since then are no longer known: drop
+	// everything.
+	Reset bool
+}
+
+// ChangeFeed lets a process keep key lookups and tenant statuses for long
+// and still drop them within seconds of a change anywhere.
+type ChangeFeed interface {
+	// RegistryChanges returns every change committed after the read that
+	// returned since, and possibly some reported before (dropping a cache
+	// entry twice is harmless). A zero since returns only Until, with Reset.
+	RegistryChanges(ctx context.Context, since time.Time) (RegistryChanges, error)
+}

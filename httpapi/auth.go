@@ -91,8 +91,8 @@ func tenantOf(r *http.Request) tenantapi.TenantRef {
 }
 
 // authenticate returns the principal of the request's API key. Malformed
-// keys are refused without a database query; found keys are cached for the
-// cache TTL, unknown ones never.
+// keys are refused without a database query; found keys are cached (see
+// cached), unknown ones never.
 func (s *Server) authenticate(ctx context.Context, r *http.Request) (tenantapi.Principal, error) {
 	token, ok := bearer(r)
 	if !ok {
@@ -102,14 +102,15 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (tenantapi.P
 	if !ok {
 		return tenantapi.Principal{}, tenantapi.ErrUnauthorized
 	}
-	p, ok := s.principals.get(hash)
+	p, ok := cached(ctx, s.changes, s.principals, hash)
 	if !ok {
+		epoch := s.principals.currentEpoch()
 		var err error
 		p, err = s.stores.Keys.Authenticate(ctx, hash)
 		if err != nil {
 			return tenantapi.Principal{}, err
 		}
-		s.principals.put(hash, p)
+		s.principals.putAt(hash, p, epoch)
 	}
 	if p.ExpiresAt != nil && !time.Now().Before(*p.ExpiresAt) {
 		return tenantapi.Principal{}, tenantapi.ErrUnauthorized
@@ -117,19 +118,63 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (tenantapi.P
 	return p, nil
 }
 
+// cached returns the entry of k that may be used now. Without a change
+// feed, entries live CacheTTL and always may; with one, they live
+// CacheMaxAge and may while the feed has been read within CacheTTL. The
+// feed is read in line only for a key that has an entry: a miss needs the
+// lookup anyway.
+func cached[K comparable, V any](ctx context.Context, w *changeWatch, c *ttlCache[K, V], k K) (V, bool) {
+	v, ok := c.get(k)
+	if !ok || w == nil {
+		return v, ok
+	}
+	if !w.current(ctx) {
+		var zero V
+		return zero, false
+	}
+	return c.get(k)
+}
+
 // tenantStatus returns the tenant's identity, status and own rate limit,
-// cached for the cache TTL when found.
+// cached (see the function cached) when the tenant is active or suspended.
 func (s *Server) tenantStatus(ctx context.Context, id tenantapi.TenantID) (tenantStatus, error) {
-	if ts, ok := s.statuses.get(id); ok {
+	if ts, ok := cached(ctx, s.changes, s.statuses, id); ok {
 		return ts, nil
 	}
+	epoch := s.statuses.currentEpoch()
 	ref, status, limit, err := s.stores.Lookup.TenantStatus(ctx, id)
 	if err != nil {
 		return tenantStatus{}, err
 	}
 	ts := tenantStatus{ref: ref, status: status, limit: limit}
-	s.statuses.put(id, ts)
+	if status == tenantapi.TenantActive || status == tenantapi.TenantSuspended {
+		// Not a deleting tenant: once its schema is gone, an entry would
+		// answer for a new tenant created with the same id.
+		s.statuses.putAt(id, ts, epoch)
+	}
 	return ts, nil
+}
+
+// applyChanges drops what the registry's change feed says has changed, or
+// everything on Reset.
+func (s *Server) applyChanges(c tenantapi.RegistryChanges) {
+	if c.Reset {
+		s.principals.drop(func([32]byte, tenantapi.Principal) bool { return true })
+		s.statuses.drop(func(tenantapi.TenantID, tenantStatus) bool { return true })
+		return
+	}
+	if len(c.RevokedKeys) > 0 {
+		s.principals.forget(c.RevokedKeys...)
+	}
+	if len(c.Tenants) == 0 {
+		return
+	}
+	s.statuses.forget(c.Tenants...)
+	changed := make(map[tenantapi.TenantID]bool, len(c.Tenants))
+	for _, id := range c.Tenants {
+		changed[id] = true
+	}
+	s.principals.drop(func(_ [32]byte, p tenantapi.Principal) bool { return changed[p.Tenant.ID] })
 }
 
 // forgetTenant drops what this process caches about a tenant, so that a

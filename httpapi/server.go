@@ -39,9 +39,15 @@ type Config struct {
 	CORSAllowedOrigins []string
 	// RequestTimeout bounds each request, database calls included (default 10s).
 	RequestTimeout time.Duration
-	// CacheTTL bounds how long tenant statuses and key lookups are cached
-	// (default 2s; at most 5s, so changes take effect everywhere within 5 s).
+	// CacheTTL bounds how long a change to a tenant or a key can go unseen
+	// by this server (default 2s; at most 5s, so changes take effect
+	// everywhere within 5 s). Without Stores.Changes, found tenant statuses
+	// and key lookups are cached for CacheTTL; with it, for CacheMaxAge,
+	// while the change feed is read every CacheTTL/2.
 	CacheTTL time.Duration
+	// CacheMaxAge bounds how long a found tenant status or key lookup is
+	// kept when Stores.Changes is set (default 10m).
+	CacheMaxAge time.Duration
 	// DeleteGrace is how long a tenant delete waits between marking the
 	// tenant deleting and dropping its schema, so that no process still
 	// serves it from a cache (default 5s).
@@ -84,6 +90,9 @@ type Stores struct {
 	Keys    tenantapi.KeyStore
 	Items   tenantapi.ItemStore
 	Config  tenantapi.ConfigStore
+	// Changes is the registry's change feed; nil keeps cache entries for
+	// Config.CacheTTL only.
+	Changes tenantapi.ChangeFeed
 	// Usage measures tenants for GET /admin/tenants/{id}/usage; nil
 	// answers 404 there.
 	Usage tenantapi.UsageStore
@@ -105,7 +114,8 @@ type Server struct {
 
 	principals *ttlCache[[32]byte, tenantapi.Principal]
 	statuses   *ttlCache[tenantapi.TenantID, tenantStatus]
-	limits     *limiter // nil with NoRateLimit
+	changes    *changeWatch // nil without Stores.Changes
+	limits     *limiter     // nil with NoRateLimit
 	requests   *requestCounter
 }
 
@@ -146,6 +156,12 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 	if cfg.CacheTTL > 5*time.Second {
 		return nil, errors.New("the cache TTL must be at most 5s so that changes take effect within 5 s")
 	}
+	if cfg.CacheMaxAge <= 0 {
+		cfg.CacheMaxAge = 10 * time.Minute
+	}
+	if cfg.CacheMaxAge < cfg.CacheTTL {
+		return nil, errors.New("the cache max age must be at least the cache TTL")
+	}
 	if cfg.DeleteGrace <= 0 {
 		cfg.DeleteGrace = 5 * time.Second
 	}
@@ -165,15 +181,20 @@ func NewServer(cfg Config, stores Stores, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:        cfg,
-		stores:     stores,
-		log:        log,
-		mux:        http.NewServeMux(),
-		origins:    map[string]bool{},
-		principals: newTTLCache[[32]byte, tenantapi.Principal](cfg.CacheTTL, 100_000),
-		statuses:   newTTLCache[tenantapi.TenantID, tenantStatus](cfg.CacheTTL, 100_000),
-		requests:   newRequestCounter(cfg.UsageWindow),
+		cfg:      cfg,
+		stores:   stores,
+		log:      log,
+		mux:      http.NewServeMux(),
+		origins:  map[string]bool{},
+		requests: newRequestCounter(cfg.UsageWindow),
 	}
+	keep := cfg.CacheTTL
+	if stores.Changes != nil {
+		keep = cfg.CacheMaxAge
+		s.changes = newChangeWatch(stores.Changes, cfg.CacheTTL, s.applyChanges)
+	}
+	s.principals = newTTLCache[[32]byte, tenantapi.Principal](keep, 100_000)
+	s.statuses = newTTLCache[tenantapi.TenantID, tenantStatus](keep, 100_000)
 	for _, o := range cfg.CORSAllowedOrigins {
 		s.origins[o] = true
 	}

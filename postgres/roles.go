@@ -118,7 +118,7 @@ func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string)
 			// the search_path start-up parameter the pools send.
 			`ALTER ROLE ` + r + ` SET search_path = ''`,
 			`GRANT USAGE ON SCHEMA public TO ` + r,
-			`GRANT SELECT ON public.tenants, public.api_keys TO ` + r,
+			`GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones TO ` + r,
 		} {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return err

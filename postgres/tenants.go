@@ -183,8 +183,11 @@ func (s *TenantStore) DropTenant(ctx context.Context, id tenantapi.TenantID, loc
 		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, ms); err != nil {
 			return err
 		}
-		var status tenantapi.TenantStatus
-		err := tx.QueryRow(ctx, `SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).Scan(&status)
+		var (
+			status tenantapi.TenantStatus
+			uid    int64
+		)
+		err := tx.QueryRow(ctx, `SELECT status, uid FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).Scan(&status, &uid)
 		if err != nil {
 			return err
 		}
@@ -199,7 +202,14 @@ func (s *TenantStore) DropTenant(ctx context.Context, id tenantapi.TenantID, loc
 		if err := s.db.dropTenantRole(ctx, tx, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, string(id))
+		if _, err = tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, string(id)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO public.tenant_tombstones (id, uid) VALUES ($1, $2)`, string(id), uid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM public.tenant_tombstones WHERE deleted_at < now() - make_interval(secs => $1)`, tombstoneRetention.Seconds())
 		return err
 	})
 	return translate(err, registryScope)

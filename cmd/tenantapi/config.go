@@ -154,6 +154,7 @@ type serverConfig struct {
 	CORSOrigins     []string
 	RequestTimeout  time.Duration
 	CacheTTL        time.Duration
+	CacheMaxAge     time.Duration
 	DeleteGrace     time.Duration
 	DropLockTimeout time.Duration
 	ShutdownTimeout time.Duration
@@ -218,6 +219,7 @@ func (e *env) server() serverConfig {
 		CORSOrigins:     origins,
 		RequestTimeout:  e.duration("REQUEST_TIMEOUT", 10*time.Second),
 		CacheTTL:        e.duration("CACHE_TTL", 2*time.Second),
+		CacheMaxAge:     e.duration("CACHE_MAX_AGE", 10*time.Minute),
 		DeleteGrace:     e.duration("TENANT_DELETE_GRACE", 5*time.Second),
 		DropLockTimeout: e.duration("DROP_LOCK_TIMEOUT", 3*time.Second),
 		ShutdownTimeout: e.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
