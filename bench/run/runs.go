@@ -183,9 +183,14 @@ func (h *harness) plan() []runSpec {
 		// building a catalog cache entry for each tenant table it meets;
 		// these runs measure after a long warm-up.
 		w := o.steadyWarmup
-		for _, t := range []string{tTenantapi, tBare, tCeiling} {
-			add(runSpec{Section: "steady", Variant: "warm-up " + w.String(), Scenario: "get", Tenants: o.large, Target: t,
-				TenantRoles: true, Warmup: w})
+		for _, sc := range []string{"get", "post"} {
+			for _, t := range targets {
+				if sc == "post" && t == tCeiling {
+					continue
+				}
+				add(runSpec{Section: "steady", Variant: "warm-up " + w.String(), Scenario: sc, Tenants: o.large, Target: t,
+					TenantRoles: t != tFlask, Warmup: w})
+			}
 		}
 		for _, groups := range []int{1, 4} {
 			add(runSpec{Section: "steady", Variant: fmt.Sprintf("warm-up %s, 4 conns, %d pool(s)", w, groups), Scenario: "get",
