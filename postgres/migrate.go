@@ -98,13 +98,26 @@ func record(ctx context.Context, tx pgx.Tx, insert string, ms []Migration) error
 	if len(ms) == 0 {
 		return nil
 	}
-	versions := make([]int32, len(ms))
-	names := make([]string, len(ms))
+	versions, names := ledgerRows(ms)
+	_, err := tx.Exec(ctx, insert, versions, names)
+	return err
+}
+
+// queueRecord is record as part of a batch.
+func queueRecord(b *pgx.Batch, insert string, ms []Migration) {
+	if len(ms) > 0 {
+		versions, names := ledgerRows(ms)
+		b.Queue(insert, versions, names)
+	}
+}
+
+func ledgerRows(ms []Migration) (versions []int32, names []string) {
+	versions = make([]int32, len(ms))
+	names = make([]string, len(ms))
 	for i, mg := range ms {
 		versions[i], names[i] = int32(mg.Version), mg.Name
 	}
-	_, err := tx.Exec(ctx, insert, versions, names)
-	return err
+	return versions, names
 }
 
 const tenantLedgerDDL = `CREATE TABLE {{schema}}.schema_migrations (
@@ -113,14 +126,22 @@ const tenantLedgerDDL = `CREATE TABLE {{schema}}.schema_migrations (
 	applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
+// tenantLedgerInsert records migrations in a tenant's ledger (see record).
+const tenantLedgerInsert = `INSERT INTO {{schema}}.schema_migrations (version, name)
+		SELECT * FROM unnest($1::integer[], $2::text[])`
+
 // applyTenant runs ms in tx in order and records them in the tenant's
 // ledger. A failure names the migration; tx must then be rolled back.
 func applyTenant(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID, ms []Migration) error {
 	for _, mg := range ms {
 		if _, err := tx.Exec(ctx, forTenant(mg.SQL, id)); err != nil {
-			return fmt.Errorf("tenant migration %04d_%s: %w", mg.Version, mg.Name, err)
+			return migrationError(mg, err)
 		}
 	}
-	return record(ctx, tx, forTenant(`INSERT INTO {{schema}}.schema_migrations (version, name)
-		SELECT * FROM unnest($1::integer[], $2::text[])`, id), ms)
+	return record(ctx, tx, forTenant(tenantLedgerInsert, id), ms)
+}
+
+// migrationError names the tenant migration that failed with err.
+func migrationError(mg Migration, err error) error {
+	return fmt.Errorf("tenant migration %04d_%s: %w", mg.Version, mg.Name, err)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -164,41 +165,100 @@ func (r *run) migrate(ctx context.Context, id tenantapi.TenantID) {
 // migrateTenant applies the tenant's pending migrations in one transaction
 // and reports whether there were any. The registry row is locked first and
 // the ledger read after, so a concurrent run that got there first is seen.
+//
+// At thousands of tenants the run is bound by round trips, so the
+// statements that need no answer in between are pipelined: BEGIN, the lock
+// and the ledger read go as one batch; each migration is one exchange (it
+// may hold several statements); the ledger insert, the check of the tenant
+// role's grants and the registry update go as a second batch; then COMMIT.
+// Four round trips for one migration, where each statement on its own took
+// fifteen. The grants are only checked (one catalog query on indexes): the
+// tenant role is granted again only when something is missing, such as a
+// table a migration created.
 func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (applied bool, err error) {
-	err = inTx(ctx, m.db.owner, func(tx pgx.Tx) error {
-		var status tenantapi.TenantStatus
-		err := tx.QueryRow(ctx, `SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).Scan(&status)
-		if errors.Is(err, pgx.ErrNoRows) || status == tenantapi.TenantDeleting {
-			return nil // deleted or going: nothing to migrate
+	conn, err := m.db.owner.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Release()
+	c := conn.Conn()
+	committed := false
+	defer func() {
+		if !committed && c.PgConn().TxStatus() != 'I' {
+			// Roll back on a context of its own: ctx may be why it failed.
+			// If even that fails, the pool drops the connection, and the
+			// server rolls back with it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_, _ = c.Exec(rctx, `ROLLBACK`)
 		}
-		if err != nil {
-			return err
-		}
-		done, err := ledger(ctx, tx, forTenant(`SELECT version FROM {{schema}}.schema_migrations`, id))
-		if err != nil {
-			return err
-		}
-		todo := pending(m.tenant, done)
-		if err := applyTenant(ctx, tx, id, todo); err != nil {
-			return err
-		}
-		applied = len(todo) > 0
-		if applied {
-			// New tables need the tenant role's grants too.
-			if err := m.db.grantTenant(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		version := m.LatestTenantVersion()
-		if len(done) > 0 {
-			// A newer binary may have applied migrations this one lacks.
-			version = max(version, slices.Max(done))
-		}
-		_, err = tx.Exec(ctx, `UPDATE public.tenants SET schema_version = $2, migration_error = NULL
-			WHERE id = $1 AND (schema_version <> $2 OR migration_error IS NOT NULL)`, string(id), version)
+	}()
+
+	var (
+		status tenantapi.TenantStatus
+		done   []int
+	)
+	first := &pgx.Batch{}
+	first.Queue(`BEGIN`)
+	first.Queue(`SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&status)
+	})
+	first.Queue(forTenant(`SELECT version FROM {{schema}}.schema_migrations`, id)).Query(func(rows pgx.Rows) error {
+		var err error
+		done, err = pgx.CollectRows(rows, pgx.RowTo[int])
 		return err
 	})
-	return applied, err
+	if err := c.SendBatch(ctx, first).Close(); err != nil {
+		if status == "" && errors.Is(err, pgx.ErrNoRows) || status == tenantapi.TenantDeleting {
+			return false, nil // deleted or going: nothing to migrate
+		}
+		return false, err
+	}
+	if status == tenantapi.TenantDeleting {
+		return false, nil
+	}
+
+	todo := pending(m.tenant, done)
+	for _, mg := range todo {
+		if _, err := c.Exec(ctx, forTenant(mg.SQL, id)); err != nil {
+			return false, migrationError(mg, err)
+		}
+	}
+	applied = len(todo) > 0
+	version := m.LatestTenantVersion()
+	if len(done) > 0 {
+		// A newer binary may have applied migrations this one lacks.
+		version = max(version, slices.Max(done))
+	}
+	var missing bool
+	second := &pgx.Batch{}
+	if applied {
+		queueRecord(second, forTenant(tenantLedgerInsert, id), todo)
+		// New tables need the tenant role's grants too.
+		second.Queue(grantsMissingSQL, m.db.tenantRole(id), id.Schema(), m.db.runtimeRole).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&missing)
+		})
+	}
+	second.Queue(`UPDATE public.tenants SET schema_version = $2, migration_error = NULL
+		WHERE id = $1 AND (schema_version <> $2 OR migration_error IS NOT NULL)`, string(id), version)
+	if err := c.SendBatch(ctx, second).Close(); err != nil {
+		return false, err
+	}
+	if missing {
+		if err := m.db.grantTenant(ctx, c, id); err != nil {
+			return false, err
+		}
+	}
+	tag, err := c.Exec(ctx, `COMMIT`)
+	if err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		// COMMIT of a failed transaction answers ROLLBACK, not an error.
+		return false, pgx.ErrTxCommitRollback
+	}
+	committed = true
+	return applied, nil
 }
 
 // recordFailure notes err on the tenant's registry row for operators. It is

@@ -75,6 +75,14 @@ func (p *pool) Begin(ctx context.Context) (pgx.Tx, error) {
 	return tx, err
 }
 
+func (p *pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := p.Pool.Acquire(ctx)
+	if p.authFailed(err) {
+		c, err = p.Pool.Acquire(ctx)
+	}
+	return c, err
+}
+
 func (p *pool) Ping(ctx context.Context) error {
 	err := p.Pool.Ping(ctx)
 	if p.authFailed(err) {

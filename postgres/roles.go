@@ -37,46 +37,75 @@ func (db *DB) tenantRole(id tenantapi.TenantID) string {
 	return db.rolePrefix + string(id)
 }
 
+// batcher is what grantTenant needs of a transaction: a pgx.Tx, or a
+// connection with a transaction open on it.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // grantTenant makes sure the tenant's role exists, may use the tenant's
 // schema and every table in it, and that the owner (current_user) and the
-// runtime role are members of it. It is idempotent; provisioning and every
-// tenant migration run it inside their transaction.
-func (db *DB) grantTenant(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID) error {
+// runtime role are members of it. It is idempotent; provisioning runs it
+// inside its transaction, and a tenant migration when grantsMissingSQL
+// finds something missing. Two round trips: what exists, then every grant
+// in one batch.
+func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID) error {
 	role := db.tenantRole(id)
 	r, schema := pgx.Identifier{role}.Sanitize(), quotedSchema(id)
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-		return err
-	}
-	stmts := []string{}
-	if !exists {
-		stmts = append(stmts, `CREATE ROLE `+r+` NOLOGIN`)
-	}
+	var (
+		exists bool
+		tables []string
+	)
+	look := &pgx.Batch{}
+	look.Queue(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&exists)
+	})
 	// Name the tables: GRANT ... ON ALL TABLES IN SCHEMA looks them up by
 	// scanning the whole catalog, which grows with every tenant.
-	rows, err := tx.Query(ctx, `SELECT c.relname::text `+schemaRelations("$1")+` AND c.relkind IN ('r', 'p')`, id.Schema())
-	if err != nil {
+	look.Queue(`SELECT c.relname::text `+schemaRelations("$1")+` AND c.relkind IN ('r', 'p')`, id.Schema()).Query(func(rows pgx.Rows) error {
+		var err error
+		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err := tx.SendBatch(ctx, look).Close(); err != nil {
 		return err
 	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
+	grants := &pgx.Batch{}
+	if !exists {
+		grants.Queue(`CREATE ROLE ` + r + ` NOLOGIN`)
 	}
-	stmts = append(stmts, `GRANT USAGE ON SCHEMA `+schema+` TO `+r)
+	grants.Queue(`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + r)
 	for _, t := range tables {
-		stmts = append(stmts, `GRANT SELECT, INSERT, UPDATE, DELETE ON `+pgx.Identifier{id.Schema(), t}.Sanitize()+` TO `+r)
+		grants.Queue(`GRANT SELECT, INSERT, UPDATE, DELETE ON ` + pgx.Identifier{id.Schema(), t}.Sanitize() + ` TO ` + r)
 	}
-	stmts = append(stmts, `GRANT `+r+` TO CURRENT_USER`)
+	grants.Queue(`GRANT ` + r + ` TO CURRENT_USER`)
 	if db.runtimeRole != "" {
-		stmts = append(stmts, `GRANT `+r+` TO `+pgx.Identifier{db.runtimeRole}.Sanitize())
+		grants.Queue(`GRANT ` + r + ` TO ` + pgx.Identifier{db.runtimeRole}.Sanitize())
 	}
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			return fmt.Errorf("granting tenant role: %w", err)
-		}
+	if err := tx.SendBatch(ctx, grants).Close(); err != nil {
+		return fmt.Errorf("granting tenant role: %w", err)
 	}
 	return nil
 }
+
+// grantsMissingSQL answers whether grantTenant has something to do for a
+// tenant: $1 its role, $2 its schema, $3 the runtime role (empty for none). It
+// reads the catalog only through indexes (roles by name, memberships by
+// role, relations through pg_depend) and the ACLs themselves: no
+// has_*_privilege function or pg_has_role, which would work out the owner's
+// membership in every tenant role, and no pg_roles view, which costs more
+// to plan than the query takes to run.
+var grantsMissingSQL = `SELECT r.oid IS NULL
+	OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members am
+		WHERE am.roleid = r.oid AND am.member = to_regrole(quote_ident(current_user)))
+	OR ($3 <> '' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members am
+		WHERE am.roleid = r.oid AND am.member = to_regrole(quote_ident($3))))
+	OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, aclexplode(n.nspacl) a
+		WHERE n.oid = to_regnamespace($2) AND a.grantee = r.oid AND a.privilege_type = 'USAGE')
+	OR EXISTS (SELECT 1 ` + schemaRelations("$2") + ` AND c.relkind IN ('r', 'p')
+		AND (SELECT count(*) FROM aclexplode(c.relacl) a WHERE a.grantee = r.oid
+			AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')) < 4)
+	FROM (SELECT to_regrole(quote_ident($1))::oid AS oid) r`
 
 // dropTenantRole drops the tenant's role inside the transaction that drops
 // its schema.
