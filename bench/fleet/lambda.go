@@ -36,6 +36,7 @@ type lambdaResult struct {
 	WarmP90Ms    float64 `json:"warm_p90_ms"`
 	Warm         int     `json:"warm_invocations"`
 	Request      string  `json:"request"`
+	TenantRoles  bool    `json:"tenant_roles"`
 }
 
 func coldStart(args []string) (any, error) {
@@ -54,6 +55,7 @@ func coldStart(args []string) (any, error) {
 	item := fs.String("item", "", "an item id of the tenant")
 	colds := fs.Int("cold", 5, "cold starts to measure")
 	warm := fs.Int("warm", 50, "warm invocations to measure")
+	tenantRoles := fs.Bool("tenant-roles", true, "DB_TENANT_ROLES of the function")
 	fs.Parse(args)
 
 	sm := fakesecrets.Start()
@@ -66,7 +68,7 @@ func coldStart(args []string) (any, error) {
 		"DB_HOST=" + *host, "DB_PORT=" + *port, "DB_NAME=" + *name, "DB_SSLMODE=disable",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + sm.URL, "AWS_REGION=eu-west-1",
 		"AWS_ACCESS_KEY_ID=AKIDBENCH", "AWS_SECRET_ACCESS_KEY=bench-secret", "AWS_EC2_METADATA_DISABLED=true",
-		"LOG_LEVEL=info",
+		"LOG_LEVEL=info", "DB_TENANT_ROLES=" + strconv.FormatBool(*tenantRoles),
 	}
 	event, _ := json.Marshal(map[string]any{
 		"resource": "/{proxy+}", "path": "/items/" + *item, "httpMethod": "GET",
@@ -75,7 +77,7 @@ func coldStart(args []string) (any, error) {
 		"requestContext": map[string]any{"requestId": "bench", "stage": "prod", "path": "/prod/items/" + *item,
 			"httpMethod": "GET", "identity": map[string]any{"sourceIp": "203.0.113.9"}},
 	})
-	res := lambdaResult{Request: "REST API (payload 1.0) GET /items/{id} with an API key"}
+	res := lambdaResult{Request: "REST API (payload 1.0) GET /items/{id} with an API key", TenantRoles: *tenantRoles}
 	var warmMs []float64
 	for i := range *colds {
 		url, stop, err := startEmulator(*emulator, *bootstrap, env)

@@ -32,11 +32,15 @@ func (h *harness) fleet(ctx context.Context) map[string]any {
 		t := h.ds.Tenants[0]
 		u, _ := url.Parse(h.c.ownerURL(benchDatabase))
 		pw, _ := u.User.Password()
-		out["lambda"] = h.fleetTool(ctx, "lambda", "--bootstrap", h.bins["bootstrap"], "--emulator", h.bins["aws-lambda-rie"],
-			"--db-host", "127.0.0.1", "--db-port", strconv.Itoa(h.c.port), "--db-name", benchDatabase,
-			"--owner-user", u.User.Username(), "--owner-password", pw,
-			"--runtime-user", runtimeUser, "--runtime-password", runtimePassword,
-			"--tenant", t.ID, "--key", t.Key, "--item", t.Items[0])
+		// With tenant roles on and off: at thousands of tenants the first
+		// role switch of a backend is most of a cold start.
+		for _, run := range []struct{ key, roles string }{{"lambda", "true"}, {"lambda_roles_off", "false"}} {
+			out[run.key] = h.fleetTool(ctx, "lambda", "--bootstrap", h.bins["bootstrap"], "--emulator", h.bins["aws-lambda-rie"],
+				"--db-host", "127.0.0.1", "--db-port", strconv.Itoa(h.c.port), "--db-name", benchDatabase,
+				"--owner-user", u.User.Username(), "--owner-password", pw,
+				"--runtime-user", runtimeUser, "--runtime-password", runtimePassword,
+				"--tenant", t.ID, "--key", t.Key, "--item", t.Items[0], "--tenant-roles="+run.roles)
+		}
 	}
 	out["migrate"] = h.fleetTool(ctx, "migrate", "--db", h.c.ownerURL(benchDatabase),
 		"--runtime-db", h.c.runtimeURL(benchDatabase), "--concurrency", "4")

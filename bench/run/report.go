@@ -181,7 +181,7 @@ func fleetLines(b *strings.Builder, fleet map[string]any) {
 			}
 		}
 	}
-	for _, k := range []string{"provision", "migrate", "lambda"} {
+	for _, k := range []string{"provision", "migrate", "lambda", "lambda_roles_off"} {
 		m, ok := fleet[k].(map[string]any)
 		if !ok {
 			continue
@@ -197,9 +197,13 @@ func fleetLines(b *strings.Builder, fleet map[string]any) {
 		case "migrate":
 			fmt.Fprintf(b, "- Migrating %.0f tenants with one new migration (`%s`) through postgres.Migrator, %.0f at a time: %.1f s (%.0f tenants/s), %.0f failed; a second run with nothing to do: %.2f s.\n",
 				get(m, "tenants"), m["migration"], get(m, "concurrency"), get(m, "seconds"), get(m, "per_second"), get(m, "failed"), get(m, "noop_seconds"))
-		case "lambda":
-			fmt.Fprintf(b, "- Lambda under the Runtime Interface Emulator (%s): cold start median %.1f ms (each: %v ms), warm median %.2f ms, p90 %.2f ms over %.0f invocations.\n",
-				m["request"], get(m, "cold_median_ms"), m["cold_ms"], get(m, "warm_median_ms"), get(m, "warm_p90_ms"), get(m, "warm_invocations"))
+		case "lambda", "lambda_roles_off":
+			roles := "on"
+			if on, _ := m["tenant_roles"].(bool); !on {
+				roles = "off"
+			}
+			fmt.Fprintf(b, "- Lambda under the Runtime Interface Emulator (%s, tenant roles %s): cold start median %.1f ms (each: %v ms), warm median %.2f ms, p90 %.2f ms over %.0f invocations.\n",
+				m["request"], roles, get(m, "cold_median_ms"), m["cold_ms"], get(m, "warm_median_ms"), get(m, "warm_p90_ms"), get(m, "warm_invocations"))
 		}
 	}
 }
