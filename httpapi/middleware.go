@@ -23,7 +23,7 @@ const (
 // value when it is well formed, else API Gateway's request id, else a new one.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get(headerRequestID)
 		if !validRequestID(id) {
 			id = ""
 			if g := tenantapi.GatewayFrom(r.Context()); g != nil && validRequestID(g.RequestID) {
@@ -33,11 +33,20 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 		if id == "" {
 			id = newRequestID()
 		}
-		h := w.Header()
-		h.Set("X-Request-ID", id)
-		h.Set("X-Content-Type-Options", "nosniff")
+		setHeaders(w.Header(), headerRequestID, id, "X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// headerRequestID is X-Request-ID in the canonical form that Header.Set
+// and Get would otherwise build, and allocate, at every call.
+const headerRequestID = "X-Request-Id"
+
+// setHeaders sets two headers, as Header.Set would, with one allocation for
+// both values. The names must be in canonical form.
+func setHeaders(h http.Header, name1, value1, name2, value2 string) {
+	v := []string{value1, value2}
+	h[name1], h[name2] = v[:1:1], v[1:]
 }
 
 func validRequestID(id string) bool {
@@ -109,13 +118,20 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// requestRecord is what accessLog keeps of a request, in one allocation.
+type requestRecord struct {
+	sw   statusWriter
+	info logInfo
+}
+
 // accessLog writes one line per request: request id, tenant, method, route
 // pattern (never the raw path, which may carry ids), status, duration, bytes.
+// The line is only built when the logger takes INFO.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &logInfo{route: "unmatched"}
-		sw := &statusWriter{ResponseWriter: w}
+		rec := &requestRecord{sw: statusWriter{ResponseWriter: w}, info: logInfo{route: "unmatched"}}
+		sw, info := &rec.sw, &rec.info
 		ctx := context.WithValue(r.Context(), logInfoKey, info)
 		var dbTime *tenantapi.QueryTimer
 		if s.cfg.Observer != nil {
@@ -131,8 +147,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			s.cfg.Observer.Request(r.Context(), tenantapi.RequestInfo{Route: info.route, Method: r.Method, Status: sw.status,
 				Tenant: info.tenant, ErrorCode: info.code, Duration: elapsed, DBTime: dbTime.Total()})
 		}
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
 		attrs := []slog.Attr{
-			slog.String("request_id", w.Header().Get("X-Request-ID")),
+			slog.String("request_id", w.Header().Get(headerRequestID)),
 			slog.String("method", r.Method),
 			slog.String("route", info.route),
 			slog.Int("status", sw.status),

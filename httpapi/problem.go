@@ -71,7 +71,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Errors: e.Fields,
 	}
 	if e.Code == tenantapi.CodeInternal {
-		p.Detail = "internal error (request id " + w.Header().Get("X-Request-ID") + ")"
+		p.Detail = "internal error (request id " + w.Header().Get(headerRequestID) + ")"
 	}
 	if e.Err != nil || e.Code == tenantapi.CodeInternal {
 		level := slog.LevelWarn
@@ -79,7 +79,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			level = slog.LevelError
 		}
 		attrs := []slog.Attr{
-			slog.String("request_id", w.Header().Get("X-Request-ID")),
+			slog.String("request_id", w.Header().Get(headerRequestID)),
 			slog.String("code", string(e.Code)),
 			// The whole chain, wrapped causes included; what the caller
 			// sees is only the code and detail above.
@@ -121,9 +121,7 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 
 // writeBody answers body with the given status and content type.
 func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	setHeaders(w.Header(), "Content-Type", contentType, "Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
 }

@@ -96,9 +96,7 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 	route := func(w http.ResponseWriter, r *http.Request) {
 		noteRoute(r, pattern)
 		if kind == tenantRoute {
-			h := w.Header()
-			h.Set("Cache-Control", "private, no-cache")
-			h.Set("Vary", "Authorization, X-Tenant-ID")
+			setHeaders(w.Header(), "Cache-Control", "private, no-cache", "Vary", "Authorization, X-Tenant-ID")
 		}
 		s.cors(w, r)
 		method := r.Method

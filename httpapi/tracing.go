@@ -36,7 +36,7 @@ func (s *Server) trace(next http.Handler) http.Handler {
 		}
 		attrs := []attribute.KeyValue{
 			attribute.Int("http.response.status_code", sw.status),
-			attribute.String("tenantapi.request_id", w.Header().Get("X-Request-ID")),
+			attribute.String("tenantapi.request_id", w.Header().Get(headerRequestID)),
 		}
 		if info, ok := ctx.Value(logInfoKey).(*logInfo); ok {
 			span.SetName(r.Method + " " + info.route)
