@@ -38,6 +38,23 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	dbTime      *prometheus.HistogramVec
 	migrations  *prometheus.CounterVec
+
+	// series keeps each label set's metrics once looked up, so that a
+	// request costs one map read instead of a hash and a lookup in each
+	// vector. Its size is the vectors' number of series.
+	mu     sync.RWMutex
+	series map[seriesKey]*requestSeries
+}
+
+// seriesKey is the label values of a request's metrics.
+type seriesKey struct{ route, method, class, tenant string }
+
+// requestSeries are the metrics of one label set; dbTime has no status
+// class or tenant, so several sets share it.
+type requestSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+	dbTime   prometheus.Observer
 }
 
 // New returns Metrics on a registry of its own (never the global one, so
@@ -68,6 +85,7 @@ func New(opts Options) *Metrics {
 			Name: "tenantapi_tenant_migrations_total",
 			Help: "Tenant schemas this process migrated (outcome=migrated) or failed to (outcome=failed).",
 		}, []string{"outcome"}),
+		series: map[seriesKey]*requestSeries{},
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.dbTime, m.migrations)
 	// Both outcomes exist from the start, so rates and alerts see a 0.
@@ -89,15 +107,41 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Request records one answered request.
 func (m *Metrics) Request(_ context.Context, r tenantapi.RequestInfo) {
-	values := []string{r.Route, method(r.Method), statusClass(r.Status)}
+	k := seriesKey{route: r.Route, method: method(r.Method), class: statusClass(r.Status)}
 	if m.tenantLabel {
-		values = append(values, string(r.Tenant))
+		k.tenant = string(r.Tenant)
 	}
-	m.requests.WithLabelValues(values...).Inc()
-	m.latency.WithLabelValues(values...).Observe(r.Duration.Seconds())
+	m.mu.RLock()
+	s := m.series[k]
+	m.mu.RUnlock()
+	if s == nil {
+		s = m.newSeries(k)
+	}
+	s.requests.Inc()
+	s.latency.Observe(r.Duration.Seconds())
 	if r.DBTime > 0 {
-		m.dbTime.WithLabelValues(values[:2]...).Observe(r.DBTime.Seconds())
+		s.dbTime.Observe(r.DBTime.Seconds())
 	}
+}
+
+// newSeries looks up and keeps the metrics of label set k.
+func (m *Metrics) newSeries(k seriesKey) *requestSeries {
+	values := []string{k.route, k.method, k.class}
+	if m.tenantLabel {
+		values = append(values, k.tenant)
+	}
+	s := &requestSeries{
+		requests: m.requests.WithLabelValues(values...),
+		latency:  m.latency.WithLabelValues(values...),
+		dbTime:   m.dbTime.WithLabelValues(values[:2]...),
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.series[k]; old != nil {
+		return old
+	}
+	m.series[k] = s
+	return s
 }
 
 // Migrations records the outcome of a tenant migration run in this process.
@@ -121,8 +165,10 @@ func statusClass(status int) string {
 	if status < 100 || status > 599 {
 		return "other"
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return statusClasses[status/100-1]
 }
+
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // PoolStat is one connection pool's state, as PoolStats reports it.
 type PoolStat struct {
