@@ -63,9 +63,11 @@ func newItem(in tenantapi.ItemInput) (tenantapi.Item, error) {
 }
 
 // itemDest returns scan destinations for an item row. Attributes are read as
-// the raw jsonb text, never parsed or built in the database.
+// the raw jsonb text, never parsed or built in the database. The id is
+// scanned as a [16]byte, which pgx parses in place; through uuid.UUID's
+// sql.Scanner it would go by way of a string and an interface per row.
 func itemDest(it *tenantapi.Item) []any {
-	return []any{&it.ID, &it.Name, &it.Description, (*[]byte)(&it.Attributes), &it.Version, &it.CreatedAt, &it.UpdatedAt}
+	return []any{(*[16]byte)(&it.ID), &it.Name, &it.Description, (*[]byte)(&it.Attributes), &it.Version, &it.CreatedAt, &it.UpdatedAt}
 }
 
 func utcItem(it *tenantapi.Item) {

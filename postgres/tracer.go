@@ -32,6 +32,22 @@ const tracerName = "github.com/tenantapi/tenantapi/postgres"
 
 type traceStartKey struct{}
 
+// timedContext is the context of a statement timed into a QueryTimer: it
+// carries the timer and the start, in one allocation, and answers
+// traceStartKey with itself.
+type timedContext struct {
+	context.Context
+	timer *tenantapi.QueryTimer
+	start time.Time
+}
+
+func (c *timedContext) Value(key any) any {
+	if key == (traceStartKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
 func (q queryTracer) start(ctx context.Context, name, sql string, statements int) context.Context {
 	if q.tracer != nil {
 		attrs := []attribute.KeyValue{attribute.String("db.system.name", "postgresql")}
@@ -46,17 +62,16 @@ func (q queryTracer) start(ctx context.Context, name, sql string, statements int
 		// may one day carry a literal; parameters never reach spans.
 		ctx, _ = q.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	}
-	if tenantapi.QueryTimerFrom(ctx) == nil {
+	t := tenantapi.QueryTimerFrom(ctx)
+	if t == nil {
 		return ctx
 	}
-	return context.WithValue(ctx, traceStartKey{}, time.Now())
+	return &timedContext{Context: ctx, timer: t, start: time.Now()}
 }
 
 func (q queryTracer) end(ctx context.Context, err error) {
-	if t := tenantapi.QueryTimerFrom(ctx); t != nil {
-		if start, ok := ctx.Value(traceStartKey{}).(time.Time); ok {
-			t.Add(time.Since(start))
-		}
+	if c, ok := ctx.Value(traceStartKey{}).(*timedContext); ok {
+		c.timer.Add(time.Since(c.start))
 	}
 	if q.tracer != nil {
 		span := trace.SpanFromContext(ctx)
