@@ -197,10 +197,48 @@ func appendItem(b []byte, it tenantapi.Item) []byte {
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, it.Version, 10)
 	b = append(b, `,"created_at":"`...)
-	b = it.CreatedAt.UTC().AppendFormat(b, timeFormat)
+	b = appendTime(b, it.CreatedAt)
 	b = append(b, `","updated_at":"`...)
-	b = it.UpdatedAt.UTC().AppendFormat(b, timeFormat)
+	b = appendTime(b, it.UpdatedAt)
 	return append(b, `"}`...)
+}
+
+// appendTime appends t in timeFormat. It writes the digits itself, several
+// times faster than AppendFormat (two per item, fifty items to a page);
+// years outside 0–9999, which that layout prints otherwise, go through
+// AppendFormat.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends the n low decimal digits of v (0 ≤ v < 10ⁿ), with
+// leading zeros.
+func appendDigits(b []byte, v, n int) []byte {
+	b = append(b, "000000"[:n]...)
+	for i := len(b) - 1; v > 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // appendUUID appends id in its canonical 8-4-4-4-12 form.
