@@ -53,17 +53,20 @@ func mediaTypeIs(header, want string) bool {
 // parseJSON parses body strictly: valid UTF-8, exactly one JSON value, no
 // duplicate key in any object. Objects become map[string]any, numbers
 // json.Number. Anything else is CodeMalformedJSON.
+//
+// It reads the bytes itself, in one pass: encoding/json's Decoder.Token,
+// which it replaces, builds an error message for almost every token.
+// Strings with escapes are still unquoted by encoding/json.
 func parseJSON(body []byte) (any, error) {
 	if !utf8.Valid(body) {
 		return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	v, err := parseValue(dec, 0)
+	p := jsonParser{b: body}
+	v, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if p.skipSpace(); p.i < len(p.b) {
 		return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body has data after the JSON value")
 	}
 	return v, nil
@@ -71,62 +74,196 @@ func parseJSON(body []byte) (any, error) {
 
 var errMalformed = tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body is not valid JSON")
 
-func parseValue(dec *json.Decoder, depth int) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, errMalformed
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			obj := map[string]any{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, errMalformed
-				}
-				k, ok := kt.(string)
-				if !ok {
-					return nil, errMalformed
-				}
-				if _, dup := obj[k]; dup {
-					return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body has a duplicate key %s", strconv.Quote(truncate(k, 64)))
-				}
-				v, err := parseValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				obj[k] = v
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, errMalformed
-			}
-			if depth >= maxParseDepth {
-				return tooDeep{}, nil
-			}
-			return obj, nil
-		case '[':
-			arr := []any{}
-			for dec.More() {
-				v, err := parseValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				arr = append(arr, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, errMalformed
-			}
-			if depth >= maxParseDepth {
-				return tooDeep{}, nil
-			}
-			return arr, nil
+// jsonParser reads one JSON value (RFC 8259) from b at i.
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) skipSpace() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
 		}
-		return nil, errMalformed
-	default:
-		return t, nil
 	}
+}
+
+// next skips white space and reports the next byte, 0 at the end.
+func (p *jsonParser) next() byte {
+	p.skipSpace()
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+// value parses the value at p.i. Objects and arrays deeper than
+// maxParseDepth are parsed, and their keys checked, but become tooDeep.
+func (p *jsonParser) value(depth int) (any, error) {
+	switch c := p.next(); {
+	case c == '{':
+		obj := map[string]any{}
+		for more := p.open('}'); more; {
+			if p.next() != '"' {
+				return nil, errMalformed
+			}
+			k, err := p.string()
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := obj[k]; dup {
+				return nil, tenantapi.Errorf(tenantapi.CodeMalformedJSON, "the body has a duplicate key %s", strconv.Quote(truncate(k, 64)))
+			}
+			if p.next() != ':' {
+				return nil, errMalformed
+			}
+			p.i++
+			if obj[k], err = p.value(depth + 1); err != nil {
+				return nil, err
+			}
+			if more, err = p.after('}'); err != nil {
+				return nil, err
+			}
+		}
+		return capDepth(obj, depth), nil
+	case c == '[':
+		arr := []any{}
+		for more := p.open(']'); more; {
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+			if more, err = p.after(']'); err != nil {
+				return nil, err
+			}
+		}
+		return capDepth(arr, depth), nil
+	case c == '"':
+		return p.string()
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	}
+	return nil, errMalformed
+}
+
+// open consumes the opening byte of an object or array and reports whether
+// elements follow; if the closing byte does, it consumes it too.
+func (p *jsonParser) open(closing byte) bool {
+	p.i++
+	if p.next() == closing {
+		p.i++
+		return false
+	}
+	return true
+}
+
+// after consumes what follows an element of an object or array: a comma
+// (more elements follow) or the closing byte.
+func (p *jsonParser) after(closing byte) (more bool, err error) {
+	switch p.next() {
+	case ',':
+		p.i++
+		return true, nil
+	case closing:
+		p.i++
+		return false, nil
+	}
+	return false, errMalformed
+}
+
+// capDepth returns v, an object or array at depth, or tooDeep beyond
+// maxParseDepth.
+func capDepth(v any, depth int) any {
+	if depth >= maxParseDepth {
+		return tooDeep{}
+	}
+	return v
+}
+
+func (p *jsonParser) literal(lit string) error {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(lit)) {
+		return errMalformed
+	}
+	p.i += len(lit)
+	return nil
+}
+
+// string parses the string at p.i, its opening quote.
+func (p *jsonParser) string() (string, error) {
+	start := p.i
+	p.i++
+	escaped := false
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			if !escaped {
+				return string(p.b[start+1 : p.i-1]), nil
+			}
+			// Escapes, surrogates included, are unquoted exactly as
+			// encoding/json does, which also checks them.
+			var s string
+			if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {
+				return "", errMalformed
+			}
+			return s, nil
+		case c == '\\':
+			escaped = true
+			p.i++ // the escaped byte is never the closing quote
+		case c < 0x20:
+			return "", errMalformed
+		}
+	}
+	return "", errMalformed
+}
+
+// number parses the number at p.i as json.Number, its text as it is.
+func (p *jsonParser) number() (json.Number, error) {
+	start := p.i
+	if p.b[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(p.b) && p.b[p.i] == '0':
+		p.i++
+	case p.digits() == 0:
+		return "", errMalformed
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		if p.digits() == 0 {
+			return "", errMalformed
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if p.digits() == 0 {
+			return "", errMalformed
+		}
+	}
+	return json.Number(p.b[start:p.i]), nil
+}
+
+// digits skips decimal digits and returns how many there were.
+func (p *jsonParser) digits() int {
+	start := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	return p.i - start
 }
 
 // truncate shortens s to at most n bytes on a rune boundary.
