@@ -55,6 +55,8 @@ func TestGrantsMissing(t *testing.T) {
 		`REVOKE USAGE ON SCHEMA "tenant_acme" FROM ` + role,
 		`REVOKE ` + role + ` FROM ` + pgx.Identifier{runtime}.Sanitize(),
 		`REVOKE ` + role + ` FROM CURRENT_USER`,
+		`REVOKE UPDATE ON "tenant_acme".items FROM ` + pgx.Identifier{runtime}.Sanitize(),
+		`REVOKE USAGE ON SCHEMA "tenant_acme" FROM ` + pgx.Identifier{runtime}.Sanitize(),
 		`CREATE TABLE "tenant_acme".notes (id int)`,
 	} {
 		exec(breakIt)
@@ -151,5 +153,42 @@ func TestMigrateTenantsDeletedMeanwhile(t *testing.T) {
 	// Every path gave its connection back idle: the pool still works.
 	if n := s.queryInt(t, `SELECT count(*) FROM public.tenants`); n != 1 {
 		t.Errorf("%d tenants", n)
+	}
+}
+
+// TestGrantTenantRolesCatchesUp checks what migrate runs for tenants made
+// before the runtime role existed or before it was granted their rights
+// directly: it finds exactly those and repairs them.
+func TestGrantTenantRolesCatchesUp(t *testing.T) {
+	t.Parallel()
+	db, runtime := runtimeSetup(t, false)
+	tenants := NewTenantStore(db, nil)
+	for _, id := range []tenantapi.TenantID{"a", "b", "c"} {
+		if _, err := tenants.CreateTenant(t.Context(), id, "T"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewMigrator(db)
+	if n, err := m.GrantTenantRoles(t.Context()); err != nil || n != 0 {
+		t.Fatalf("fresh tenants: %d fixed, %v", n, err)
+	}
+	rt := pgx.Identifier{runtime}.Sanitize()
+	for _, sql := range []string{
+		`REVOKE USAGE ON SCHEMA "tenant_a" FROM ` + rt,
+		`REVOKE ALL ON "tenant_a".items FROM ` + rt,
+		`REVOKE ` + pgx.Identifier{db.tenantRole("b")}.Sanitize() + ` FROM ` + rt,
+	} {
+		if _, err := db.owner.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := m.GrantTenantRoles(t.Context()); err != nil || n != 2 {
+		t.Fatalf("after breaking a and b: %d fixed, %v; want 2", n, err)
+	}
+	for _, id := range []tenantapi.TenantID{"a", "b", "c"} {
+		var missing bool
+		if err := db.owner.QueryRow(t.Context(), grantsMissingSQL, db.tenantRole(id), id.Schema(), runtime).Scan(&missing); err != nil || missing {
+			t.Errorf("tenant %s: grants missing %v, %v", id, missing, err)
+		}
 	}
 }
