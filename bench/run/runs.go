@@ -159,8 +159,8 @@ func (h *harness) plan() []runSpec {
 		// before the change feed.
 		add(runSpec{Section: "auth_cache", Variant: "CACHE_MAX_AGE=2s", Scenario: "get", Tenants: o.large, Target: tTenantapi,
 			Env: []string{"CACHE_MAX_AGE=2s"}, TenantRoles: true})
-		add(runSpec{Section: "auth_cache", Variant: "CACHE_MAX_AGE=2s", Scenario: "get", Tenants: o.large, Target: tTenantapi,
-			Env: []string{"CACHE_MAX_AGE=2s"}, TenantRoles: true, Warmup: o.steadyWarmup})
+		add(runSpec{Section: "auth_cache", Variant: "CACHE_MAX_AGE=2s, warm-up " + o.steadyWarmup.String(), Scenario: "get", Tenants: o.large,
+			Target: tTenantapi, Env: []string{"CACHE_MAX_AGE=2s"}, TenantRoles: true, Warmup: o.steadyWarmup})
 		for _, life := range []string{"5s", "1s"} {
 			add(runSpec{Section: "lifetime", Variant: "DB_MAX_CONN_LIFETIME=" + life, Scenario: "get", Tenants: o.large,
 				Target: tTenantapi, Env: []string{"DB_MAX_CONN_LIFETIME=" + life}, TenantRoles: true})
