@@ -46,6 +46,7 @@ var apiEnv = map[string]string{
 	"CORS_ALLOWED_ORIGINS":   "CorsAllowedOrigins",
 	"REQUEST_TIMEOUT":        "RequestTimeout",
 	"LOG_LEVEL":              "LogLevel",
+	"DB_TENANT_ROLES":        "TenantRoles",
 }
 
 // opsEnv is what OpsFunction (migrate, tenants, keys) reads.
