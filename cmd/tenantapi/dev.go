@@ -127,8 +127,13 @@ func randomToken() string {
 func printBanner(w io.Writer, addr, authMode, key, adminToken string) {
 	base := "http://" + addr
 	auth := fmt.Sprintf(" -H 'Authorization: Bearer %s'", key)
-	if authMode == httpapi.AuthNone {
+	switch authMode {
+	case httpapi.AuthNone:
 		auth = ""
+	case httpapi.AuthJWT:
+		// The demo key opens nothing in this mode: tenant requests carry a
+		// token from the configured issuer.
+		auth = " -H 'Authorization: Bearer <a JWT from JWT_ISSUER for tenant demo>'"
 	}
 	fmt.Fprintf(w, `
 tenantapi dev is running on %[1]s (auth mode %[2]s)
