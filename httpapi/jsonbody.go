@@ -100,10 +100,13 @@ func (p *jsonParser) next() byte {
 	return 0
 }
 
-// value parses the value at p.i. Objects and arrays deeper than
-// maxParseDepth are parsed, and their keys checked, but become tooDeep.
+// value parses the value at p.i. Objects and arrays at maxParseDepth and
+// deeper become tooDeep: their syntax is checked (by skip, without
+// recursion) but their keys are not checked for duplicates.
 func (p *jsonParser) value(depth int) (any, error) {
 	switch c := p.next(); {
+	case (c == '{' || c == '[') && depth >= maxParseDepth:
+		return tooDeep{}, p.skip()
 	case c == '{':
 		obj := map[string]any{}
 		for more := p.open('}'); more; {
@@ -154,6 +157,98 @@ func (p *jsonParser) value(depth int) (any, error) {
 		return nil, p.literal("null")
 	}
 	return nil, errMalformed
+}
+
+// skip checks the syntax of the object or array at p.i and moves past it,
+// keeping only a byte per open level: hostile nesting (a mebibyte of "[")
+// costs no more than its bytes, where a level of recursion each would take
+// a quarter of a gigabyte of stack.
+func (p *jsonParser) skip() error {
+	var open []byte // the closing byte of each open object or array
+	for {
+		// A value is expected at p.i.
+		switch c := p.next(); {
+		case c == '{' || c == '[':
+			closing := byte('}')
+			if c == '[' {
+				closing = ']'
+			}
+			if !p.open(closing) {
+				break // empty: a complete value
+			}
+			open = append(open, closing)
+			if closing == '}' {
+				if err := p.key(); err != nil {
+					return err
+				}
+			}
+			continue
+		case c == '"':
+			if err := p.skipString(); err != nil {
+				return err
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if _, err := p.number(); err != nil {
+				return err
+			}
+		case c == 't':
+			if err := p.literal("true"); err != nil {
+				return err
+			}
+		case c == 'f':
+			if err := p.literal("false"); err != nil {
+				return err
+			}
+		case c == 'n':
+			if err := p.literal("null"); err != nil {
+				return err
+			}
+		default:
+			return errMalformed
+		}
+		// A value is complete: close what it completes, then expect the
+		// next element, or stop when nothing is open.
+		for {
+			if len(open) == 0 {
+				return nil
+			}
+			closing := open[len(open)-1]
+			more, err := p.after(closing)
+			if err != nil {
+				return err
+			}
+			if more {
+				if closing == '}' {
+					if err := p.key(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			open = open[:len(open)-1]
+		}
+	}
+}
+
+// key checks an object's key and the colon after it.
+func (p *jsonParser) key() error {
+	if p.next() != '"' {
+		return errMalformed
+	}
+	if err := p.skipString(); err != nil {
+		return err
+	}
+	if p.next() != ':' {
+		return errMalformed
+	}
+	p.i++
+	return nil
+}
+
+// skipString checks the string at p.i without keeping it.
+func (p *jsonParser) skipString() error {
+	_, err := p.string()
+	return err
 }
 
 // open consumes the opening byte of an object or array and reports whether
