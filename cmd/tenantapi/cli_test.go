@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,8 +108,17 @@ func TestCLI(t *testing.T) {
 		{[]string{"--help"}, 0},
 		{[]string{"version"}, 0},
 	} {
-		if code, _, errs := cli(t, env, tc.args...); code != tc.code {
+		code, out, errs := cli(t, env, tc.args...)
+		if code != tc.code {
 			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, errs)
+		}
+		// --help prints the usage once, on standard output; a bad flag
+		// is reported once, on standard error.
+		if slices.Contains(tc.args, "--help") && (strings.Count(out, "Usage:") != 1 || errs != "") {
+			t.Errorf("%v: stdout %q, stderr %q", tc.args, out, errs)
+		}
+		if slices.Contains(tc.args, "--bogus") && (out != "" || strings.Count(errs, "bogus") != 1 || strings.Contains(errs, "Usage:")) {
+			t.Errorf("%v: stdout %q, stderr %q", tc.args, out, errs)
 		}
 	}
 

@@ -269,7 +269,9 @@ func (e *env) logger(stdout io.Writer) (*slog.Logger, error) {
 // prints the usage and stops the command with success (done); a bad flag is
 // a usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (positional []string, done bool, err error) {
-	fs.SetOutput(stderr)
+	// The flag package would print the usage itself, to the wrong stream
+	// for --help and next to the error exitCode prints for a bad flag.
+	fs.SetOutput(io.Discard)
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
