@@ -22,7 +22,12 @@ var version = "dev"
 func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
 	cfg := env.server()
 	dbc := env.db()
-	fs := newFlagSet("serve", "tenantapi serve [flags]")
+	fs := newFlagSet("serve", "tenantapi serve [flags]\n\n"+
+		"Serves the API over HTTP until SIGINT or SIGTERM, then drains in-flight\n"+
+		"requests. Everything else comes from the environment: DATABASE_URL (or\n"+
+		"DB_SECRET_ARN) for the owner, DATABASE_RUNTIME_URL for the role that serves\n"+
+		"tenants, ADMIN_TOKEN, CACHE_TTL, REQUEST_TIMEOUT, LOG_LEVEL and the rest of\n"+
+		"the README's Configuration table. Flags override their variables.\n")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "address to listen on ($HOST; empty: all interfaces)")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt, or none (loopback only) ($AUTH_MODE)")
