@@ -3,13 +3,12 @@
 package pgbouncer
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
+
+	"github.com/tenantapi/tenantapi/internal/runas"
 )
 
 // account is the operating-system user that runs PgBouncer: the current
@@ -21,25 +20,11 @@ type account struct {
 	dropRoot bool
 }
 
-var runAccounts = []string{"postgres", "nobody"}
-
+// runAccount returns the account that runs PgBouncer (see
+// runas.Unprivileged).
 func runAccount() (account, error) {
-	if os.Geteuid() != 0 {
-		return account{}, nil
-	}
-	for _, name := range runAccounts {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 != nil || err2 != nil || uid == 0 {
-			continue
-		}
-		return account{name: name, uid: uint32(uid), gid: uint32(gid), dropRoot: true}, nil
-	}
-	return account{}, errors.New("pgbouncer: PgBouncer cannot run as root and neither a postgres nor a nobody user exists; create one (useradd --system postgres) or run as an ordinary user")
+	r, err := runas.Unprivileged("pgbouncer", "PgBouncer")
+	return account{name: r.Name, uid: r.UID, gid: r.GID, dropRoot: r.DropRoot}, err
 }
 
 // sysProcAttr puts PgBouncer in a process group of its own (a Ctrl-C meant
@@ -65,36 +50,14 @@ func (a account) tempRoot() string {
 	return "/tmp"
 }
 
-// mayWalk reports whether every folder from path up to / grants the account
-// search permission (ACLs aside).
+// mayWalk reports whether every folder from path, its symlinks resolved,
+// up to / grants the account search permission (ACLs aside).
 func (a account) mayWalk(path string) bool {
 	path, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return false
 	}
-	for dir := path; ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return false
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return false
-		}
-		bit := os.FileMode(0o001)
-		switch {
-		case st.Uid == a.uid:
-			bit = 0o100
-		case st.Gid == a.gid:
-			bit = 0o010
-		}
-		if fi.Mode().Perm()&bit == 0 {
-			return false
-		}
-		if filepath.Dir(dir) == dir {
-			return true
-		}
-	}
+	return runas.Account{Name: a.name, UID: a.uid, GID: a.gid, DropRoot: a.dropRoot}.MayWalk(path)
 }
 
 // give hands path to the account, when PgBouncer runs as another user.

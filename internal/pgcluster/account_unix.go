@@ -11,31 +11,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/tenantapi/tenantapi/internal/runas"
 )
 
-// serverAccounts are the users tried, in order, when root must hand the
-// server to someone else: the distribution's own postgres user, else nobody.
-var serverAccounts = []string{"postgres", "nobody"}
-
 // serverAccount returns the account that runs PostgreSQL: the current user,
-// or when that is root, the first of serverAccounts that exists.
+// or when that is root, an unprivileged one (see runas.Unprivileged).
 func serverAccount() (account, error) {
-	if os.Geteuid() != 0 {
-		return account{}, nil
-	}
-	for _, name := range serverAccounts {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 != nil || err2 != nil || uid == 0 {
-			continue
-		}
-		return account{name: name, uid: uint32(uid), gid: uint32(gid), dropRoot: true}, nil
-	}
-	return account{}, errors.New("pgcluster: PostgreSQL cannot run as root and neither a postgres nor a nobody user exists; create one (useradd --system postgres) or run as an ordinary user")
+	r, err := runas.Unprivileged("pgcluster", "PostgreSQL")
+	return account{name: r.Name, uid: r.UID, gid: r.GID, dropRoot: r.DropRoot}, err
 }
 
 // ownerAccount returns the non-root user that owns path, so that an existing
@@ -106,32 +90,7 @@ func (a account) canReach(path string) bool {
 // mayWalk reports whether every folder from path up to / grants the account
 // search permission (ACLs aside).
 func (a account) mayWalk(path string) bool {
-	for dir := path; ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return false
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return false
-		}
-		perm := fi.Mode().Perm()
-		var bit fs.FileMode
-		switch {
-		case st.Uid == a.uid:
-			bit = 0o100
-		case st.Gid == a.gid:
-			bit = 0o010
-		default:
-			bit = 0o001
-		}
-		if perm&bit == 0 {
-			return false
-		}
-		if filepath.Dir(dir) == dir {
-			return true
-		}
-	}
+	return runas.Account{Name: a.name, UID: a.uid, GID: a.gid, DropRoot: a.dropRoot}.MayWalk(path)
 }
 
 // owns reports whether path belongs to the account. Without a switch of
