@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantapi/tenantapi/internal/pgcluster"
 )
 
 const fleetDatabase = "fleet"
@@ -61,7 +63,7 @@ func (h *harness) fleetProvision(ctx context.Context, n int) map[string]any {
 	if err := h.tenantapiCommand(ctx, fleetDatabase, "migrate"); err != nil {
 		return fail(err)
 	}
-	port, err := freePort()
+	port, err := pgcluster.FreePort()
 	if err != nil {
 		return fail(err)
 	}

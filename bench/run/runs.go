@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tenantapi/tenantapi/bench/internal/benchkit"
+	"github.com/tenantapi/tenantapi/internal/pgcluster"
 )
 
 // Targets of a run.
@@ -385,7 +386,7 @@ func (h *harness) readMemory(ctx context.Context, r *runResult, svc *service) {
 // startTarget starts the server of spec's target; nil for the ceiling,
 // which has none.
 func (h *harness) startTarget(ctx context.Context, spec runSpec) (*service, error) {
-	port, err := freePort()
+	port, err := pgcluster.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tenantapi/tenantapi/internal/pgcluster"
 )
 
 // Options describes the server PgBouncer sits in front of and its pool. The
@@ -156,7 +158,7 @@ func Start(ctx context.Context, opts Options) (*Bouncer, error) {
 
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := pgcluster.FreePort()
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("pgbouncer: finding a free port: %w", err)
@@ -347,16 +349,6 @@ func (b *Bouncer) Stop() error {
 func (b *Bouncer) kill() {
 	_ = b.cmd.Process.Kill()
 	<-b.exited
-}
-
-// freePort returns a TCP port on 127.0.0.1 that nobody listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // writeFile writes a file only PgBouncer's account (and root) may read: the

@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// freePort returns a TCP port on 127.0.0.1 that nobody listens on right now.
-// Another process may take it before the server binds it; startServer
+// FreePort returns a TCP port on 127.0.0.1 that nobody listens on right now.
+// Another process may take it before its server binds it; startServer
 // retries with another port when that happens.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -134,7 +134,7 @@ func (c *Cluster) startServer(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		port := c.opts.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = FreePort(); err != nil {
 				return fmt.Errorf("pgcluster: finding a free port: %w", err)
 			}
 		}
