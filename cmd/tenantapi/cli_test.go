@@ -169,13 +169,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if code, _, errs := cli(t, env, "migrate"); code != 0 {
 		t.Fatalf("migrate: %s", errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"tenantapi", "serve"}, func(k string) string { return env[k] }, nil, &out, &errb)
-	}()
-	base := "http://" + waitFor(t, &out, listenRE)[1]
+	base, out, stop := serveInProcess(t, env)
 
 	call := func(method, path, token, tenant, body string) (*http.Response, string) {
 		r, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -210,14 +204,8 @@ func TestServeEndToEnd(t *testing.T) {
 	if strings.Contains(out.String(), k.Key) || strings.Contains(out.String(), testAdminToken) {
 		t.Error("the log shows a secret")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(30 * time.Second); err != nil {
+		t.Fatalf("serve returned %v", err)
 	}
 	if !strings.Contains(out.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop in the log: %s", out.String())

@@ -29,24 +29,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if code, _, errs := cli(t, env, "migrate"); code != 0 {
 		t.Fatalf("migrate: %s", errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"tenantapi", "serve"}, func(k string) string { return env[k] }, nil, &out, &errb)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + waitFor(t, &out, listenRE)[1]
+	base, _, _ := serveInProcess(t, env)
 	keys := createTenants(t, base, "alpha", "beta", "gamma")
 
 	l := startLoad(base, keys, 4, 20*time.Millisecond)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -169,24 +168,7 @@ func TestDatabasePartition(t *testing.T) {
 	}
 	// The service reaches PostgreSQL through the proxy only.
 	env["DATABASE_URL"] = u.String()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"tenantapi", "serve"}, func(k string) string { return env[k] }, nil, &out, &errb)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + waitFor(t, &out, listenRE)[1]
+	base, _, _ := serveInProcess(t, env)
 	probe := &http.Client{Timeout: 30 * time.Second}
 
 	// partitionOnce cuts the network for the cut, with load running, and

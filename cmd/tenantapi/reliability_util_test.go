@@ -369,3 +369,40 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
 }
+
+// serveInProcess runs `tenantapi serve` through run() with env (PORT 0)
+// and returns its base URL, its standard output and stop, which ends it as
+// SIGTERM would and returns what run returned, or an error if that took
+// longer than within. A serve still running when the test ends is stopped
+// then, within 60 s, and an error fails the test.
+func serveInProcess(t *testing.T, env map[string]string) (base string, out *syncBuffer, stop func(within time.Duration) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	var errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"tenantapi", "serve"}, func(k string) string { return env[k] }, nil, out, &errb)
+	}()
+	var (
+		once    sync.Once
+		stopErr error
+	)
+	stop = func(within time.Duration) error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(within):
+				stopErr = fmt.Errorf("serve did not stop within %v", within)
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := stop(60 * time.Second); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + waitFor(t, out, listenRE)[1], out, stop
+}
