@@ -406,3 +406,32 @@ func serveInProcess(t *testing.T, env map[string]string) (base string, out *sync
 	})
 	return "http://" + waitFor(t, out, listenRE)[1], out, stop
 }
+
+// lockItems opens two sessions on dbURL: locker, whose open transaction tx
+// holds the tenant's items table in ACCESS EXCLUSIVE mode, so that every
+// request touching it waits; and watch, to observe them from (pg_stat_activity
+// keeps one snapshot per transaction, and the locker's stays open). The
+// transaction is rolled back and both sessions closed when the test ends.
+func lockItems(t *testing.T, dbURL, tenant string) (locker *pgx.Conn, tx pgx.Tx, watch *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	locker, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { locker.Close(ctx) })
+	watch, err = pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Close(ctx) })
+	tx, err = locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+pgx.Identifier{"tenant_" + tenant, "items"}.Sanitize()+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return locker, tx, watch
+}

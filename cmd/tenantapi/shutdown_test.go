@@ -75,26 +75,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// Hold up a few requests in PostgreSQL.
 	ctx := context.Background()
-	locker, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
-	// Another session watches: pg_stat_activity keeps one snapshot per
-	// transaction, and the locker's stays open.
-	watch, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(ctx)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `LOCK TABLE "tenant_held".items IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	locker, tx, watch := lockItems(t, dbURL, "held")
 	heldHits := make([]hit, held)
 	var hwg sync.WaitGroup
 	for i := range held {

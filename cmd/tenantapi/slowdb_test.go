@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
@@ -63,26 +61,7 @@ func TestSlowDatabase(t *testing.T) {
 
 	// Stall the tenant.
 	ctx := context.Background()
-	locker, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
-	// Another session watches: pg_stat_activity keeps one snapshot per
-	// transaction, and the locker's stays open.
-	watch, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(ctx)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `LOCK TABLE "tenant_slow".items IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	_, tx, watch := lockItems(t, dbURL, "slow")
 
 	offset := len(srv.out.String())
 	var mu sync.Mutex
