@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,11 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tenantapi/tenantapi/awslambda"
-	"github.com/tenantapi/tenantapi/internal/fakesecrets"
-	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
 const (
@@ -231,46 +227,14 @@ func TestLambdaUnderEmulator(t *testing.T) {
 	bootstrap, emulator := buildLambda(t, t.TempDir())
 
 	// An owner role whose password the test can rotate, owning a fresh database.
-	dbURL := testdb.New(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	role := "lambda_owner_" + fmt.Sprint(time.Now().UnixNano()%1_000_000)
-	u, _ := url.Parse(dbURL)
-	dbName := strings.TrimPrefix(u.Path, "/")
-	for _, sql := range []string{
-		// Provisioning creates a role per tenant: the owner needs CREATEROLE,
-		// as an RDS-managed master user has.
-		fmt.Sprintf(`CREATE ROLE %s LOGIN CREATEROLE PASSWORD 'first-password'`, role),
-		fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s`, pgx.Identifier{dbName}.Sanitize(), role),
-	} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), testdb.ServerURL(t))
-		if err == nil {
-			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
-			c.Close(context.Background())
-		}
-	})
-
-	sm := fakesecrets.Start()
-	t.Cleanup(sm.Close)
-	sm.Put(ownerSecretARN, `{"username":"`+role+`","password":"first-password"}`)
+	owner := newRotatableOwner(t, "lambda_owner")
+	sm := owner.sm
 	sm.Put(adminSecretARN, testAdminToken)
-	host, port, _ := net.SplitHostPort(u.Host)
-	fnEnv := map[string]string{
-		"DB_SECRET_ARN": ownerSecretARN, "ADMIN_TOKEN_SECRET_ARN": adminSecretARN,
-		"DB_HOST": host, "DB_PORT": port, "DB_NAME": dbName, "DB_SSLMODE": "disable",
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL, "AWS_REGION": "eu-west-1",
-		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true",
-		"CORS_ALLOWED_ORIGINS": "https://app.example.com", "LOG_LEVEL": "info",
-	}
+	fnEnv := owner.env()
+	maps.Copy(fnEnv, map[string]string{
+		"ADMIN_TOKEN_SECRET_ARN": adminSecretARN,
+		"CORS_ALLOWED_ORIGINS":   "https://app.example.com", "LOG_LEVEL": "info",
+	})
 	fn := startRIE(t, bootstrap, emulator, fnEnv)
 
 	// Direct invocations: migrate, then a tenant and its key.
@@ -361,13 +325,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 
 	// Rotate the password under the function: change the role, the secret,
 	// and drop the live connections so new ones must authenticate.
-	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER ROLE %s PASSWORD 'second-password'`, role)); err != nil {
-		t.Fatal(err)
-	}
-	sm.Put(ownerSecretARN, `{"username":"`+role+`","password":"second-password"}`)
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role); err != nil {
-		t.Fatal(err)
-	}
+	owner.rotate(t)
 	failures := 0
 	for i := 0; i < 5; i++ {
 		if r := fn.api(restEvent("GET", "/items", acme, nil, "", false)); r.StatusCode != 200 {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantapi/tenantapi/internal/fakesecrets"
 	"github.com/tenantapi/tenantapi/internal/pgcluster"
+	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
 // killableCluster starts a cluster of the test's own, on a fixed port so
@@ -434,4 +437,78 @@ func lockItems(t *testing.T, dbURL, tenant string) (locker *pgx.Conn, tx pgx.Tx,
 		t.Fatal(err)
 	}
 	return locker, tx, watch
+}
+
+// rotatableOwner is a fresh database owned by a login role of its own whose
+// password a test can rotate, with its credentials in a local Secrets
+// Manager endpoint under ownerSecretARN.
+type rotatableOwner struct {
+	admin                *pgx.Conn // the server's superuser, on the database
+	sm                   *fakesecrets.Server
+	role, db, host, port string
+}
+
+// newRotatableOwner makes the role (LOGIN CREATEROLE, as an RDS-managed
+// master user has: provisioning creates a role per tenant) and the
+// database, and drops both when the test ends.
+func newRotatableOwner(t *testing.T, prefix string) *rotatableOwner {
+	t.Helper()
+	dbURL := testdb.New(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	u, _ := url.Parse(dbURL)
+	o := &rotatableOwner{admin: admin, role: fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1_000_000_000), db: strings.TrimPrefix(u.Path, "/")}
+	o.host, o.port, _ = net.SplitHostPort(u.Host)
+	for _, sql := range []string{
+		fmt.Sprintf(`CREATE ROLE %s LOGIN CREATEROLE PASSWORD 'first-password'`, o.role),
+		fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s`, pgx.Identifier{o.db}.Sanitize(), o.role),
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		// The role owns the database: drop both (testdb's own drop then
+		// finds nothing to do).
+		c, err := pgx.Connect(context.Background(), testdb.ServerURL(t))
+		if err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{o.db}.Sanitize()+" WITH (FORCE)")
+			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+o.role)
+			c.Close(context.Background())
+		}
+	})
+	o.sm = fakesecrets.Start()
+	t.Cleanup(o.sm.Close)
+	o.sm.Put(ownerSecretARN, `{"username":"`+o.role+`","password":"first-password"}`)
+	return o
+}
+
+// env is what a process needs to reach the database through the secret.
+func (o *rotatableOwner) env() map[string]string {
+	return map[string]string{
+		"DB_SECRET_ARN": ownerSecretARN, "DB_HOST": o.host, "DB_PORT": o.port, "DB_NAME": o.db, "DB_SSLMODE": "disable",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": o.sm.URL, "AWS_REGION": "eu-west-1",
+		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true",
+	}
+}
+
+// rotate changes the role's password and the secret, as RDS rotation does,
+// then terminates the role's sessions so that new ones must authenticate,
+// and returns how many it terminated.
+func (o *rotatableOwner) rotate(t *testing.T) int {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := o.admin.Exec(ctx, fmt.Sprintf(`ALTER ROLE %s PASSWORD 'second-password'`, o.role)); err != nil {
+		t.Fatal(err)
+	}
+	o.sm.Put(ownerSecretARN, `{"username":"`+o.role+`","password":"second-password"}`)
+	var terminated int
+	if err := o.admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1`, o.role).Scan(&terminated); err != nil {
+		t.Fatal(err)
+	}
+	return terminated
 }

@@ -1,19 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/url"
+	"maps"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/tenantapi/tenantapi/internal/fakesecrets"
-	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
 // TestCredentialRotationUnderLoad runs 'tenantapi serve' (the binary) with
@@ -29,46 +22,13 @@ func TestCredentialRotationUnderLoad(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 
 	// An owner role whose password the test can rotate, owning a fresh database.
-	dbURL := testdb.New(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	role := fmt.Sprintf("rotation_owner_%d", time.Now().UnixNano()%1_000_000_000)
-	u, _ := url.Parse(dbURL)
-	dbName := strings.TrimPrefix(u.Path, "/")
-	for _, sql := range []string{
-		fmt.Sprintf(`CREATE ROLE %s LOGIN CREATEROLE PASSWORD 'first-password'`, role),
-		fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s`, pgx.Identifier{dbName}.Sanitize(), role),
-	} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		// The role owns the database: drop both (testdb's own drop then
-		// finds nothing to do).
-		c, err := pgx.Connect(context.Background(), testdb.ServerURL(t))
-		if err == nil {
-			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{dbName}.Sanitize()+" WITH (FORCE)")
-			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
-			c.Close(context.Background())
-		}
-	})
-
-	sm := fakesecrets.Start()
-	t.Cleanup(sm.Close)
-	sm.Put(ownerSecretARN, `{"username":"`+role+`","password":"first-password"}`)
-	host, port, _ := net.SplitHostPort(u.Host)
-	env := map[string]string{
-		"DB_SECRET_ARN": ownerSecretARN, "DB_HOST": host, "DB_PORT": port, "DB_NAME": dbName, "DB_SSLMODE": "disable",
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL, "AWS_REGION": "eu-west-1",
-		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true",
+	owner := newRotatableOwner(t, "rotation_owner")
+	sm := owner.sm
+	env := owner.env()
+	maps.Copy(env, map[string]string{
 		"ADMIN_TOKEN": testAdminToken, "PORT": "0", "HOST": "127.0.0.1", "REQUEST_TIMEOUT": "5s",
 		"DB_MAX_CONNS": fmt.Sprint(poolSize), "SHUTDOWN_TIMEOUT": "10s",
-	}
+	})
 	if code, out := runBinary(t, bin, env, "migrate"); code != 0 {
 		t.Fatalf("migrate: exit %d\n%s", code, out)
 	}
@@ -82,14 +42,7 @@ func TestCredentialRotationUnderLoad(t *testing.T) {
 	// The rotation.
 	fetchesBefore := sm.Calls(ownerSecretARN)
 	switchStart := time.Now()
-	if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER ROLE %s PASSWORD 'second-password'`, role)); err != nil {
-		t.Fatal(err)
-	}
-	sm.Put(ownerSecretARN, `{"username":"`+role+`","password":"second-password"}`)
-	var terminated int
-	if err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1`, role).Scan(&terminated); err != nil {
-		t.Fatal(err)
-	}
+	terminated := owner.rotate(t)
 	switched := time.Now()
 	time.Sleep(3 * time.Second)
 	xs, acked := l.stop()
