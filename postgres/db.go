@@ -61,6 +61,10 @@ type Config struct {
 	// TracerProvider, when set, gets a client span for every statement and
 	// pipelined batch; nil makes none.
 	TracerProvider trace.TracerProvider
+	// ApplicationSet is the tenant migrations of the deployment, as
+	// LoadMigrations returns them; nil means the built-in set (items).
+	// Migrators made with NewMigrator apply it.
+	ApplicationSet []Migration
 }
 
 // DB holds the connection pools. It is safe for concurrent use.
@@ -73,6 +77,7 @@ type DB struct {
 	rolePrefix  string // of tenant roles; see roles.go
 	runtimeRole string // member of every tenant role; "" when the owner serves
 	tenantRoles bool
+	app         []Migration // the application set
 }
 
 // Open creates the pools described by cfg. It does not connect: a database
@@ -94,7 +99,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{owner: owner, runtime: owner, tenantRoles: cfg.TenantRoles,
-		rolePrefix: rolePrefix(owner.Config().ConnConfig.Database)}
+		rolePrefix: rolePrefix(owner.Config().ConnConfig.Database), app: cfg.ApplicationSet}
+	if db.app == nil {
+		db.app = builtinMigrations
+	}
 	if cfg.RuntimeURL != "" {
 		db.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
 		if err != nil {

@@ -63,7 +63,7 @@ func testIdempotentCreate(t *testing.T, s *stores) {
 	}
 
 	// After 24 hours the key is free again, even for another body.
-	s.exec(t, `UPDATE "tenant_acme".idempotency_keys SET created_at = created_at - interval '24 hours 1 second'`)
+	s.exec(t, `UPDATE "tenant_acme"._tenantapi_idempotency_keys SET created_at = created_at - interval '24 hours 1 second'`)
 	fresh, err := s.items.CreateItem(ctx, ref, input("c", `{}`), idemKey("k1", "c"), renderItem)
 	if err != nil || fresh.Replayed || fresh.Item.ID == first.Item.ID {
 		t.Fatalf("create after expiry = %+v, %v; want a new item", fresh, err)
@@ -125,7 +125,7 @@ func TestIdempotentCreateInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(t.Context()))
-	if _, err := tx.Exec(t.Context(), `INSERT INTO "tenant_acme".idempotency_keys (key, request_hash, response, item_id, created_at)
+	if _, err := tx.Exec(t.Context(), `INSERT INTO "tenant_acme"._tenantapi_idempotency_keys (key, request_hash, response, item_id, created_at)
 		VALUES ('slow', $1, '\x7b7d', '00000000-0000-7000-8000-000000000001', now())`, hash[:]); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ var itemTemplates = itemSQL{
 	// committed while the statement waited on it is not visible, which the
 	// caller reports as "still in flight".
 	insertIdem: `WITH k AS (
-			INSERT INTO {{schema}}.idempotency_keys AS k (key, request_hash, response, item_id, created_at)
+			INSERT INTO {{schema}}._tenantapi_idempotency_keys AS k (key, request_hash, response, item_id, created_at)
 			VALUES ($6, $7, $8, $1, $5)
 			ON CONFLICT (key) DO UPDATE
 				SET request_hash = excluded.request_hash, response = excluded.response,
@@ -48,7 +48,7 @@ var itemTemplates = itemSQL{
 		)
 		SELECT true, NULL::bytea, NULL::bytea, NULL::uuid, NULL::timestamptz FROM k
 		UNION ALL
-		SELECT false, request_hash, response, item_id, created_at FROM {{schema}}.idempotency_keys
+		SELECT false, request_hash, response, item_id, created_at FROM {{schema}}._tenantapi_idempotency_keys
 		WHERE key = $6 AND NOT EXISTS (SELECT 1 FROM k)`,
 
 	// replace and delete tell "no such item" (no row) from "precondition

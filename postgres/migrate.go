@@ -6,38 +6,71 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/tenantapi/tenantapi"
 )
 
-// Migrator applies the embedded migrations: the public schema's, and each
-// tenant schema's. Every migration runs inside a transaction, so it must not
+// Migrator applies migrations: the public schema's, and each tenant
+// schema's two tracks, the product's own and the application set (see
+// tracks.go). Every migration runs inside a transaction, so it must not
 // contain transaction control or statements that refuse to run in one
 // (CREATE INDEX CONCURRENTLY).
 type Migrator struct {
-	db     *DB
-	tenant []Migration
+	db  *DB
+	app []Migration
 }
 
-// NewMigrator returns a Migrator for db with the embedded migrations.
+// NewMigrator returns a Migrator for db with db's application set
+// (Config.ApplicationSet). A nil db (for tests of pure functions) gets the
+// built-in set.
 func NewMigrator(db *DB) *Migrator {
-	return &Migrator{db: db, tenant: tenantMigrations}
+	if db == nil {
+		return &Migrator{app: builtinMigrations}
+	}
+	return &Migrator{db: db, app: db.app}
 }
 
-// WithTenantMigrations returns a copy of m that also applies extra to tenant
-// schemas, in version order with the embedded ones. It exists so tests can
-// exercise upgrades and failures; it panics when two migrations share a
-// version, a programming mistake.
+// WithApplicationSet returns a copy of m whose application set is ms (as
+// LoadMigrations returns it: ordered, versions unique).
+func (m *Migrator) WithApplicationSet(ms []Migration) *Migrator {
+	return &Migrator{db: m.db, app: ms}
+}
+
+// ApplicationSet returns m's application set, in version order.
+func (m *Migrator) ApplicationSet() []Migration { return slices.Clone(m.app) }
+
+// WithTenantMigrations returns a copy of m whose application set also has
+// extra, in version order. It exists so tests can exercise upgrades and
+// failures; it panics when two migrations share a version, a programming
+// mistake.
 func (m *Migrator) WithTenantMigrations(extra ...Migration) *Migrator {
-	ms, err := sortMigrations(append(slices.Clone(m.tenant), extra...))
+	ms, err := sortMigrations(append(slices.Clone(m.app), extra...))
 	if err != nil {
 		panic(err)
 	}
-	return &Migrator{db: m.db, tenant: ms}
+	return &Migrator{db: m.db, app: ms}
 }
 
-// LatestTenantVersion returns the version of m's newest tenant migration.
-func (m *Migrator) LatestTenantVersion() int { return latest(m.tenant) }
+// LatestTenantVersion returns the version of the newest file of m's
+// application set.
+func (m *Migrator) LatestTenantVersion() int { return latest(m.app) }
+
+// CheckApplicationSet returns an error wrapping ErrMigrationChanged, naming
+// the file, when a file of m's application set that some tenant has applied
+// was changed or removed; newer allows applied versions past the set's
+// newest (see checkApplied). It reads one small public table.
+func (m *Migrator) CheckApplicationSet(ctx context.Context, newer bool) error {
+	rows, err := m.db.owner.Query(ctx, fleetLedgerSQL)
+	if err != nil {
+		if isUndefinedTable(err) {
+			return nil // public not migrated yet: nothing was applied
+		}
+		return translate(err, publicScope)
+	}
+	done, err := pgx.CollectRows(rows, pgx.RowToStructByPos[appliedMigration])
+	if err != nil {
+		return translate(err, publicScope)
+	}
+	return checkApplied(m.app, done, newer)
+}
 
 // publicLockKey names the advisory lock that serializes public migrations.
 // Any constant works as long as every version of the binary uses the same.
@@ -67,7 +100,7 @@ func (m *Migrator) MigratePublic(ctx context.Context) (applied []int, err error)
 		if err != nil {
 			return err
 		}
-		todo := pending(publicMigrations, done)
+		todo := publicPending(done)
 		for _, mg := range todo {
 			if _, err := tx.Exec(ctx, mg.SQL); err != nil {
 				return fmt.Errorf("public migration %04d_%s: %w", mg.Version, mg.Name, err)
@@ -92,56 +125,27 @@ func ledger(ctx context.Context, tx pgx.Tx, query string) ([]int, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[int])
 }
 
-// record adds ms to a ledger with one statement taking the versions and the
-// names as two arrays.
+// record adds ms to the public ledger with one statement taking the
+// versions and the names as two arrays.
 func record(ctx context.Context, tx pgx.Tx, insert string, ms []Migration) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	versions, names := ledgerRows(ms)
+	versions := make([]int32, len(ms))
+	names := make([]string, len(ms))
+	for i, mg := range ms {
+		versions[i], names[i] = int32(mg.Version), mg.Name
+	}
 	_, err := tx.Exec(ctx, insert, versions, names)
 	return err
 }
 
-// queueRecord is record as part of a batch.
-func queueRecord(b *pgx.Batch, insert string, ms []Migration) {
-	if len(ms) > 0 {
-		versions, names := ledgerRows(ms)
-		b.Queue(insert, versions, names)
-	}
-}
-
-func ledgerRows(ms []Migration) (versions []int32, names []string) {
-	versions = make([]int32, len(ms))
-	names = make([]string, len(ms))
-	for i, mg := range ms {
-		versions[i], names[i] = int32(mg.Version), mg.Name
-	}
-	return versions, names
-}
-
-const tenantLedgerDDL = `CREATE TABLE {{schema}}.schema_migrations (
-	version    integer PRIMARY KEY,
-	name       text NOT NULL,
-	applied_at timestamptz NOT NULL DEFAULT now()
-)`
-
-// tenantLedgerInsert records migrations in a tenant's ledger (see record).
-const tenantLedgerInsert = `INSERT INTO {{schema}}.schema_migrations (version, name)
-		SELECT * FROM unnest($1::integer[], $2::text[])`
-
-// applyTenant runs ms in tx in order and records them in the tenant's
-// ledger. A failure names the migration; tx must then be rolled back.
-func applyTenant(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID, ms []Migration) error {
-	for _, mg := range ms {
-		if _, err := tx.Exec(ctx, forTenant(mg.SQL, id)); err != nil {
-			return migrationError(mg, err)
+func publicPending(done []int) []Migration {
+	var out []Migration
+	for _, mg := range publicMigrations {
+		if !slices.Contains(done, mg.Version) {
+			out = append(out, mg)
 		}
 	}
-	return record(ctx, tx, forTenant(tenantLedgerInsert, id), ms)
-}
-
-// migrationError names the tenant migration that failed with err.
-func migrationError(mg Migration, err error) error {
-	return fmt.Errorf("tenant migration %04d_%s: %w", mg.Version, mg.Name, err)
+	return out
 }

@@ -89,8 +89,8 @@ func TestMigrateTenantsGrantsNewTables(t *testing.T) {
 	}
 	ref := tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}
 	m2 := NewMigrator(db).WithTenantMigrations(Migration{Version: 2, Name: "notes", SQL: `
-		CREATE TABLE {{schema}}.notes (id int);
-		INSERT INTO {{schema}}.notes VALUES (7)`})
+		CREATE TABLE notes (id int);
+		INSERT INTO notes VALUES (7)`})
 	r, err := m2.MigrateTenants(t.Context(), MigrateOptions{})
 	if want := (Report{Total: 1, Migrated: 1, Complete: true}); err != nil || !equalReports(r, want) {
 		t.Fatalf("report = %+v, %v; want %+v", r, err, want)
@@ -104,7 +104,7 @@ func TestMigrateTenantsGrantsNewTables(t *testing.T) {
 	if err := db.owner.QueryRow(t.Context(), `SELECT schema_version FROM public.tenants WHERE id = 'acme'`).Scan(&version); err != nil || version != 2 {
 		t.Errorf("schema_version = %d, %v; want 2", version, err)
 	}
-	rows, _ := db.owner.Query(t.Context(), `SELECT version FROM "tenant_acme".schema_migrations ORDER BY version`)
+	rows, _ := db.owner.Query(t.Context(), `SELECT version FROM "tenant_acme"._tenantapi_migrations WHERE track = 'app' ORDER BY version`)
 	if ledger, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil || len(ledger) != 2 || ledger[1] != 2 {
 		t.Errorf("ledger = %v, %v", ledger, err)
 	}
@@ -113,7 +113,7 @@ func TestMigrateTenantsGrantsNewTables(t *testing.T) {
 	var before, after string
 	xmin := `SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = '"tenant_acme".notes'::regclass`
 	db.owner.QueryRow(t.Context(), xmin).Scan(&before)
-	m3 := m2.WithTenantMigrations(Migration{Version: 3, Name: "col", SQL: `ALTER TABLE {{schema}}.items ADD COLUMN c int`})
+	m3 := m2.WithTenantMigrations(Migration{Version: 3, Name: "col", SQL: `ALTER TABLE items ADD COLUMN c int`})
 	if r, err := m3.MigrateTenants(t.Context(), MigrateOptions{}); err != nil || r.Migrated != 1 {
 		t.Fatalf("report = %+v, %v", r, err)
 	}
@@ -131,7 +131,7 @@ func TestMigrateTenantsDeletedMeanwhile(t *testing.T) {
 	s := setup(t)
 	s.createTenant(t, "gone")
 	s.createTenant(t, "kept")
-	m2 := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "col", SQL: `ALTER TABLE {{schema}}.items ADD COLUMN c int`})
+	m2 := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "col", SQL: `ALTER TABLE items ADD COLUMN c int`})
 	// The run lists tenants first; simulate a delete that lands after.
 	applied, err := m2.migrateTenant(t.Context(), "kept")
 	if err != nil || !applied {

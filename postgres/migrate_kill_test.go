@@ -23,8 +23,8 @@ const migrateHelperEnv = "TENANTAPI_MIGRATE_HELPER_URL"
 // public.apply_log, so that a test can kill a run in the middle and see
 // double applications.
 var slowMigration = Migration{Version: 2, Name: "slow", SQL: `
-	INSERT INTO public.apply_log (schema_name) VALUES ('{{schema}}');
-	ALTER TABLE {{schema}}.items ADD COLUMN killed_mid_run text;
+	INSERT INTO public.apply_log (schema_name) VALUES ('"' || current_schema() || '"');
+	ALTER TABLE items ADD COLUMN killed_mid_run text;
 	SELECT pg_catalog.pg_sleep(0.1)`}
 
 // TestMigrateHelperProcess is not a test: TestMigrateKilledMidRun runs this
@@ -160,7 +160,7 @@ func checkTenantVersions(t *testing.T, s *stores, ids []tenantapi.TenantID) int 
 			var column bool
 			err := tx.QueryRow(ctx, `SELECT
 				(SELECT schema_version FROM public.tenants WHERE id = $1),
-				(SELECT max(version) FROM `+quotedSchema(id)+`.schema_migrations),
+				(SELECT max(version) FROM `+quotedSchema(id)+`._tenantapi_migrations WHERE track = 'app'),
 				EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
 					JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 					JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

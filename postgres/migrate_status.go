@@ -30,8 +30,9 @@ type FleetStatus struct {
 	Latest int `json:"latest_version"`
 	// Versions counts tenants by schema version, ascending.
 	Versions []VersionCount `json:"versions"`
-	// Behind lists, by id, the tenants below Latest whose last migration
-	// did not fail: the next migrate run brings them up.
+	// Behind lists, by id, the tenants below Latest (or behind on the
+	// product's own track) whose last migration did not fail: the next
+	// migrate run brings them up.
 	Behind []TenantVersion `json:"behind"`
 	// Failed lists, by id, the tenants whose last migration failed; they
 	// stay at their previous version until a run succeeds.
@@ -67,8 +68,8 @@ func (m *Migrator) Status(ctx context.Context) (FleetStatus, error) {
 	}
 	rows, err := m.db.owner.Query(ctx, `SELECT id, schema_version, coalesce(migration_error, '')
 		FROM public.tenants
-		WHERE status <> 'deleting' AND (schema_version < $1 OR migration_error IS NOT NULL)
-		ORDER BY id`, st.Latest)
+		WHERE status <> 'deleting' AND (schema_version < $1 OR product_version < $2 OR migration_error IS NOT NULL)
+		ORDER BY id`, st.Latest, LatestProductVersion())
 	if err != nil {
 		return FleetStatus{}, translate(err, publicScope)
 	}

@@ -26,7 +26,7 @@ func TestMigrateStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1 := LatestTenantVersion()
-	m2 := s.mig.WithTenantMigrations(Migration{Version: v1 + 1, Name: "extra", SQL: `CREATE TABLE {{schema}}.extra (id int)`})
+	m2 := s.mig.WithTenantMigrations(Migration{Version: v1 + 1, Name: "extra", SQL: `CREATE TABLE extra (id int)`})
 	// broken already has the table, so its migration fails.
 	s.exec(t, `CREATE TABLE "tenant_broken".extra (id int)`)
 	rep, err := m2.MigrateTenants(t.Context(), MigrateOptions{Tenant: "broken"})

@@ -64,6 +64,9 @@ const defaultConcurrency = 4
 // It returns an error, and no report, only when the tenants to migrate
 // cannot be listed; for opts.Tenant that includes ErrTenantNotFound.
 func (m *Migrator) MigrateTenants(ctx context.Context, opts MigrateOptions) (Report, error) {
+	if err := m.CheckApplicationSet(ctx, false); err != nil {
+		return Report{}, err
+	}
 	todo, upToDate, err := m.tenantsBehind(ctx, opts.Tenant)
 	if err != nil {
 		return Report{}, translate(err, registryScope)
@@ -114,10 +117,10 @@ func (m *Migrator) tenantsBehind(ctx context.Context, one tenantapi.TenantID) (t
 		return []tenantapi.TenantID{one}, 0, err
 	}
 	err = m.db.owner.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE schema_version >= $1),
-		       coalesce(array_agg(id ORDER BY id) FILTER (WHERE schema_version < $1), '{}')
+		SELECT count(*) FILTER (WHERE schema_version >= $1 AND product_version >= $2),
+		       coalesce(array_agg(id ORDER BY id) FILTER (WHERE schema_version < $1 OR product_version < $2), '{}')
 		FROM public.tenants
-		WHERE status <> 'deleting'`, m.LatestTenantVersion()).Scan(&upToDate, &todo)
+		WHERE status <> 'deleting'`, m.LatestTenantVersion(), LatestProductVersion()).Scan(&upToDate, &todo)
 	return todo, upToDate, err
 }
 
@@ -196,19 +199,33 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 
 	var (
 		status tenantapi.TenantStatus
-		done   []int
+		done   ledgers
+		legacy bool
 	)
+	queueStart := func(b *pgx.Batch) {
+		b.Queue(`BEGIN`)
+		b.Queue(`SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&status)
+		})
+	}
 	first := &pgx.Batch{}
-	first.Queue(`BEGIN`)
-	first.Queue(`SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&status)
-	})
-	first.Queue(forTenant(`SELECT version FROM {{schema}}.schema_migrations`, id)).Query(func(rows pgx.Rows) error {
-		var err error
-		done, err = pgx.CollectRows(rows, pgx.RowTo[int])
-		return err
-	})
-	if err := c.SendBatch(ctx, first).Close(); err != nil {
+	queueStart(first)
+	queueLedgerRead(first, id, &done)
+	err = c.SendBatch(ctx, first).Close()
+	if isUndefinedTable(err) && status != tenantapi.TenantDeleting {
+		// Made before the tracks: start over on the legacy path.
+		if c.PgConn().TxStatus() != 'I' {
+			if _, err := c.Exec(ctx, `ROLLBACK`); err != nil {
+				return false, err
+			}
+		}
+		status, done, legacy = "", ledgers{}, true
+		again := &pgx.Batch{}
+		queueStart(again)
+		again.Queue(setSearchPath, quotedSchema(id))
+		err = c.SendBatch(ctx, again).Close()
+	}
+	if err != nil {
 		if status == "" && errors.Is(err, pgx.ErrNoRows) || status == tenantapi.TenantDeleting {
 			return false, nil // deleted or going: nothing to migrate
 		}
@@ -217,30 +234,29 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 	if status == tenantapi.TenantDeleting {
 		return false, nil
 	}
-
-	todo := pending(m.tenant, done)
-	for _, mg := range todo {
-		if _, err := c.Exec(ctx, forTenant(mg.SQL, id)); err != nil {
-			return false, migrationError(mg, err)
+	if legacy {
+		if done.app, err = m.carryLegacyLedger(ctx, c, id); err != nil {
+			return false, err
 		}
 	}
-	applied = len(todo) > 0
-	version := m.LatestTenantVersion()
-	if len(done) > 0 {
-		// A newer binary may have applied migrations this one lacks.
-		version = max(version, slices.Max(done))
+
+	product, app, err := m.applyPending(ctx, c, done)
+	if err != nil {
+		return false, err
 	}
+	applied = legacy || len(product) > 0 || len(app) > 0
 	var missing bool
 	second := &pgx.Batch{}
 	if applied {
-		queueRecord(second, forTenant(tenantLedgerInsert, id), todo)
+		queueRecord(second, id, product, app)
 		// New tables need the tenant role's grants too.
 		second.Queue(grantsMissingSQL, m.db.tenantRole(id), id.Schema(), m.db.runtimeRole).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&missing)
 		})
 	}
-	second.Queue(`UPDATE public.tenants SET schema_version = $2, migration_error = NULL
-		WHERE id = $1 AND (schema_version <> $2 OR migration_error IS NOT NULL)`, string(id), version)
+	second.Queue(`UPDATE public.tenants SET schema_version = $2, product_version = $3, migration_error = NULL
+		WHERE id = $1 AND (schema_version <> $2 OR product_version <> $3 OR migration_error IS NOT NULL)`,
+		string(id), versionsAfter(done.app, m.app), versionsAfter(done.product, productMigrations))
 	if err := c.SendBatch(ctx, second).Close(); err != nil {
 		return false, err
 	}

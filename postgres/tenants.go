@@ -61,15 +61,34 @@ func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, n
 		// The row goes first: a racing create of the same id waits on the
 		// primary key and then fails there, before touching any DDL.
 		var err error
-		t, err = scanTenant(tx.QueryRow(ctx, `INSERT INTO public.tenants (id, name, schema_version)
-			VALUES ($1, $2, $3) RETURNING `+tenantColumns, string(id), name, s.m.LatestTenantVersion()))
+		t, err = scanTenant(tx.QueryRow(ctx, `INSERT INTO public.tenants (id, name, schema_version, product_version)
+			VALUES ($1, $2, $3, $4) RETURNING `+tenantColumns, string(id), name, s.m.LatestTenantVersion(), LatestProductVersion()))
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}; `+tenantLedgerDDL, id)); err != nil {
+		if _, err := tx.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}`, id)); err != nil {
 			return err
 		}
-		if err := applyTenant(ctx, tx, id, s.m.tenant); err != nil {
+		prelude := &pgx.Batch{}
+		prelude.Queue(setSearchPath, quotedSchema(id))
+		prelude.Queue(forTenant(tenantLedgerDDL, id))
+		prelude.Queue(fleetLedgerSQL).Query(func(rows pgx.Rows) error {
+			fleet, err := pgx.CollectRows(rows, pgx.RowToStructByPos[appliedMigration])
+			if err == nil {
+				err = checkApplied(s.m.app, fleet, true)
+			}
+			return err
+		})
+		if err := tx.SendBatch(ctx, prelude).Close(); err != nil {
+			return err
+		}
+		product, app, err := s.m.applyPending(ctx, tx, ledgers{})
+		if err != nil {
+			return err
+		}
+		record := &pgx.Batch{}
+		queueRecord(record, id, product, app)
+		if err := tx.SendBatch(ctx, record).Close(); err != nil {
 			return err
 		}
 		return s.db.grantTenant(ctx, tx, id)

@@ -28,8 +28,8 @@ func TestCreateTenant(t *testing.T) {
 	if !s.schemaExists(t, "acme") {
 		t.Error("schema tenant_acme missing")
 	}
-	if n := s.queryInt(t, `SELECT count(*) FROM "tenant_acme".schema_migrations`); n != len(tenantMigrations) {
-		t.Errorf("ledger has %d rows, want %d", n, len(tenantMigrations))
+	if n := s.queryInt(t, `SELECT count(*) FROM "tenant_acme"._tenantapi_migrations`); n != len(builtinMigrations)+len(productMigrations) {
+		t.Errorf("ledger has %d rows, want %d", n, len(builtinMigrations)+len(productMigrations))
 	}
 	got, err := s.tenants.Tenant(t.Context(), "acme")
 	if err != nil || got != tn {
@@ -87,7 +87,7 @@ func TestCreateTenantIsAtomic(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	broken := NewTenantStore(s.db, s.mig.WithTenantMigrations(Migration{Version: 2, Name: "broken", SQL: `
-		CREATE TABLE {{schema}}.more (id int);
+		CREATE TABLE more (id int);
 		SELECT 1 / 0`}))
 	_, err := broken.CreateTenant(t.Context(), "doomed", "Doomed")
 	wantCode(t, err, tenantapi.CodeInternal)

@@ -120,6 +120,9 @@ type dbConfig struct {
 	ExecMode         string
 	TenantRoles      bool   // run tenant statements as the tenant's own role
 	DataDir          string // where the dev cluster lives when nothing else is set
+	// Migrations is the folder of the application set (TENANT_MIGRATIONS,
+	// --migrations); "" means the built-in items.
+	Migrations string
 	// tracerProvider, when set, traces every statement.
 	tracerProvider trace.TracerProvider
 }
@@ -141,7 +144,23 @@ func (e *env) db() dbConfig {
 		ExecMode:         e.str("DB_EXEC_MODE", "exec"),
 		TenantRoles:      e.boolean("DB_TENANT_ROLES", true),
 		DataDir:          e.str("TENANTAPI_DIR", ".tenantapi"),
+		Migrations:       e.getenv("TENANT_MIGRATIONS"),
 	}
+}
+
+// applicationSet loads the tenant migrations the configuration names: the
+// folder's files, or nil for the built-in set.
+func (c dbConfig) applicationSet() ([]postgres.Migration, error) {
+	if c.Migrations == "" {
+		return nil, nil
+	}
+	return postgres.LoadMigrations(c.Migrations)
+}
+
+// migrationsFlag adds --migrations to a command that applies or serves
+// the application set.
+func migrationsFlag(fs *flag.FlagSet, c *dbConfig) {
+	fs.StringVar(&c.Migrations, "migrations", c.Migrations, "folder of your tenant migrations ($TENANT_MIGRATIONS; empty: the built-in items)")
 }
 
 // serverConfig is what serve and dev need beyond the database.

@@ -31,7 +31,12 @@ type database struct {
 // one is made when a secret is needed.
 func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, stderr io.Writer) (*database, error) {
 	d := &database{}
+	set, err := cfg.applicationSet()
+	if err != nil {
+		return nil, err
+	}
 	pc := postgres.Config{
+		ApplicationSet:  set,
 		URL:             cfg.URL,
 		RuntimeURL:      cfg.RuntimeURL,
 		MaxConns:        int32(cfg.MaxConns),

@@ -30,6 +30,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&dbc.DataDir, "dir", dbc.DataDir, "data folder of the embedded PostgreSQL ($TENANTAPI_DIR)")
 	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt or none ($AUTH_MODE)")
+	migrationsFlag(fs, &dbc)
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	}
@@ -52,6 +53,10 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 		cfg.AdminToken = randomToken()
 	}
 
+	set, err := dbc.applicationSet()
+	if err != nil {
+		return err
+	}
 	cluster, err := pgcluster.Open(pgcluster.Options{Dir: dbc.DataDir, Log: stderr})
 	if err != nil {
 		return err
@@ -70,7 +75,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 		}
 	}()
 	dbc.URL = cluster.URL()
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles, TracerProvider: dbc.tracerProvider})
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles, TracerProvider: dbc.tracerProvider, ApplicationSet: set})
 	if err != nil {
 		return err
 	}

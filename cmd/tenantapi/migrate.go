@@ -39,10 +39,11 @@ func cmdMigrate(ctx context.Context, env *env, args []string, stdout, stderr io.
 		return cmdMigrateStatus(ctx, env, args[1:], stdout, stderr)
 	}
 	dbc := env.db()
-	fs := newFlagSet("migrate", "tenantapi migrate [--tenant ID] [--concurrency N] [--json]\n       tenantapi migrate status [--json]\n\nApplies the public schema's migrations, then every tenant schema's (or one\ntenant's), each tenant in its own transaction. A tenant that fails stays at\nits previous version and the rest go on; the exit status is 1 if any failed.\n")
+	fs := newFlagSet("migrate", "tenantapi migrate [--tenant ID] [--concurrency N] [--migrations DIR] [--json]\n       tenantapi migrate status [--migrations DIR] [--json]\n\nApplies the public schema's migrations, then every tenant schema's (or one\ntenant's): the product's own tables and your application set (--migrations,\nor the built-in items), each tenant in its own transaction. A tenant that\nfails stays at its previous version and the rest go on; the exit status is 1\nif any failed. A folder in which a file that tenants have applied was changed\nor removed is refused, naming the file, before any tenant is touched.\n")
 	tenant := fs.String("tenant", "", "migrate only this tenant")
 	concurrency := fs.Int("concurrency", 4, "tenants migrated at once")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON document")
+	migrationsFlag(fs, &dbc)
 	if pos, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	} else if len(pos) > 0 {

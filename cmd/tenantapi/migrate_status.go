@@ -30,6 +30,8 @@ type migrateStatusOut struct {
 func cmdMigrateStatus(ctx context.Context, env *env, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate status", migrateStatusSynopsis)
 	asJSON := fs.Bool("json", false, "print exactly one JSON document")
+	dbc := env.db()
+	migrationsFlag(fs, &dbc)
 	if pos, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -38,7 +40,7 @@ func cmdMigrateStatus(ctx context.Context, env *env, args []string, stdout, stde
 	if err := env.err(); err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, env.db(), env.secrets, stderr)
+	db, err := openDatabase(ctx, dbc, env.secrets, stderr)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func TestMigrateStatusCLI(t *testing.T) {
 	defer db.Close()
 	base := postgres.NewMigrator(db)
 	latest := base.LatestTenantVersion()
-	newer := base.WithTenantMigrations(postgres.Migration{Version: latest + 1, Name: "extra", SQL: `CREATE TABLE {{schema}}.extra (id int)`})
+	newer := base.WithTenantMigrations(postgres.Migration{Version: latest + 1, Name: "extra", SQL: `CREATE TABLE extra (id int)`})
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

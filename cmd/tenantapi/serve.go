@@ -31,6 +31,7 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "address to listen on ($HOST; empty: all interfaces)")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt, or none (loopback only) ($AUTH_MODE)")
+	migrationsFlag(fs, &dbc)
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
 	}

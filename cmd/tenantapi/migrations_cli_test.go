@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tenantapi/tenantapi/internal/testdb"
+)
+
+// copyDir copies the files of dir into a new temporary folder.
+func copyDir(t *testing.T, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestMigrateApplicationSetFolder(t *testing.T) {
+	t.Parallel()
+	dir := copyDir(t, "../../examples/projects")
+	url := testdb.New(t)
+	env := map[string]string{"DATABASE_URL": url}
+	if code, _, errs := cli(t, env, "migrate", "--migrations", dir); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errs)
+	}
+	env["TENANT_MIGRATIONS"] = dir
+	if code, _, errs := cli(t, env, "tenants", "create", "acme"); code != 0 {
+		t.Fatalf("tenants create: exit %d: %s", code, errs)
+	}
+	code, out, errs := cli(t, env, "migrate", "status", "--json")
+	var st struct {
+		Latest int   `json:"latest_version"`
+		Behind []any `json:"behind"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Latest != 2 || len(st.Behind) != 0 {
+		t.Fatalf("migrate status: exit %d %s %s", code, out, errs)
+	}
+
+	// A new file migrates the tenant; editing an applied one is refused by
+	// name, and so is removing it, before any tenant is touched.
+	if err := os.WriteFile(filepath.Join(dir, "0003_notes.sql"), []byte("CREATE TABLE notes (id uuid PRIMARY KEY, body text NOT NULL)"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := cli(t, env, "migrate"); code != 0 || !strings.Contains(out, "1 migrated") {
+		t.Fatalf("migrate with 0003: exit %d: %s %s", code, out, errs)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0003_notes.sql"), []byte("CREATE TABLE notes (id uuid PRIMARY KEY)"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := cli(t, env, "migrate"); code != 1 || !strings.Contains(errs, "0003_notes.sql was changed") {
+		t.Errorf("migrate with a changed file: exit %d: %s", code, errs)
+	}
+	if err := os.Remove(filepath.Join(dir, "0003_notes.sql")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := cli(t, env, "migrate"); code != 1 || !strings.Contains(errs, "0003_notes.sql was applied and is missing") {
+		t.Errorf("migrate with a removed file: exit %d: %s", code, errs)
+	}
+	if code, _, errs := cli(t, env, "migrate", "--migrations", filepath.Join(dir, "nope")); code == 0 || !strings.Contains(errs, "nope") {
+		t.Errorf("migrate with a missing folder: exit %d: %s", code, errs)
+	}
+}
