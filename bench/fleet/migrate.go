@@ -27,7 +27,7 @@ type migrateResult struct {
 var extraMigration = postgres.Migration{
 	Version: 1000,
 	Name:    "bench_priority",
-	SQL:     `ALTER TABLE {{schema}}.items ADD COLUMN priority integer NOT NULL DEFAULT 0`,
+	SQL:     `ALTER TABLE items ADD COLUMN priority integer NOT NULL DEFAULT 0`,
 }
 
 // migrate runs what `tenantapi migrate` runs (postgres.Migrator:
