@@ -61,6 +61,8 @@ Commands:
              (migrate status: tenants per version, behind and failed)
   tenants    create | list | show | suspend | activate | delete tenants
   keys       create | list | revoke API keys
+  resources  list the resources your tenant migrations serve, and the
+             tables they keep private
   version    print the version
 
 Run 'tenantapi <command> --help' for a command's flags. Flags override
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdTenants(ctx, env, rest, stdout, stderr)
 	case "keys":
 		return cmdKeys(ctx, env, rest, stdout, stderr)
+	case "resources":
+		return cmdResources(ctx, env, rest, stdout, stderr)
 	case "version":
 		return cmdVersion(rest, stdout, stderr)
 	case "-h", "--help", "-help", "help":

@@ -75,3 +75,51 @@ func TestMigrateApplicationSetFolder(t *testing.T) {
 		t.Errorf("migrate with a missing folder: exit %d: %s", code, errs)
 	}
 }
+
+func TestResourcesCommand(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": testdb.New(t)}
+	if code, _, errs := cli(t, env, "migrate"); code != 0 {
+		t.Fatalf("migrate: %s", errs)
+	}
+	env["TENANT_MIGRATIONS"] = "../../examples/projects"
+	code, out, errs := cli(t, env, "resources", "--json")
+	if code != 0 {
+		t.Fatalf("resources --json: exit %d: %s", code, errs)
+	}
+	var s struct {
+		Version   int `json:"version"`
+		Resources []struct {
+			Name   string `json:"name"`
+			Fields []struct {
+				Name       string `json:"name"`
+				Filterable bool   `json:"filterable"`
+			} `json:"fields"`
+		} `json:"resources"`
+		Private []struct{ Name, Reason string } `json:"private"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("not exactly one JSON document: %q", out)
+	}
+	if s.Version != 2 || len(s.Resources) != 3 || s.Resources[1].Name != "projects" || len(s.Private) != 2 {
+		t.Errorf("resources = %+v", s)
+	}
+	code, out, _ = cli(t, env, "resources")
+	for _, want := range []string{"/tasks", "one of todo|doing|done", "task_counters", "its primary key is not one column id of type uuid"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("resources: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	// Nothing was written: no tenant schema, no table of the set.
+	code, out, _ = cli(t, env, "migrate", "status", "--json")
+	if code != 0 || !strings.Contains(out, `"versions":[]`) {
+		t.Errorf("after resources: %d %s", code, out)
+	}
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "0001_typo.sql"), []byte("CREAT TABLE x (id uuid PRIMARY KEY)"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := cli(t, map[string]string{"DATABASE_URL": env["DATABASE_URL"]}, "resources", "--migrations", bad); code != 1 || !strings.Contains(errs, "0001_typo.sql") || !strings.Contains(errs, "syntax error") {
+		t.Errorf("resources with a syntax error: exit %d: %s", code, errs)
+	}
+}
