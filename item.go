@@ -94,16 +94,19 @@ type ItemStore interface {
 	// for the first page).
 	Items(ctx context.Context, t TenantRef, after *uuid.UUID, limit int) ([]Item, error)
 	// ReplaceItem replaces the writable fields of an existing item when pre
-	// matches and returns it. It returns ErrItemNotFound or
-	// ErrPreconditionFailed.
+	// matches and returns it. It returns ErrItemNotFound, or
+	// ErrPreconditionFailed only when the item exists at a version pre does
+	// not match: a write that loses a race with a delete finds no item.
 	ReplaceItem(ctx context.Context, t TenantRef, id uuid.UUID, in ItemInput, pre Precondition) (Item, error)
 	// PatchItem reads the item, checks pre, calls apply with it and writes the
 	// input apply returns, unless another write came between (then it
-	// starts over when pre was absent, and fails with ErrPreconditionFailed
-	// otherwise). Errors from apply are returned as they are.
+	// starts over from the item that write left: ErrItemNotFound when it was
+	// deleted, ErrPreconditionFailed when pre no longer matches). Errors from
+	// apply are returned as they are.
 	PatchItem(ctx context.Context, t TenantRef, id uuid.UUID, pre Precondition, apply func(Item) (ItemInput, error)) (Item, error)
 	// DeleteItem deletes the item when pre matches. It returns
-	// ErrItemNotFound or ErrPreconditionFailed.
+	// ErrItemNotFound, or ErrPreconditionFailed only when the item exists at
+	// a version pre does not match.
 	DeleteItem(ctx context.Context, t TenantRef, id uuid.UUID, pre Precondition) error
 	// CheckItem returns nil when the item exists and pre matches, else
 	// ErrItemNotFound or ErrPreconditionFailed. It lets a caller report those

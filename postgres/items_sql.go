@@ -51,10 +51,14 @@ var itemTemplates = itemSQL{
 		SELECT false, request_hash, response, item_id, created_at FROM {{schema}}.idempotency_keys
 		WHERE key = $6 AND NOT EXISTS (SELECT 1 FROM k)`,
 
-	// replace and delete tell "no such item" (no row) from "precondition
-	// failed" (a false row) in one statement. Under READ COMMITTED a writer
-	// that waited for a concurrent one re-checks the version on the row it
-	// then sees, so of two writers with the same If-Match exactly one wins.
+	// replace and delete tell "no such item" (no row) from "not written" (a
+	// false row, with the item as the statement's snapshot sees it) in one
+	// statement. Under READ COMMITTED a writer that waited for a concurrent
+	// one re-checks the version on the row it then sees, so of two writers
+	// with the same If-Match exactly one wins. A loser that waited for a
+	// delete finds no row to re-check, yet the false branch still sees the
+	// row of its snapshot: the caller tells that race from a precondition
+	// that failed by the version returned (see ItemStore.write).
 	replace: `WITH upd AS (
 			UPDATE {{schema}}.items
 			SET name = $2, description = $3, attributes = $4, version = version + 1, updated_at = $5
@@ -71,9 +75,9 @@ var itemTemplates = itemSQL{
 			WHERE id = $1 AND ($2::boolean OR version = ANY($3::bigint[]))
 			RETURNING 1
 		)
-		SELECT true FROM del
+		SELECT true, NULL::bigint FROM del
 		UNION ALL
-		SELECT false FROM {{schema}}.items WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM del)`,
+		SELECT false, version FROM {{schema}}.items WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM del)`,
 }
 
 // maxCachedTenants bounds the statement cache. Rendering is cheap, so a
