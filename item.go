@@ -81,13 +81,17 @@ type Created struct {
 // gone (deleted while the call ran) gives ErrTenantNotFound; an unreachable or
 // overloaded database gives CodeUnavailable.
 type ItemStore interface {
-	// CreateItem inserts an item. With idem set, a key already used with the
-	// same RequestHash within 24 hours returns the stored first response with
-	// Replayed true; with another hash it returns CodeIdempotencyKeyReused;
-	// while the first request is still in flight it returns CodeConflict.
-	// render turns the new item into the response body that is stored for
-	// replays; it is called only when idem is set.
-	CreateItem(ctx context.Context, t TenantRef, in ItemInput, idem *Idempotency, render func(Item) []byte) (Created, error)
+	// CreateItem inserts an item and returns it as stored: its Attributes are
+	// the database's text of them, as every later read shows them. With idem
+	// set, a key already used with the same RequestHash within 24 hours
+	// returns the stored first response with Replayed true; with another hash
+	// it returns CodeIdempotencyKeyReused; while the first request is still
+	// in flight it returns CodeConflict. render turns the new item into the
+	// response body that is stored for replays, in two parts: the body is
+	// head, the stored attributes, tail (so that a replay shows the
+	// attributes as the first answer and every read do). It is called only
+	// when idem is set.
+	CreateItem(ctx context.Context, t TenantRef, in ItemInput, idem *Idempotency, render func(Item) (head, tail []byte)) (Created, error)
 	// Item returns the item or ErrItemNotFound.
 	Item(ctx context.Context, t TenantRef, id uuid.UUID) (Item, error)
 	// Items returns up to limit items ordered by id, after the id after (nil

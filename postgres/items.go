@@ -46,8 +46,8 @@ func attributes(in tenantapi.ItemInput) json.RawMessage {
 	return in.Attributes
 }
 
-// newItem returns the item a create will insert: every field is known in Go,
-// so the INSERT needs to return nothing.
+// newItem returns the item a create will insert: every field is known in Go
+// but the attributes' jsonb text, which the INSERT returns.
 func newItem(in tenantapi.ItemInput) (tenantapi.Item, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -77,29 +77,27 @@ func utcItem(it *tenantapi.Item) {
 	it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
 }
 
-// CreateItem inserts a new item with a UUIDv7 id. With idem set it also
-// claims the idempotency key in the same statement; see
-// tenantapi.ItemStore for the replay rules. A key held by a request that is
-// still in flight gives CodeConflict (the caller answers 409 with
-// Retry-After).
-func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in tenantapi.ItemInput, idem *tenantapi.Idempotency, render func(tenantapi.Item) []byte) (tenantapi.Created, error) {
+// CreateItem inserts a new item with a UUIDv7 id and returns it with the
+// attributes as PostgreSQL returns them. With idem set it also claims the
+// idempotency key in the same statement; see tenantapi.ItemStore for the
+// replay rules. A key held by a request that is still in flight gives
+// CodeConflict (the caller answers 409 with Retry-After).
+func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in tenantapi.ItemInput, idem *tenantapi.Idempotency, render func(tenantapi.Item) (head, tail []byte)) (tenantapi.Created, error) {
 	it, err := newItem(in)
 	if err != nil {
 		return tenantapi.Created{}, err
 	}
 	st := s.sql.statements(t.ID)
 	if idem == nil {
-		_, err := s.db.tenantExec(ctx, t, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt)
+		err := s.db.tenantRow(ctx, t, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt).
+			Scan((*[]byte)(&it.Attributes))
 		if err != nil {
 			return tenantapi.Created{}, translate(err, itemScope)
 		}
 		return tenantapi.Created{Item: it}, nil
 	}
-	body := render(it)
-	if body == nil {
-		body = []byte{} // the column is NOT NULL; nil would be sent as NULL
-	}
-	return s.createIdempotent(ctx, t, st, it, idem, body)
+	head, tail := render(it)
+	return s.createIdempotent(ctx, t, st, it, idem, head, tail)
 }
 
 // Item returns the item or ErrItemNotFound.
