@@ -81,29 +81,36 @@ type Created struct {
 // gone (deleted while the call ran) gives ErrTenantNotFound; an unreachable or
 // overloaded database gives CodeUnavailable.
 type ItemStore interface {
-	// CreateItem inserts an item. With idem set, a key already used with the
-	// same RequestHash within 24 hours returns the stored first response with
-	// Replayed true; with another hash it returns CodeIdempotencyKeyReused;
-	// while the first request is still in flight it returns CodeConflict.
-	// render turns the new item into the response body that is stored for
-	// replays; it is called only when idem is set.
-	CreateItem(ctx context.Context, t TenantRef, in ItemInput, idem *Idempotency, render func(Item) []byte) (Created, error)
+	// CreateItem inserts an item and returns it as stored: its Attributes are
+	// the database's text of them, as every later read shows them. With idem
+	// set, a key already used with the same RequestHash within 24 hours
+	// returns the stored first response with Replayed true; with another hash
+	// it returns CodeIdempotencyKeyReused; while the first request is still
+	// in flight it returns CodeConflict. render turns the new item into the
+	// response body that is stored for replays, in two parts: the body is
+	// head, the stored attributes, tail (so that a replay shows the
+	// attributes as the first answer and every read do). It is called only
+	// when idem is set.
+	CreateItem(ctx context.Context, t TenantRef, in ItemInput, idem *Idempotency, render func(Item) (head, tail []byte)) (Created, error)
 	// Item returns the item or ErrItemNotFound.
 	Item(ctx context.Context, t TenantRef, id uuid.UUID) (Item, error)
 	// Items returns up to limit items ordered by id, after the id after (nil
 	// for the first page).
 	Items(ctx context.Context, t TenantRef, after *uuid.UUID, limit int) ([]Item, error)
 	// ReplaceItem replaces the writable fields of an existing item when pre
-	// matches and returns it. It returns ErrItemNotFound or
-	// ErrPreconditionFailed.
+	// matches and returns it. It returns ErrItemNotFound, or
+	// ErrPreconditionFailed only when the item exists at a version pre does
+	// not match: a write that loses a race with a delete finds no item.
 	ReplaceItem(ctx context.Context, t TenantRef, id uuid.UUID, in ItemInput, pre Precondition) (Item, error)
 	// PatchItem reads the item, checks pre, calls apply with it and writes the
 	// input apply returns, unless another write came between (then it
-	// starts over when pre was absent, and fails with ErrPreconditionFailed
-	// otherwise). Errors from apply are returned as they are.
+	// starts over from the item that write left: ErrItemNotFound when it was
+	// deleted, ErrPreconditionFailed when pre no longer matches). Errors from
+	// apply are returned as they are.
 	PatchItem(ctx context.Context, t TenantRef, id uuid.UUID, pre Precondition, apply func(Item) (ItemInput, error)) (Item, error)
 	// DeleteItem deletes the item when pre matches. It returns
-	// ErrItemNotFound or ErrPreconditionFailed.
+	// ErrItemNotFound, or ErrPreconditionFailed only when the item exists at
+	// a version pre does not match.
 	DeleteItem(ctx context.Context, t TenantRef, id uuid.UUID, pre Precondition) error
 	// CheckItem returns nil when the item exists and pre matches, else
 	// ErrItemNotFound or ErrPreconditionFailed. It lets a caller report those

@@ -180,20 +180,32 @@ func mergePatch(target, patch any) any {
 const timeFormat = "2006-01-02T15:04:05.000000Z"
 
 // appendItem appends the JSON of an item. It is hand-written because it is
-// on every request's path and the shape never changes.
+// on every request's path and the shape never changes. The attributes are
+// copied as they are (the database's jsonb text), never re-encoded.
 func appendItem(b []byte, it tenantapi.Item) []byte {
+	b = appendItemHead(b, it)
+	if len(it.Attributes) == 0 {
+		b = append(b, "{}"...)
+	} else {
+		b = append(b, it.Attributes...)
+	}
+	return appendItemTail(b, it)
+}
+
+// appendItemHead appends the JSON of an item up to its attributes, and
+// appendItemTail what follows them: an idempotent create stores the body in
+// these two parts, with the database's text of the attributes between.
+func appendItemHead(b []byte, it tenantapi.Item) []byte {
 	b = append(b, `{"id":"`...)
 	b = appendUUID(b, it.ID)
 	b = append(b, `","name":`...)
 	b = appendString(b, it.Name)
 	b = append(b, `,"description":`...)
 	b = appendString(b, it.Description)
-	b = append(b, `,"attributes":`...)
-	if len(it.Attributes) == 0 {
-		b = append(b, "{}"...)
-	} else {
-		b = append(b, it.Attributes...)
-	}
+	return append(b, `,"attributes":`...)
+}
+
+func appendItemTail(b []byte, it tenantapi.Item) []byte {
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, it.Version, 10)
 	b = append(b, `,"created_at":"`...)

@@ -130,8 +130,8 @@ func (s *Server) createItem(w http.ResponseWriter, r *http.Request) {
 	if hasKey {
 		idem = &tenantapi.Idempotency{Key: key, RequestHash: sha256.Sum256(body)}
 	}
-	created, err := s.stores.Items.CreateItem(r.Context(), tenantOf(r), in, idem, func(it tenantapi.Item) []byte {
-		return appendItem(nil, it)
+	created, err := s.stores.Items.CreateItem(r.Context(), tenantOf(r), in, idem, func(it tenantapi.Item) (head, tail []byte) {
+		return appendItemHead(nil, it), appendItemTail(nil, it)
 	})
 	if err != nil {
 		if asError(err, tenantapi.CodeConflict) {

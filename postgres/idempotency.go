@@ -21,30 +21,34 @@ var (
 		"a request with this Idempotency-Key is still in progress; retry shortly")
 )
 
-// createIdempotent inserts it and claims idem.Key for body in one statement,
-// so a failure leaves neither, and a repeat is answered without a second
-// round trip: the stored body when the hash matches, CodeIdempotencyKeyReused
-// when it does not, CodeConflict when the first request has not committed
-// yet (or committed only while this statement waited for it).
-func (s *ItemStore) createIdempotent(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, it tenantapi.Item, idem *tenantapi.Idempotency, body []byte) (tenantapi.Created, error) {
+// createIdempotent inserts it and claims idem.Key for the body head,
+// attributes, tail in one statement, so a failure leaves neither, and a
+// repeat is answered without a second round trip: the stored body when the
+// hash matches, CodeIdempotencyKeyReused when it does not, CodeConflict when
+// the first request has not committed yet (or committed only while this
+// statement waited for it). The body stored holds the attributes' jsonb
+// text, as the item returned does.
+func (s *ItemStore) createIdempotent(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, it tenantapi.Item, idem *tenantapi.Idempotency, head, tail []byte) (tenantapi.Created, error) {
 	var (
 		created   bool
 		hash      []byte
 		stored    []byte
 		itemID    *uuid.UUID
 		claimedAt *time.Time
+		attrs     []byte
 	)
 	cutoff := it.CreatedAt.Add(-idempotencyTTL)
 	err := s.db.tenantRow(ctx, t, st.insertIdem,
 		it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt,
-		idem.Key, idem.RequestHash[:], body, cutoff,
-	).Scan(&created, &hash, &stored, &itemID, &claimedAt)
+		idem.Key, idem.RequestHash[:], notNull(head), cutoff, notNull(tail),
+	).Scan(&created, &hash, &stored, &itemID, &claimedAt, &attrs)
 	switch {
 	case isNoRows(err):
 		return tenantapi.Created{}, errKeyInFlight
 	case err != nil:
 		return tenantapi.Created{}, translate(err, itemScope)
 	case created:
+		it.Attributes = attrs
 		return tenantapi.Created{Item: it}, nil
 	case !claimedAt.After(cutoff):
 		// Expired in this statement's snapshot, yet not taken over: another
@@ -54,4 +58,13 @@ func (s *ItemStore) createIdempotent(ctx context.Context, t tenantapi.TenantRef,
 		return tenantapi.Created{}, errKeyReused
 	}
 	return tenantapi.Created{Item: tenantapi.Item{ID: *itemID}, Replayed: true, Body: stored}, nil
+}
+
+// notNull returns b, or an empty slice for nil, which would be sent as NULL
+// (and the response column is NOT NULL).
+func notNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

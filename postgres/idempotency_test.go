@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -12,10 +13,19 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
-// renderItem stands in for the HTTP layer's response body.
-func renderItem(it tenantapi.Item) []byte {
-	b, _ := json.Marshal(map[string]any{"id": it.ID, "name": it.Name, "version": it.Version})
-	return b
+// renderItem stands in for the HTTP layer's response body, in the two parts
+// around the attributes that CreateItem asks for.
+func renderItem(it tenantapi.Item) (head, tail []byte) {
+	name, _ := json.Marshal(it.Name)
+	head = fmt.Appendf(nil, `{"id":"%s","name":%s,"attributes":`, it.ID, name)
+	tail = fmt.Appendf(nil, `,"version":%d}`, it.Version)
+	return head, tail
+}
+
+// renderedItem is the whole body renderItem makes of it.
+func renderedItem(it tenantapi.Item) []byte {
+	head, tail := renderItem(it)
+	return append(append(head, it.Attributes...), tail...)
 }
 
 func idemKey(key, body string) *tenantapi.Idempotency {
@@ -38,13 +48,14 @@ func testIdempotentCreate(t *testing.T, s *stores) {
 	ref := s.createTenant(t, "acme")
 	count := func() int { return s.queryInt(t, `SELECT count(*) FROM "tenant_acme".items`) }
 
-	first, err := s.items.CreateItem(ctx, ref, input("a", `{}`), idemKey("k1", "a"), renderItem)
-	if err != nil || first.Replayed || first.Item.Version != 1 {
-		t.Fatalf("first create = %+v, %v", first, err)
+	// The attributes come back, and are stored, as jsonb writes them.
+	first, err := s.items.CreateItem(ctx, ref, input("a", `{"bb":1,"a":[2,3]}`), idemKey("k1", "a"), renderItem)
+	if err != nil || first.Replayed || first.Item.Version != 1 || string(first.Item.Attributes) != `{"a": [2, 3], "bb": 1}` {
+		t.Fatalf("first create = %+v (attributes %s), %v", first, first.Item.Attributes, err)
 	}
-	replay, err := s.items.CreateItem(ctx, ref, input("a", `{}`), idemKey("k1", "a"), renderItem)
-	if err != nil || !replay.Replayed || string(replay.Body) != string(renderItem(first.Item)) || replay.Item.ID != first.Item.ID {
-		t.Fatalf("replay = %+v, %v; want the stored body of %s", replay, err, first.Item.ID)
+	replay, err := s.items.CreateItem(ctx, ref, input("a", `{"bb":1,"a":[2,3]}`), idemKey("k1", "a"), renderItem)
+	if err != nil || !replay.Replayed || string(replay.Body) != string(renderedItem(first.Item)) || replay.Item.ID != first.Item.ID {
+		t.Fatalf("replay = %+v (body %s), %v; want the stored body of %s", replay, replay.Body, err, first.Item.ID)
 	}
 	if n := count(); n != 1 {
 		t.Errorf("%d items after a replay, want 1", n)

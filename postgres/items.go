@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,9 +26,13 @@ var _ tenantapi.ItemStore = (*ItemStore)(nil)
 // pool.
 func NewItemStore(db *DB) *ItemStore { return &ItemStore{db: db} }
 
-// maxPatchAttempts bounds PatchItem's read-modify-write loop under a storm
-// of concurrent writes to one item.
-const maxPatchAttempts = 8
+// maxWriteAttempts bounds how often a write to one item starts over after
+// losing a race with concurrent writes to it (PatchItem's read-modify-write
+// loop, and the conditional statements of ReplaceItem and DeleteItem).
+const maxWriteAttempts = 8
+
+// errItemBusy is the answer of a write that lost maxWriteAttempts races.
+var errItemBusy = tenantapi.Errorf(tenantapi.CodeConflict, "the item is being changed by other requests; try again")
 
 // writeTime is the time of a write, at the precision PostgreSQL stores, so
 // the item Go returns equals the one read back later.
@@ -43,8 +46,8 @@ func attributes(in tenantapi.ItemInput) json.RawMessage {
 	return in.Attributes
 }
 
-// newItem returns the item a create will insert: every field is known in Go,
-// so the INSERT needs to return nothing.
+// newItem returns the item a create will insert: every field is known in Go
+// but the attributes' jsonb text, which the INSERT returns.
 func newItem(in tenantapi.ItemInput) (tenantapi.Item, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -74,29 +77,27 @@ func utcItem(it *tenantapi.Item) {
 	it.CreatedAt, it.UpdatedAt = it.CreatedAt.UTC(), it.UpdatedAt.UTC()
 }
 
-// CreateItem inserts a new item with a UUIDv7 id. With idem set it also
-// claims the idempotency key in the same statement; see
-// tenantapi.ItemStore for the replay rules. A key held by a request that is
-// still in flight gives CodeConflict (the caller answers 409 with
-// Retry-After).
-func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in tenantapi.ItemInput, idem *tenantapi.Idempotency, render func(tenantapi.Item) []byte) (tenantapi.Created, error) {
+// CreateItem inserts a new item with a UUIDv7 id and returns it with the
+// attributes as PostgreSQL returns them. With idem set it also claims the
+// idempotency key in the same statement; see tenantapi.ItemStore for the
+// replay rules. A key held by a request that is still in flight gives
+// CodeConflict (the caller answers 409 with Retry-After).
+func (s *ItemStore) CreateItem(ctx context.Context, t tenantapi.TenantRef, in tenantapi.ItemInput, idem *tenantapi.Idempotency, render func(tenantapi.Item) (head, tail []byte)) (tenantapi.Created, error) {
 	it, err := newItem(in)
 	if err != nil {
 		return tenantapi.Created{}, err
 	}
 	st := s.sql.statements(t.ID)
 	if idem == nil {
-		_, err := s.db.tenantExec(ctx, t, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt)
+		err := s.db.tenantRow(ctx, t, st.insert, it.ID, it.Name, it.Description, it.Attributes, it.CreatedAt).
+			Scan((*[]byte)(&it.Attributes))
 		if err != nil {
 			return tenantapi.Created{}, translate(err, itemScope)
 		}
 		return tenantapi.Created{Item: it}, nil
 	}
-	body := render(it)
-	if body == nil {
-		body = []byte{} // the column is NOT NULL; nil would be sent as NULL
-	}
-	return s.createIdempotent(ctx, t, st, it, idem, body)
+	head, tail := render(it)
+	return s.createIdempotent(ctx, t, st, it, idem, head, tail)
 }
 
 // Item returns the item or ErrItemNotFound.
@@ -144,14 +145,30 @@ func (s *ItemStore) Items(ctx context.Context, t tenantapi.TenantRef, after *uui
 }
 
 // ReplaceItem replaces the writable fields of the item when pre matches and
-// returns it at its new version. It returns ErrItemNotFound or
-// ErrPreconditionFailed.
+// returns it at its new version. It returns ErrItemNotFound, or
+// ErrPreconditionFailed when the item's version does not match pre.
 func (s *ItemStore) ReplaceItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
-	return s.replace(ctx, t, s.sql.statements(t.ID), id, in, pre)
+	st := s.sql.statements(t.ID)
+	var it tenantapi.Item
+	err := write(pre, func() (bool, int64, error) {
+		var (
+			updated bool
+			err     error
+		)
+		it, updated, err = s.replace(ctx, t, st, id, in, pre)
+		return updated, it.Version, err
+	})
+	if err != nil {
+		return tenantapi.Item{}, err
+	}
+	return it, nil
 }
 
-// replace runs the conditional update of ReplaceItem and PatchItem.
-func (s *ItemStore) replace(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, error) {
+// replace runs the conditional update of ReplaceItem and PatchItem once. It
+// returns the item at its new version and true, or, when it did not write,
+// the item as the statement's snapshot saw it and false; a missing item is
+// ErrItemNotFound.
+func (s *ItemStore) replace(ctx context.Context, t tenantapi.TenantRef, st *itemSQL, id uuid.UUID, in tenantapi.ItemInput, pre tenantapi.Precondition) (tenantapi.Item, bool, error) {
 	anyMatch, versions := preArgs(pre)
 	var (
 		it      tenantapi.Item
@@ -160,13 +177,34 @@ func (s *ItemStore) replace(ctx context.Context, t tenantapi.TenantRef, st *item
 	dest := append([]any{&updated}, itemDest(&it)...)
 	err := s.db.tenantRow(ctx, t, st.replace, id, in.Name, in.Description, attributes(in), writeTime(), anyMatch, versions).Scan(dest...)
 	if err != nil {
-		return tenantapi.Item{}, translate(err, itemScope)
-	}
-	if !updated {
-		return tenantapi.Item{}, tenantapi.ErrPreconditionFailed
+		return tenantapi.Item{}, false, translate(err, itemScope)
 	}
 	utcItem(&it)
-	return it, nil
+	return it, updated, nil
+}
+
+// write runs a conditional write statement until it is decided: once in the
+// steady state. once runs the statement and reports whether it wrote and,
+// when not, the item's version in the statement's snapshot (a missing item
+// is ErrItemNotFound from once). A version that pre does not match is a
+// failed precondition. One that pre matches means the statement waited for
+// a concurrent write or delete of the item and then found the row changed
+// past pre or gone, which its snapshot cannot tell: a new statement, with a
+// fresh snapshot, writes, finds no item, or sees the version that fails pre.
+// After maxWriteAttempts such races it gives up with CodeConflict.
+func write(pre tenantapi.Precondition, once func() (written bool, seen int64, err error)) error {
+	for range maxWriteAttempts {
+		written, seen, err := once()
+		switch {
+		case err != nil:
+			return err
+		case written:
+			return nil
+		case !pre.Matches(seen):
+			return tenantapi.ErrPreconditionFailed
+		}
+	}
+	return errItemBusy
 }
 
 // preArgs turns pre into the statements' "any version matches" flag and
@@ -183,17 +221,17 @@ func preArgs(pre tenantapi.Precondition) (anyMatch bool, versions []int64) {
 
 // PatchItem reads the item, checks pre, and writes what apply returns on
 // condition that the item is still at the version read. If another write
-// came between, it starts over when pre matches any version (absent or
-// "*") and returns ErrPreconditionFailed otherwise; after maxPatchAttempts
-// lost races it gives up with CodeConflict. Errors from apply are returned
-// as they are.
+// came between, it starts over from the item that write left: a deleted
+// item gives ErrItemNotFound, one whose version pre no longer matches
+// ErrPreconditionFailed; after maxWriteAttempts lost races it gives up with
+// CodeConflict. Errors from apply are returned as they are.
 func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition, apply func(tenantapi.Item) (tenantapi.ItemInput, error)) (tenantapi.Item, error) {
 	st := s.sql.statements(t.ID)
-	for range maxPatchAttempts {
-		cur, err := s.get(ctx, t, st, id)
-		if err != nil {
-			return tenantapi.Item{}, err
-		}
+	cur, err := s.get(ctx, t, st, id)
+	if err != nil {
+		return tenantapi.Item{}, err
+	}
+	for range maxWriteAttempts {
 		if !pre.Matches(cur.Version) {
 			return tenantapi.Item{}, tenantapi.ErrPreconditionFailed
 		}
@@ -201,32 +239,45 @@ func (s *ItemStore) PatchItem(ctx context.Context, t tenantapi.TenantRef, id uui
 		if err != nil {
 			return tenantapi.Item{}, err
 		}
-		it, err := s.replace(ctx, t, st, id, in, tenantapi.Precondition{Present: true, Versions: []int64{cur.Version}})
+		it, written, err := s.replace(ctx, t, st, id, in, tenantapi.Precondition{Present: true, Versions: []int64{cur.Version}})
 		switch {
-		case err == nil:
+		case err != nil:
+			return tenantapi.Item{}, err
+		case written:
 			return it, nil
-		case !errors.Is(err, tenantapi.ErrPreconditionFailed):
-			return tenantapi.Item{}, err
-		case pre.Present && !pre.Any:
-			return tenantapi.Item{}, err
+		case it.Version != cur.Version:
+			// A write committed between the read and this statement: it is
+			// the item this statement saw.
+			cur = it
+		default:
+			// This statement waited for a write or delete of the version
+			// read, which its snapshot cannot show: read again.
+			if cur, err = s.get(ctx, t, st, id); err != nil {
+				return tenantapi.Item{}, err
+			}
 		}
 	}
-	return tenantapi.Item{}, tenantapi.Errorf(tenantapi.CodeConflict, "the item is being changed by other requests; try again")
+	return tenantapi.Item{}, errItemBusy
 }
 
-// DeleteItem deletes the item when pre matches. It returns ErrItemNotFound
-// or ErrPreconditionFailed.
+// DeleteItem deletes the item when pre matches. It returns ErrItemNotFound,
+// or ErrPreconditionFailed when the item's version does not match pre.
 func (s *ItemStore) DeleteItem(ctx context.Context, t tenantapi.TenantRef, id uuid.UUID, pre tenantapi.Precondition) error {
+	st := s.sql.statements(t.ID)
 	anyMatch, versions := preArgs(pre)
-	var deleted bool
-	err := s.db.tenantRow(ctx, t, s.sql.statements(t.ID).delete, id, anyMatch, versions).Scan(&deleted)
-	if err != nil {
-		return translate(err, itemScope)
-	}
-	if !deleted {
-		return tenantapi.ErrPreconditionFailed
-	}
-	return nil
+	return write(pre, func() (bool, int64, error) {
+		var (
+			deleted bool
+			seen    *int64 // NULL when deleted
+		)
+		if err := s.db.tenantRow(ctx, t, st.delete, id, anyMatch, versions).Scan(&deleted, &seen); err != nil {
+			return false, 0, translate(err, itemScope)
+		}
+		if deleted {
+			return true, 0, nil
+		}
+		return false, *seen, nil
+	})
 }
 
 // CheckItem returns nil when the item exists and pre matches, else

@@ -23,20 +23,24 @@ var itemTemplates = itemSQL{
 
 	check: `SELECT version FROM {{schema}}.items WHERE id = $1`,
 
-	// Every value comes from Go ($5 is both timestamps), so nothing needs
-	// to come back.
+	// Every value comes from Go ($5 is both timestamps) but the attributes'
+	// text, which only PostgreSQL writes as every read will show it (jsonb
+	// spacing and key order).
 	insert: `INSERT INTO {{schema}}.items (` + itemColumns + `)
-		VALUES ($1, $2, $3, $4, 1, $5, $5)`,
+		VALUES ($1, $2, $3, $4, 1, $5, $5)
+		RETURNING attributes`,
 
 	// insertIdem claims the idempotency key and inserts the item only when
 	// the claim succeeded, atomically. A key older than the cutoff $9 is
 	// taken over in place. When the key is held, the second branch returns
 	// the holder's row as this statement's snapshot sees it; a holder that
 	// committed while the statement waited on it is not visible, which the
-	// caller reports as "still in flight".
+	// caller reports as "still in flight". The stored response is the body
+	// Go rendered around the attributes ($8 and $10) with the attributes'
+	// jsonb text between, the text the created branch returns.
 	insertIdem: `WITH k AS (
 			INSERT INTO {{schema}}._tenantapi_idempotency_keys AS k (key, request_hash, response, item_id, created_at)
-			VALUES ($6, $7, $8, $1, $5)
+			VALUES ($6, $7, $8::bytea || convert_to($4::jsonb::text, 'UTF8') || $10::bytea, $1, $5)
 			ON CONFLICT (key) DO UPDATE
 				SET request_hash = excluded.request_hash, response = excluded.response,
 				    item_id = excluded.item_id, created_at = excluded.created_at
@@ -45,16 +49,21 @@ var itemTemplates = itemSQL{
 		), i AS (
 			INSERT INTO {{schema}}.items (` + itemColumns + `)
 			SELECT $1::uuid, $2::text, $3::text, $4::jsonb, 1, $5::timestamptz, $5::timestamptz FROM k
+			RETURNING attributes
 		)
-		SELECT true, NULL::bytea, NULL::bytea, NULL::uuid, NULL::timestamptz FROM k
+		SELECT true, NULL::bytea, NULL::bytea, NULL::uuid, NULL::timestamptz, attributes FROM i
 		UNION ALL
-		SELECT false, request_hash, response, item_id, created_at FROM {{schema}}._tenantapi_idempotency_keys
+		SELECT false, request_hash, response, item_id, created_at, NULL::jsonb FROM {{schema}}._tenantapi_idempotency_keys
 		WHERE key = $6 AND NOT EXISTS (SELECT 1 FROM k)`,
 
-	// replace and delete tell "no such item" (no row) from "precondition
-	// failed" (a false row) in one statement. Under READ COMMITTED a writer
-	// that waited for a concurrent one re-checks the version on the row it
-	// then sees, so of two writers with the same If-Match exactly one wins.
+	// replace and delete tell "no such item" (no row) from "not written" (a
+	// false row, with the item as the statement's snapshot sees it) in one
+	// statement. Under READ COMMITTED a writer that waited for a concurrent
+	// one re-checks the version on the row it then sees, so of two writers
+	// with the same If-Match exactly one wins. A loser that waited for a
+	// delete finds no row to re-check, yet the false branch still sees the
+	// row of its snapshot: the caller tells that race from a precondition
+	// that failed by the version returned (see ItemStore.write).
 	replace: `WITH upd AS (
 			UPDATE {{schema}}.items
 			SET name = $2, description = $3, attributes = $4, version = version + 1, updated_at = $5
@@ -71,9 +80,9 @@ var itemTemplates = itemSQL{
 			WHERE id = $1 AND ($2::boolean OR version = ANY($3::bigint[]))
 			RETURNING 1
 		)
-		SELECT true FROM del
+		SELECT true, NULL::bigint FROM del
 		UNION ALL
-		SELECT false FROM {{schema}}.items WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM del)`,
+		SELECT false, version FROM {{schema}}.items WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM del)`,
 }
 
 // maxCachedTenants bounds the statement cache. Rendering is cheap, so a

@@ -435,7 +435,7 @@ func testPgbIdempotent(t *testing.T, e *pgbEnv) {
 			t.Fatalf("first CreateItem: %+v, %v", first, err)
 		}
 		again, err := items.CreateItem(ctx, a, pgbInput(a.ID, 1), idemKey(key, "body"), renderItem)
-		if err != nil || !again.Replayed || again.Item.ID != first.Item.ID || !bytes.Equal(again.Body, renderItem(first.Item)) {
+		if err != nil || !again.Replayed || again.Item.ID != first.Item.ID || !bytes.Equal(again.Body, renderedItem(first.Item)) {
 			t.Fatalf("repeated CreateItem: %+v, %v; want a replay of %s", again, err, first.Item.ID)
 		}
 		_, err = items.CreateItem(ctx, a, pgbInput(a.ID, 2), idemKey(key, "other body"), renderItem)

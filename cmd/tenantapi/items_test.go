@@ -394,6 +394,68 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// An item at one version has one representation: every answer that shows
+// it has the bytes of the write that made that version, attributes included
+// in PostgreSQL's jsonb text (its spacing and key order), whatever spacing
+// and order the request used.
+func TestItemOneRepresentationPerVersion(t *testing.T) {
+	e := setup(t)
+	e.tenant("acme")
+	attrs := `{ "bb" : 1, "a":{"y":[1,2],"xx":"é\u00e9"}, "c": null }`
+	// listed returns the bytes of item id in the list, as sent.
+	listed := func(id string) string {
+		t.Helper()
+		var page struct{ Items []json.RawMessage }
+		if err := json.Unmarshal(e.as("acme", "GET", "/items?limit=500", "").body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page.Items {
+			var it struct{ ID string }
+			if err := json.Unmarshal(raw, &it); err != nil {
+				t.Fatal(err)
+			}
+			if it.ID == id {
+				return string(raw)
+			}
+		}
+		t.Fatalf("item %s not listed", id)
+		return ""
+	}
+	// same checks that GET and the list show id as want does.
+	same := func(what, id string, want []byte) {
+		t.Helper()
+		if got := e.as("acme", "GET", "/items/"+id, "").body; string(got) != string(want) {
+			t.Errorf("GET after %s:\n%s\nwant the bytes %s answered:\n%s", what, got, what, want)
+		}
+		if got := listed(id); got != string(want) {
+			t.Errorf("list after %s:\n%s\nwant the bytes %s answered:\n%s", what, got, what, want)
+		}
+	}
+	for _, key := range []string{"", "order-7"} {
+		body := `{"name":"Widget","attributes":` + attrs + `}`
+		created := e.as("acme", "POST", "/items", body, "Idempotency-Key", key)
+		expect(t, created, 201, "")
+		id := created.json(t)["id"].(string)
+		what := "POST"
+		if key != "" {
+			what = "POST with Idempotency-Key"
+			replay := e.as("acme", "POST", "/items", body, "Idempotency-Key", key)
+			expect(t, replay, 201, "")
+			if string(replay.body) != string(created.body) {
+				t.Errorf("replay:\n%s\nwant the first answer:\n%s", replay.body, created.body)
+			}
+		}
+		same(what, id, created.body)
+
+		put := e.as("acme", "PUT", "/items/"+id, body)
+		expect(t, put, 200, "")
+		same("PUT", id, put.body)
+		patch := e.as("acme", "PATCH", "/items/"+id, `{"attributes":{"c" :true}}`)
+		expect(t, patch, 200, "")
+		same("PATCH", id, patch.body)
+	}
+}
+
 func TestTenantIsolation(t *testing.T) {
 	e := setup(t)
 	keyA := e.tenant("alpha")
