@@ -312,3 +312,42 @@ func TestDevLeavesRunningAClusterItDidNotStart(t *testing.T) {
 		t.Errorf("dev stopped a PostgreSQL it did not start; stderr:\n%s", d.stderr.String())
 	}
 }
+
+// TestDevKeepsTheClusterACommandStartedForIt has a CLI command start the
+// dev cluster (as `tenantapi migrate` does when nothing is configured) and a
+// dev come up on it while the command runs: when the command is done, it
+// leaves the cluster running for the dev.
+func TestDevKeepsTheClusterACommandStartedForIt(t *testing.T) {
+	t.Parallel()
+	dir := devFolder(t)
+	var cmdErr syncBuffer
+	cfg := newEnv(func(k string) string { return map[string]string{"TENANTAPI_DIR": dir}[k] }).db()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := openDatabase(ctx, cfg, nil, &cmdErr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			db.close()
+		}
+	}()
+	if !strings.Contains(cmdErr.String(), "starting the dev cluster") {
+		t.Fatalf("the command did not start the cluster: %s", cmdErr.String())
+	}
+
+	d := startDev(t, map[string]string{"TENANTAPI_DIR": dir, "PORT": "0"})
+	expectServing(t, "dev", d.base, d.key)
+	db.close()
+	closed = true
+	c := devCluster(t, dir)
+	if !c.Running() {
+		t.Fatal("the command stopped the cluster a running dev relies on")
+	}
+	expectServing(t, "dev after the command", d.base, d.key)
+	if err := d.stop(60 * time.Second); err != nil {
+		t.Fatalf("dev: %v; stderr:\n%s", err, d.stderr.String())
+	}
+}
