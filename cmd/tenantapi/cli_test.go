@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tenantapi/tenantapi/internal/pgcluster"
 	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
@@ -218,49 +216,17 @@ var keyRE = regexp.MustCompile(`demo API key:\s+(tak_\S+)`)
 // it prints, and checks that stopping it stops PostgreSQL too.
 func TestDev(t *testing.T) {
 	t.Parallel()
-	// A folder the unprivileged PostgreSQL user can reach when we run as root.
-	dir, err := os.MkdirTemp("", "tenantapi-dev-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if c, err := pgcluster.Open(pgcluster.Options{Dir: dir}); err == nil {
-			c.Remove()
-		}
-		os.RemoveAll(dir)
-	})
+	dir := devFolder(t)
 	env := map[string]string{"TENANTAPI_DIR": dir, "PORT": "0"}
 	for round := 0; round < 2; round++ {
-		ctx, cancel := context.WithCancel(context.Background())
-		var out, errb syncBuffer
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"tenantapi", "dev"}, func(k string) string { return env[k] }, nil, &out, &errb)
-		}()
-		key := waitFor(t, &errb, keyRE)[1]
-		base := "http://" + waitFor(t, &out, listenRE)[1]
-		r, _ := http.NewRequest("POST", base+"/items", strings.NewReader(`{"name":"dev item"}`))
-		r.Header.Set("Authorization", "Bearer "+key)
-		r.Header.Set("X-Tenant-ID", "demo")
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
+		d := startDev(t, env)
+		if got := devStatus(t, "POST", d.base+"/items", d.key); got != 201 {
+			t.Fatalf("round %d: create with the printed key: %d", round, got)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != 201 {
-			t.Fatalf("round %d: create with the printed key: %d", round, resp.StatusCode)
+		if err := d.stop(60 * time.Second); err != nil {
+			t.Fatalf("dev returned %v; stderr %s", err, d.stderr.String())
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("dev returned %v; stderr %s", err, errb.String())
-		}
-		c, err := pgcluster.Open(pgcluster.Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Running() {
+		if c := devCluster(t, dir); c.Running() {
 			t.Fatal("PostgreSQL still running after dev stopped")
 		}
 	}

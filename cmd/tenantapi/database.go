@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,8 @@ import (
 type database struct {
 	*postgres.DB
 	cluster *pgcluster.Cluster // started by us; stopped by close
+	dataDir string             // the cluster's data folder, as configured
+	stderr  io.Writer
 	// runtimeUser and runtimePassword are the runtime role's credentials
 	// when one is configured, for migrate to create or update the role.
 	runtimeUser, runtimePassword string
@@ -27,8 +30,9 @@ type database struct {
 // its URL, else from its Secrets Manager secret; the owner falls back to the
 // runtime role's secret (a function that serves tenants only). With nothing
 // set at all it uses the dev cluster under the data folder, starting it if
-// it is not running (and stopping it again on close). secrets may be nil;
-// one is made when a secret is needed.
+// it is not running (and stopping it again on close, unless a dev has come
+// up on it meanwhile). secrets may be nil; one is made when a secret is
+// needed.
 func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, stderr io.Writer) (*database, error) {
 	d := &database{}
 	set, err := cfg.applicationSet()
@@ -80,7 +84,7 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 			if err := c.Start(ctx); err != nil {
 				return nil, err
 			}
-			d.cluster = c
+			d.cluster, d.dataDir, d.stderr = c, cfg.DataDir, stderr
 		}
 		pc.URL = c.URL()
 	}
@@ -147,14 +151,30 @@ func secretConnection(ctx context.Context, secrets *awssecrets.Cache, arn string
 	return u.String(), source, nil
 }
 
-// close closes the pools and stops a cluster this command started.
+// close closes the pools and stops a cluster this command started, holding
+// the data folder's lock while it does (see folderLock). When another
+// process holds that lock, a dev came up on the cluster meanwhile and relies
+// on it (or another command is stopping it already): the cluster is left
+// running.
 func (d *database) close() {
 	if d.DB != nil {
 		d.DB.Close()
 	}
-	if d.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		d.cluster.Stop(ctx)
+	if d.cluster == nil {
+		return
 	}
+	lock, err := lockFolder(d.dataDir, "stop")
+	var locked *folderLockedError
+	if errors.As(err, &locked) {
+		if locked.holder.role == "dev" {
+			fmt.Fprintf(d.stderr, "tenantapi: leaving the dev cluster running for tenantapi dev (pid %d)\n", locked.holder.pid)
+		}
+		return
+	}
+	if err == nil {
+		defer lock.unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d.cluster.Stop(ctx)
 }

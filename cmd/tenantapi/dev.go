@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tenantapi/tenantapi"
@@ -26,7 +29,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	cfg := env.server()
 	dbc := env.db()
 	cfg.Host = "127.0.0.1"
-	fs := newFlagSet("dev", "tenantapi dev [flags]\n\nRuns the service on 127.0.0.1 with its own PostgreSQL (kept under --dir),\na demo tenant, a fresh demo API key and an admin token, and prints curl\ncommands to try it. Ctrl-C stops both.\n")
+	fs := newFlagSet("dev", "tenantapi dev [flags]\n\nRuns the service on 127.0.0.1 with its own PostgreSQL (kept under --dir),\na demo tenant, a fresh demo API key and an admin token, and prints curl\ncommands to try it. Ctrl-C stops both (PostgreSQL only if this dev started\nit). One dev at a time per --dir.\n")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&dbc.DataDir, "dir", dbc.DataDir, "data folder of the embedded PostgreSQL ($TENANTAPI_DIR)")
 	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt or none ($AUTH_MODE)")
@@ -57,23 +60,58 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	// The folder first, then the port, then PostgreSQL and the keys: a dev
+	// that cannot serve gives up before it changes anything.
+	lock, err := lockDevFolder(ctx, dbc.DataDir, stderr)
+	if err != nil || lock == nil {
+		return err
+	}
+	defer lock.unlock()
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s is already in use; stop what listens there, or pick another port with --port", addr)
+	} else if err != nil {
+		return err
+	}
+	defer ln.Close()
+	holder := lockHolder{role: "dev", url: "http://" + ln.Addr().String()}
+	lock.record(holder)
+
 	cluster, err := pgcluster.Open(pgcluster.Options{Dir: dbc.DataDir, Log: stderr})
 	if err != nil {
 		return err
 	}
+	// A dev stops the PostgreSQL it started, and one that a dead dev
+	// started and left running; never one that another process relies on.
+	adopted := lock.previous.role == "dev" && lock.previous.postgres
 	fmt.Fprintf(stderr, "tenantapi: starting PostgreSQL in %s\n", cluster.DataDir())
-	if err := cluster.Start(ctx); err != nil {
+	err = cluster.Start(ctx)
+	ownsPostgres := cluster.StartedServer() || adopted
+	if ownsPostgres {
+		holder.postgres = true
+		lock.record(holder)
+		defer func() {
+			lock.record(lockHolder{role: "stop"})
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cluster.Stop(sctx); err != nil {
+				fmt.Fprintln(stderr, "tenantapi: stopping PostgreSQL:", err)
+			} else {
+				fmt.Fprintln(stderr, "tenantapi: PostgreSQL stopped")
+			}
+		}()
+	}
+	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := cluster.Stop(sctx); err != nil {
-			fmt.Fprintln(stderr, "tenantapi: stopping PostgreSQL:", err)
-		} else {
-			fmt.Fprintln(stderr, "tenantapi: PostgreSQL stopped")
-		}
-	}()
+	switch {
+	case cluster.StartedServer():
+	case adopted:
+		fmt.Fprintf(stderr, "tenantapi: PostgreSQL was left running by a dev that did not stop (pid %d); this one stops it on exit\n", lock.previous.pid)
+	default:
+		fmt.Fprintln(stderr, "tenantapi: PostgreSQL was already running, started by another process; it keeps running when dev stops")
+	}
 	dbc.URL = cluster.URL()
 	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles, TracerProvider: dbc.tracerProvider, ApplicationSet: set})
 	if err != nil {
@@ -97,9 +135,38 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 		return err
 	}
 	cfg.startupMigration = &report
-	return serveHTTP(ctx, cfg, db, log, func(addr string) {
-		printBanner(stderr, addr, cfg.AuthMode, key, cfg.AdminToken)
+	return serveListener(ctx, cfg, db, log, ln, func(addr string) {
+		printBanner(stderr, addr, cfg.AuthMode, key, cfg.AdminToken, ownsPostgres)
 	})
+}
+
+// lockDevFolder takes the data folder's lock for a dev (see folderLock).
+// When another dev holds it, the error names that dev. A process stopping
+// the PostgreSQL it started, or a holder that has not said who it is yet,
+// is waited for, up to a minute. It returns nil, nil when ctx ends while it
+// waits.
+func lockDevFolder(ctx context.Context, dir string, stderr io.Writer) (*folderLock, error) {
+	deadline := time.Now().Add(time.Minute)
+	waiting := false
+	for {
+		lock, err := lockFolder(dir, "dev")
+		var locked *folderLockedError
+		if !errors.As(err, &locked) {
+			return lock, err
+		}
+		if h := locked.holder; (h.role == "dev" && processAlive(h.pid)) || time.Now().After(deadline) {
+			return nil, err
+		}
+		if !waiting {
+			fmt.Fprintf(stderr, "tenantapi: waiting for another tenantapi process to let go of %s\n", displayDir(dir))
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // ensureDemo makes sure the demo tenant exists and returns a new key for it,
@@ -128,8 +195,9 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// printBanner shows how to call the running service.
-func printBanner(w io.Writer, addr, authMode, key, adminToken string) {
+// printBanner shows how to call the running service, and what Ctrl-C
+// stops: PostgreSQL too when ownsPostgres.
+func printBanner(w io.Writer, addr, authMode, key, adminToken string, ownsPostgres bool) {
 	base := "http://" + addr
 	auth := fmt.Sprintf(" -H 'Authorization: Bearer %s'", key)
 	switch authMode {
@@ -139,6 +207,10 @@ func printBanner(w io.Writer, addr, authMode, key, adminToken string) {
 		// The demo key opens nothing in this mode: tenant requests carry a
 		// token from the configured issuer.
 		auth = " -H 'Authorization: Bearer <a JWT from JWT_ISSUER for tenant demo>'"
+	}
+	stops := "Ctrl-C stops the service and PostgreSQL."
+	if !ownsPostgres {
+		stops = "Ctrl-C stops the service; PostgreSQL, which was already running, keeps running."
 	}
 	fmt.Fprintf(w, `
 tenantapi dev is running on %[1]s (auth mode %[2]s)
@@ -155,7 +227,7 @@ Try it:
   curl -s %[1]s/admin/tenants -H 'Authorization: Bearer %[4]s'
   open %[1]s/docs for the API reference
 
-Ctrl-C stops the service and PostgreSQL.
+%[6]s
 
-`, base, authMode, key, adminToken, auth)
+`, base, authMode, key, adminToken, auth, stops)
 }

@@ -374,18 +374,26 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 // serveInProcess runs `tenantapi serve` through run() with env (PORT 0)
-// and returns its base URL, its standard output and stop, which ends it as
-// SIGTERM would and returns what run returned, or an error if that took
-// longer than within. A serve still running when the test ends is stopped
-// then, within 60 s, and an error fails the test.
+// and returns its base URL, its standard output and stop (see
+// runInProcess).
 func serveInProcess(t *testing.T, env map[string]string) (base string, out *syncBuffer, stop func(within time.Duration) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
-	var errb syncBuffer
+	stop = runInProcess(t, env, out, &syncBuffer{}, "serve")
+	return "http://" + waitFor(t, out, listenRE)[1], out, stop
+}
+
+// runInProcess runs the program through run() with env and args, and
+// returns stop, which ends it as SIGTERM or SIGINT would and returns what
+// run returned, or an error if that took longer than within. A run still
+// going when the test ends is stopped then, within 60 s, and an error fails
+// the test.
+func runInProcess(t *testing.T, env map[string]string, stdout, stderr io.Writer, args ...string) (stop func(within time.Duration) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"tenantapi", "serve"}, func(k string) string { return env[k] }, nil, out, &errb)
+		done <- run(ctx, append([]string{"tenantapi"}, args...), func(k string) string { return env[k] }, nil, stdout, stderr)
 	}()
 	var (
 		once    sync.Once
@@ -397,17 +405,17 @@ func serveInProcess(t *testing.T, env map[string]string) (base string, out *sync
 			select {
 			case stopErr = <-done:
 			case <-time.After(within):
-				stopErr = fmt.Errorf("serve did not stop within %v", within)
+				stopErr = fmt.Errorf("%s did not stop within %v", args[0], within)
 			}
 		})
 		return stopErr
 	}
 	t.Cleanup(func() {
 		if err := stop(60 * time.Second); err != nil {
-			t.Errorf("serve: %v", err)
+			t.Errorf("%s: %v", args[0], err)
 		}
 	})
-	return "http://" + waitFor(t, out, listenRE)[1], out, stop
+	return stop
 }
 
 // lockItems opens two sessions on dbURL: locker, whose open transaction tx

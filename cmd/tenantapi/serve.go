@@ -115,10 +115,21 @@ func newAPI(cfg serverConfig, db *postgres.DB, log *slog.Logger) (*httpapi.Serve
 	}, log)
 }
 
-// serveHTTP serves the API until ctx is done, then stops accepting, lets
-// in-flight requests finish within the shutdown timeout and returns nil.
-// ready, when not nil, is called with the listening address.
+// serveHTTP serves the API on cfg's host and port until ctx is done, then
+// stops accepting, lets in-flight requests finish within the shutdown
+// timeout and returns nil. ready, when not nil, is called with the
+// listening address.
 func serveHTTP(ctx context.Context, cfg serverConfig, db *postgres.DB, log *slog.Logger, ready func(addr string)) error {
+	return serveListener(ctx, cfg, db, log, nil, ready)
+}
+
+// serveListener is serveHTTP on ln, a listener the caller opened and that
+// is closed when serveListener returns. A nil ln means one on cfg's host
+// and port, opened once the API is built.
+func serveListener(ctx context.Context, cfg serverConfig, db *postgres.DB, log *slog.Logger, ln net.Listener, ready func(addr string)) error {
+	if ln != nil {
+		defer ln.Close()
+	}
 	if cfg.Metrics {
 		m := newPromMetrics(cfg, db)
 		if r := cfg.startupMigration; r != nil {
@@ -130,9 +141,10 @@ func serveHTTP(ctx context.Context, cfg serverConfig, db *postgres.DB, log *slog
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return err
+	if ln == nil {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))); err != nil {
+			return err
+		}
 	}
 	writeTimeout := cfg.WriteTimeout
 	if writeTimeout == 0 {

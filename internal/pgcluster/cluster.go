@@ -67,6 +67,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	port     int
 	password string
+	started  bool // the last Start started the server; see StartedServer
 }
 
 // Open finds PostgreSQL's programs and decides where the cluster lives. It
@@ -161,6 +162,18 @@ func (c *Cluster) DatabaseURL(name string) string {
 		RawQuery: "sslmode=disable",
 	}
 	return u.String()
+}
+
+// StartedServer reports whether the most recent Start of this Cluster
+// started the server itself, rather than finding it running (started by
+// another process, another Cluster value or an earlier Start). It is false
+// before any Start, and true when Start started the server but failed at a
+// later step (creating the database). Whoever started the server is the one
+// to Stop it: the others rely on it.
+func (c *Cluster) StartedServer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started
 }
 
 // Running reports whether a server is up for this data directory, whoever

@@ -89,6 +89,9 @@ func TestLifecycle(t *testing.T) {
 	if c.Running() {
 		t.Fatal("Running before the first Start")
 	}
+	if c.StartedServer() {
+		t.Error("StartedServer before the first Start")
+	}
 	if got, want := c.DataDir(), filepath.Join(dir, "pgdata"); got != want {
 		t.Errorf("DataDir = %s, want %s", got, want)
 	}
@@ -101,6 +104,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	if !c.Running() {
 		t.Fatal("not Running after Start")
+	}
+	if !c.StartedServer() {
+		t.Error("StartedServer false after the Start that started the server")
 	}
 	url := c.URL()
 	if !strings.HasPrefix(url, "postgres://tenantapi:") || !strings.Contains(url, "@127.0.0.1:") || !strings.HasSuffix(url, "/tenantapi?sslmode=disable") {
@@ -128,6 +134,9 @@ func TestLifecycle(t *testing.T) {
 	if c.URL() != url {
 		t.Errorf("URL changed by the second Start: %s, was %s", c.URL(), url)
 	}
+	if c.StartedServer() {
+		t.Error("StartedServer true after a Start that found the server running")
+	}
 
 	// Another process opening the same folder sees the running server.
 	other, err := pgcluster.Open(pgcluster.Options{Dir: dir})
@@ -139,6 +148,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	if other.URL() != url {
 		t.Errorf("second Cluster's URL = %s, want %s", other.URL(), url)
+	}
+	if err := other.Start(ctx); err != nil || other.StartedServer() {
+		t.Errorf("Start of a second Cluster on the running server: %v, StartedServer %v; want nil, false", err, other.StartedServer())
 	}
 
 	if err := c.Stop(ctx); err != nil {
@@ -153,6 +165,9 @@ func TestLifecycle(t *testing.T) {
 
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if !c.StartedServer() {
+		t.Error("StartedServer false after restarting a stopped server")
 	}
 	if n := queryInt(t, c.URL(), "SELECT x FROM kept"); n != 42 {
 		t.Errorf("after a restart, kept.x = %d, want 42", n)
@@ -216,5 +231,8 @@ func TestPortTaken(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "Address already in use") {
 		t.Errorf("error does not include the server log's reason: %v", err)
+	}
+	if c.StartedServer() {
+		t.Error("StartedServer after a Start that started nothing")
 	}
 }

@@ -21,8 +21,12 @@ const startAttempts = 8
 // include the end of initdb's output or of the server log.
 //
 // The server outlives this process; Stop ends it. If ctx ends while pg_ctl
-// waits, the server may still come up.
+// waits, the server may still come up. StartedServer tells afterwards
+// whether this call started it.
 func (c *Cluster) Start(ctx context.Context) error {
+	c.mu.Lock()
+	c.started = false
+	c.mu.Unlock()
 	if err := c.loadOrCreatePassword(); err != nil {
 		return err
 	}
@@ -48,6 +52,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}
 		return err
 	}
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
 	return c.ensureDatabase(ctx)
 }
 
