@@ -34,8 +34,9 @@ func (s *Server) routes() {
 		http.MethodPost: {h: s.createTenant, body: jsonBody},
 	})
 	s.handle("/admin/tenants/{id}", adminRoute, methods{
-		http.MethodGet:    {h: s.getTenant},
-		http.MethodPatch:  {h: s.updateTenant, body: jsonBody},
+		http.MethodGet: {h: s.getTenant},
+		// Merge semantics ("rate_limit": null resets), so either type.
+		http.MethodPatch:  {h: s.updateTenant, body: jsonOrMergePatchBody},
 		http.MethodDelete: {h: s.deleteTenant},
 	})
 	s.handle("/admin/tenants/{id}/usage", adminRoute, methods{
@@ -94,10 +95,11 @@ type bodySpec struct {
 
 // The query parameters and bodies that endpoints declare.
 var (
-	pageParams       = []string{"limit", "cursor"}
-	jsonBody         = &bodySpec{types: []string{"application/json"}}
-	mergePatchBody   = &bodySpec{types: []string{"application/merge-patch+json"}}
-	optionalJSONBody = &bodySpec{types: []string{"application/json"}, optional: true}
+	pageParams           = []string{"limit", "cursor"}
+	jsonBody             = &bodySpec{types: []string{"application/json"}}
+	mergePatchBody       = &bodySpec{types: []string{"application/merge-patch+json"}}
+	jsonOrMergePatchBody = &bodySpec{types: []string{"application/json", "application/merge-patch+json"}}
+	optionalJSONBody     = &bodySpec{types: []string{"application/json"}, optional: true}
 )
 
 // routeKind says which checks stand in front of a route's handlers.
