@@ -103,7 +103,7 @@ func (e *endpoint) checkShape(w http.ResponseWriter, r *http.Request) error {
 	if b := e.body; b != nil && (!b.optional || hasBody(r)) {
 		if !slices.Contains(b.types, mediaType(r.Header.Get("Content-Type"))) {
 			if r.Method == http.MethodPatch {
-				w.Header().Set("Accept-Patch", strings.Join(b.types, ", "))
+				w.Header().Set("Accept-Patch", b.acceptPatch())
 			}
 			return tenantapi.Errorf(tenantapi.CodeUnsupportedMedia, "the body must be %s", strings.Join(b.types, " or "))
 		}

@@ -93,6 +93,9 @@ type bodySpec struct {
 	optional bool     // a request without a body is fine too (see hasBody)
 }
 
+// acceptPatch is the Accept-Patch header of a PATCH taking b (RFC 5789).
+func (b *bodySpec) acceptPatch() string { return strings.Join(b.types, ", ") }
+
 // The query parameters and bodies that endpoints declare.
 var (
 	pageParams           = []string{"limit", "cursor"}
@@ -112,8 +115,9 @@ const (
 )
 
 // handle registers pattern with its endpoints. HEAD is served by GET,
-// OPTIONS answers 204 with Allow (a CORS preflight too) before any tenant or
-// credential check, and any other method is 405 with Allow.
+// OPTIONS answers 204 with Allow (and Accept-Patch where PATCH is allowed;
+// a CORS preflight too) before any tenant or credential check, and any
+// other method is 405 with Allow.
 func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 	allowed := make([]string, 0, len(ms)+2)
 	handlers := make(map[string]http.HandlerFunc, len(ms))
@@ -127,6 +131,10 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 	allowed = append(allowed, http.MethodOptions)
 	slices.Sort(allowed)
 	allow := strings.Join(allowed, ", ")
+	acceptPatch := ""
+	if b := ms[http.MethodPatch].body; b != nil {
+		acceptPatch = b.acceptPatch()
+	}
 
 	route := func(w http.ResponseWriter, r *http.Request) {
 		noteRoute(r, pattern)
@@ -139,6 +147,9 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 			method = http.MethodGet
 		}
 		if method == http.MethodOptions {
+			if acceptPatch != "" {
+				w.Header().Set("Accept-Patch", acceptPatch)
+			}
 			s.options(w, r, allow)
 			return
 		}
