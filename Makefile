@@ -15,7 +15,7 @@ LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
-	check-artifacts-dir dev tools test lint clean bench bench-quick soak
+	check-artifacts-dir dev postgresql tools test lint clean bench bench-quick soak
 
 ## build: the tenantapi binary for this machine, in ./bin/tenantapi.
 build:
@@ -41,15 +41,20 @@ bootstrap-amd64:
 
 ## dev: build tenantapi and run it locally on its own PostgreSQL, with a demo
 ## tenant, a fresh demo key and an admin token (Ctrl-C stops both).
-dev: tools
+dev: postgresql
 	$(GO) build -trimpath -o $(BIN)/tenantapi $(PKG)
 	$(BIN)/tenantapi dev
 
-## tools: what the service and its tests need on this machine: PostgreSQL
-## server binaries, PgBouncer and Chromium for the /docs browser test
-## (Debian's postgresql, pgbouncer and chromium packages when missing).
-tools:
+## postgresql: what the service itself needs on this machine, and so make
+## dev and the benchmarks: PostgreSQL server binaries (Debian's postgresql
+## package when missing).
+postgresql:
 	@scripts/ensure-postgres.sh
+
+## tools: what the tests need on this machine: PostgreSQL server binaries,
+## PgBouncer and Chromium for the /docs browser test (Debian's postgresql,
+## pgbouncer and chromium packages when missing).
+tools: postgresql
 	@scripts/ensure-pgbouncer.sh
 	@scripts/ensure-chromium.sh
 
@@ -69,12 +74,12 @@ lint:
 ## the database ceiling, the design questions and the fleet operations, on a
 ## PostgreSQL of its own. Results: bench/results/<time>/results.{md,json}.
 ## Extra flags: make bench ARGS='--quick' (or --sections, --duration, …).
-bench: tools
+bench: postgresql
 	$(GO) run ./bench/run $(ARGS)
 
 ## bench-quick: the benchmark's smoke run (under a minute; CI runs it through
 ## bench/smoke.sh): few tenants, 2 s per scenario, no speed assertions.
-bench-quick: tools
+bench-quick: postgresql
 	$(GO) run ./bench/run --quick $(ARGS)
 
 ## soak: DURATION (default 5m) of steady mixed load across 1,000 tenants
@@ -82,7 +87,7 @@ bench-quick: tools
 ## server's RSS and goroutines; prints the curve and a verdict (no errors,
 ## both flat after warm-up). Extra flags: make soak ARGS='-rate 500'.
 DURATION ?= 5m
-soak: tools build
+soak: postgresql build
 	$(GO) run ./bench/soak -bin $(BIN)/tenantapi -duration $(DURATION) $(ARGS)
 
 clean:

@@ -36,10 +36,10 @@ func pathTenant(r *http.Request) (tenantapi.TenantID, error) {
 	return id, nil
 }
 
-// readObject reads a JSON object body (415, 413, 400, then 422 for a
+// readObject reads a JSON object body (413, 400, then 422 for a
 // non-object).
 func readObject(r *http.Request) (map[string]any, error) {
-	body, err := readBody(r, "application/json")
+	body, err := readBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	obj := map[string]any{}
-	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+	if hasBody(r) {
 		if obj, err = readObject(r); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -374,7 +374,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r, "application/json")
+	body, err := readBody(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -44,6 +44,9 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 	default:
 		var p tenantapi.Principal
 		p, err = s.authenticate(r.Context(), r)
+		if tenantapi.ErrorCode(err) == tenantapi.CodeUnauthorized {
+			refusedBearer(w, r)
+		}
 		if err == nil && p.Tenant.ID != id {
 			err = tenantapi.Errorf(tenantapi.CodeForbidden, "the credential does not belong to this tenant")
 		}
@@ -198,6 +201,17 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
+// refusedBearer marks the coming 401 as one for a bearer credential that
+// the request presented and that was refused (malformed, unknown, revoked,
+// expired or wrong): error="invalid_token", RFC 6750 §3.1. A request with
+// no bearer credential keeps writeError's plain challenge, without an
+// error code, as §3.1 asks.
+func refusedBearer(w http.ResponseWriter, r *http.Request) {
+	if _, presented := bearer(r); presented {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantapi", error="invalid_token"`)
+	}
+}
+
 // adminOnly guards the admin API: 404 while no admin token is configured,
 // 401 unless the request carries it. The comparison takes the same time
 // whatever the presented token is.
@@ -211,6 +225,7 @@ func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 		token, _ := bearer(r)
 		got := sha256.Sum256([]byte(token))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			refusedBearer(w, r)
 			s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeUnauthorized, "a valid admin token is required"))
 			return
 		}

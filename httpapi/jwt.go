@@ -28,7 +28,7 @@ func (s *Server) jwtTenant(w http.ResponseWriter, r *http.Request, id tenantapi.
 	tenant, err := s.stores.Tokens.TenantOf(r.Context(), token)
 	if err != nil {
 		if tenantapi.ErrorCode(err) == tenantapi.CodeUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantapi", error="invalid_token"`)
+			refusedBearer(w, r)
 		}
 		return tenantStatus{}, err
 	}

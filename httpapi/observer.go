@@ -26,6 +26,7 @@ func (s *Server) metricsRoute(w http.ResponseWriter, r *http.Request) {
 	if tok := s.cfg.MetricsToken; tok != "" {
 		got, ok := bearer(r)
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+			refusedBearer(w, r)
 			s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeUnauthorized, "the metrics token is missing or wrong"))
 			return
 		}

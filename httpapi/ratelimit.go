@@ -144,7 +144,9 @@ func toRateLimitJSON(l *tenantapi.RateLimit) *rateLimitJSON {
 }
 
 // checkRateLimit validates the "rate_limit" member of a tenant update:
-// {"rps", "burst"}, or null for the server's default (nil).
+// {"rps", "burst"}, or null for the server's default (nil). A burst that is
+// absent or null takes one second's worth of rps, as `tenants limit`
+// without --burst does (tenantapi.DefaultBurst).
 func checkRateLimit(v any, fe *fieldErrors) *tenantapi.RateLimit {
 	if v == nil {
 		return nil
@@ -164,10 +166,13 @@ func checkRateLimit(v any, fe *fieldErrors) *tenantapi.RateLimit {
 	if err != nil || rps < 0 || rps > tenantapi.MaxRateLimitRPS {
 		fe.add("/rate_limit/rps", "must be a number from 0 (no limit) to 1000000")
 	}
+	if obj["burst"] == nil {
+		return &tenantapi.RateLimit{RPS: rps, Burst: tenantapi.DefaultBurst(rps)}
+	}
 	n, _ = obj["burst"].(json.Number)
 	burst, err := n.Int64()
 	if err != nil || burst < 1 || burst > tenantapi.MaxRateLimitBurst {
-		fe.add("/rate_limit/burst", "must be an integer from 1 to 1000000")
+		fe.add("/rate_limit/burst", "must be an integer from 1 to 1000000, or absent for one second's worth of rps")
 	}
 	return &tenantapi.RateLimit{RPS: rps, Burst: int(burst)}
 }

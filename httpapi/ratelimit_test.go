@@ -93,7 +93,10 @@ func TestCheckRateLimit(t *testing.T) {
 		{`{"rps": 5, "burst": 10}`, &tenantapi.RateLimit{RPS: 5, Burst: 10}, nil},
 		{`{"rps": 0.5, "burst": 1}`, &tenantapi.RateLimit{RPS: 0.5, Burst: 1}, nil},
 		{`{"rps": 0, "burst": 1}`, &tenantapi.RateLimit{RPS: 0, Burst: 1}, nil},
-		{`{"rps": 5}`, nil, []string{"/rate_limit/burst"}},
+		{`{"rps": 5}`, &tenantapi.RateLimit{RPS: 5, Burst: 5}, nil}, // one second's worth
+		{`{"rps": 2.5, "burst": null}`, &tenantapi.RateLimit{RPS: 2.5, Burst: 3}, nil},
+		{`{"rps": 0.1}`, &tenantapi.RateLimit{RPS: 0.1, Burst: 1}, nil},
+		{`{"burst": 2}`, nil, []string{"/rate_limit/rps"}},
 		{`{"rps": -1, "burst": 1.5}`, nil, []string{"/rate_limit/rps", "/rate_limit/burst"}},
 		{`{"rps": "5", "burst": 0}`, nil, []string{"/rate_limit/rps", "/rate_limit/burst"}},
 		{`{"rps": 1e400, "burst": 1e7}`, nil, []string{"/rate_limit/rps", "/rate_limit/burst"}},

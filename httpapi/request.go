@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -92,38 +94,95 @@ func splitETags(v string) ([]string, bool) {
 	return tags, len(tags) > 0
 }
 
+// checkShape runs the checks of SPEC §4.1 (8) that need only what e
+// declares, in their order: the body's media type (415, with Accept-Patch
+// for PATCH), its size (413), then the query parameters (400
+// invalid-query). What is left of step 8, the body's JSON and headers such
+// as If-Match, the handler checks.
+func (e *endpoint) checkShape(w http.ResponseWriter, r *http.Request) error {
+	if b := e.body; b != nil && (!b.optional || hasBody(r)) {
+		if !slices.Contains(b.types, mediaType(r.Header.Get("Content-Type"))) {
+			if r.Method == http.MethodPatch {
+				w.Header().Set("Accept-Patch", b.acceptPatch())
+			}
+			return tenantapi.Errorf(tenantapi.CodeUnsupportedMedia, "the body must be %s", strings.Join(b.types, " or "))
+		}
+		if r.ContentLength > MaxBodySize {
+			return errTooLarge
+		}
+	}
+	if e.anyQuery {
+		return nil
+	}
+	err := checkQuery(r.URL.RawQuery, e.query)
+	if err != nil && e.body != nil && r.ContentLength < 0 {
+		// A body of unknown length: only reading it tells 413 from 400.
+		if n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, MaxBodySize+1)); n > MaxBodySize {
+			return errTooLarge
+		}
+	}
+	return err
+}
+
+// hasBody reports whether the request carries a body, for endpoints whose
+// body is optional: a length other than 0, or a Content-Type.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength != 0 || r.Header.Get("Content-Type") != ""
+}
+
+// checkQuery refuses, with CodeInvalidQuery naming it, a query parameter
+// that is not one of allowed or that is given more than once, and a query
+// string that does not parse.
+func checkQuery(rawQuery string, allowed []string) error {
+	if rawQuery == "" {
+		return nil
+	}
+	values, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return tenantapi.Errorf(tenantapi.CodeInvalidQuery, "the query string is malformed")
+	}
+	// Of several bad parameters, name the first in sort order, so that the
+	// same request always gets the same answer.
+	found, bad, repeated := false, "", false
+	for k, vs := range values {
+		known := slices.Contains(allowed, k)
+		if (!known || len(vs) > 1) && (!found || k < bad) {
+			found, bad, repeated = true, k, known
+		}
+	}
+	switch {
+	case !found:
+		return nil
+	case repeated:
+		return tenantapi.Errorf(tenantapi.CodeInvalidQuery, "query parameter %q is repeated", truncate(bad, 32))
+	default:
+		return tenantapi.Errorf(tenantapi.CodeInvalidQuery, "unknown query parameter %q", truncate(bad, 32))
+	}
+}
+
 // listQuery is a parsed ?limit=&cursor= of a list route.
 type listQuery struct {
 	limit  int
 	cursor string // raw; decoded by the route
 }
 
-// parseListQuery accepts only limit (^[1-9][0-9]{0,2}$, at most 500) and
-// cursor, each at most once; anything else is CodeInvalidQuery.
+// parseListQuery reads limit (^[1-9][0-9]{0,2}$, at most 500) and cursor
+// of a list route, whose declaration (pageParams) has refused any other
+// parameter, a repeated one and a malformed query string (checkShape).
 func parseListQuery(r *http.Request) (listQuery, error) {
 	q := listQuery{limit: tenantapi.DefaultPageLimit}
-	values, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "the query string is malformed")
-	}
-	for k, vs := range values {
-		if len(vs) != 1 {
-			return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "query parameter %q is repeated", truncate(k, 32))
+	values := r.URL.Query()
+	if vs := values["limit"]; len(vs) > 0 {
+		n, ok := parseLimit(vs[0])
+		if !ok {
+			return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "limit must be an integer from 1 to %d", tenantapi.MaxPageLimit)
 		}
-		switch k {
-		case "limit":
-			n, ok := parseLimit(vs[0])
-			if !ok {
-				return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "limit must be an integer from 1 to %d", tenantapi.MaxPageLimit)
-			}
-			q.limit = n
-		case "cursor":
-			q.cursor = vs[0]
-			if q.cursor == "" {
-				return q, tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
-			}
-		default:
-			return q, tenantapi.Errorf(tenantapi.CodeInvalidQuery, "unknown query parameter %q", truncate(k, 32))
+		q.limit = n
+	}
+	if vs := values["cursor"]; len(vs) > 0 {
+		q.cursor = vs[0]
+		if q.cursor == "" {
+			return q, tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
 		}
 	}
 	return q, nil

@@ -8,66 +8,102 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
-// routes is the map of the API: every route, its handlers and the checks in
-// front of them. The checks run in the order SPEC §4.1 gives: route and
-// method, CORS preflight, then (tenant routes) X-Tenant-ID, credential,
-// tenant match, registry, rate limit; body and query checks live in the
-// handlers.
+// routes is the map of the API: every route, its handlers, the query
+// parameters and body each method takes, and the checks in front of them.
+// The checks run in the order SPEC §4.1 gives: route and method, CORS
+// preflight, then (tenant routes) X-Tenant-ID, credential, tenant match,
+// registry, rate limit; then what the endpoint declares here (media type,
+// body size, query parameters); then the handler's own checks of the body,
+// the headers and the item.
 func (s *Server) routes() {
 	// Tenant API.
 	s.handle("/items", tenantRoute, methods{
-		http.MethodGet:  s.listItems,
-		http.MethodPost: s.createItem,
+		http.MethodGet:  {h: s.listItems, query: pageParams},
+		http.MethodPost: {h: s.createItem, body: jsonBody},
 	})
 	s.handle("/items/{item_id}", tenantRoute, methods{
-		http.MethodGet:    s.getItem,
-		http.MethodPut:    s.replaceItem,
-		http.MethodPatch:  s.patchItem,
-		http.MethodDelete: s.deleteItem,
+		http.MethodGet:    {h: s.getItem},
+		http.MethodPut:    {h: s.replaceItem, body: jsonBody},
+		http.MethodPatch:  {h: s.patchItem, body: mergePatchBody},
+		http.MethodDelete: {h: s.deleteItem},
 	})
 
 	// Admin API: 404 everywhere under /admin/ unless an admin token is set.
 	s.handle("/admin/tenants", adminRoute, methods{
-		http.MethodGet:  s.listTenants,
-		http.MethodPost: s.createTenant,
+		http.MethodGet:  {h: s.listTenants, query: pageParams},
+		http.MethodPost: {h: s.createTenant, body: jsonBody},
 	})
 	s.handle("/admin/tenants/{id}", adminRoute, methods{
-		http.MethodGet:    s.getTenant,
-		http.MethodPatch:  s.updateTenant,
-		http.MethodDelete: s.deleteTenant,
+		http.MethodGet: {h: s.getTenant},
+		// Merge semantics ("rate_limit": null resets), so either type.
+		http.MethodPatch:  {h: s.updateTenant, body: jsonOrMergePatchBody},
+		http.MethodDelete: {h: s.deleteTenant},
 	})
 	s.handle("/admin/tenants/{id}/usage", adminRoute, methods{
-		http.MethodGet: s.tenantUsage,
+		http.MethodGet: {h: s.tenantUsage},
 	})
 	s.handle("/admin/tenants/{id}/api-keys", adminRoute, methods{
-		http.MethodGet:  s.listKeys,
-		http.MethodPost: s.createKey,
+		http.MethodGet:  {h: s.listKeys},
+		http.MethodPost: {h: s.createKey, body: optionalJSONBody},
 	})
 	s.handle("/admin/tenants/{id}/api-keys/{key_id}", adminRoute, methods{
-		http.MethodDelete: s.revokeKey,
+		http.MethodDelete: {h: s.revokeKey},
 	})
 	s.handle("/admin/config", adminRoute, methods{
-		http.MethodGet: s.listConfig,
+		http.MethodGet: {h: s.listConfig},
 	})
 	s.handle("/admin/config/{key}", adminRoute, methods{
-		http.MethodGet:    s.getConfig,
-		http.MethodPut:    s.putConfig,
-		http.MethodDelete: s.deleteConfig,
+		http.MethodGet:    {h: s.getConfig},
+		http.MethodPut:    {h: s.putConfig, body: jsonBody},
+		http.MethodDelete: {h: s.deleteConfig},
 	})
 	s.mux.Handle("/admin/", s.adminOnly(s.notFound))
 
-	// Open to all.
-	s.handle("/healthz", openRoute, methods{http.MethodGet: s.healthz})
-	s.handle("/readyz", openRoute, methods{http.MethodGet: s.readyz})
-	s.handle("/openapi.json", openRoute, methods{http.MethodGet: s.openAPI})
-	s.handle("/docs", openRoute, methods{http.MethodGet: s.docs})
+	// Open to all, and outside the API: they ignore the query string, which
+	// load balancers' probes, scrapers and browsers use for cache busting.
+	s.handle("/healthz", openRoute, methods{http.MethodGet: {h: s.healthz, anyQuery: true}})
+	s.handle("/readyz", openRoute, methods{http.MethodGet: {h: s.readyz, anyQuery: true}})
+	s.handle("/openapi.json", openRoute, methods{http.MethodGet: {h: s.openAPI, anyQuery: true}})
+	s.handle("/docs", openRoute, methods{http.MethodGet: {h: s.docs, anyQuery: true}})
 	// Operator-facing, not part of the documented API; see Config.Metrics.
-	s.handle("/metrics", openRoute, methods{http.MethodGet: s.metricsRoute})
+	s.handle("/metrics", openRoute, methods{http.MethodGet: {h: s.metricsRoute, anyQuery: true}})
 	s.mux.HandleFunc("/", s.notFound)
 }
 
-// methods maps HTTP methods to the handlers of one route.
-type methods map[string]http.HandlerFunc
+// methods maps HTTP methods to the endpoints of one route.
+type methods map[string]endpoint
+
+// endpoint is one method of a route: its handler and what the request may
+// carry besides the path and headers. The server refuses anything else
+// before the handler runs (see checkShape).
+type endpoint struct {
+	h http.HandlerFunc
+	// query names the query parameters it takes, each at most once; nil
+	// takes none.
+	query []string
+	// anyQuery ignores the query string altogether (open routes).
+	anyQuery bool
+	// body is the body it reads; nil reads none.
+	body *bodySpec
+}
+
+// bodySpec is the body an endpoint reads.
+type bodySpec struct {
+	types    []string // the media types it accepts
+	optional bool     // a request without a body is fine too (see hasBody)
+}
+
+// acceptPatch is the Accept-Patch header of a PATCH taking b (RFC 5789).
+func (b *bodySpec) acceptPatch() string { return strings.Join(b.types, ", ") }
+
+// The query parameters and bodies that endpoints declare.
+var (
+	pageParams           = []string{"limit", "cursor"}
+	jsonBody             = &bodySpec{types: []string{"application/json"}}
+	mergePatchBody       = &bodySpec{types: []string{"application/merge-patch+json"}}
+	jsonOrMergePatchBody = &bodySpec{types: []string{"application/json", "application/merge-patch+json"}}
+	optionalJSONBody     = &bodySpec{types: []string{"application/json"}, optional: true}
+)
 
 // routeKind says which checks stand in front of a route's handlers.
 type routeKind int
@@ -78,20 +114,27 @@ const (
 	adminRoute                   // the admin token
 )
 
-// handle registers pattern with its handlers. HEAD is served by GET, OPTIONS
-// answers 204 with Allow (a CORS preflight too) before any tenant or
-// credential check, and any other method is 405 with Allow.
+// handle registers pattern with its endpoints. HEAD is served by GET,
+// OPTIONS answers 204 with Allow (and Accept-Patch where PATCH is allowed;
+// a CORS preflight too) before any tenant or credential check, and any
+// other method is 405 with Allow.
 func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 	allowed := make([]string, 0, len(ms)+2)
-	for m := range ms {
+	handlers := make(map[string]http.HandlerFunc, len(ms))
+	for m, e := range ms {
 		allowed = append(allowed, m)
+		handlers[m] = s.endpointHandler(e)
 	}
-	if ms[http.MethodGet] != nil {
+	if ms[http.MethodGet].h != nil {
 		allowed = append(allowed, http.MethodHead)
 	}
 	allowed = append(allowed, http.MethodOptions)
 	slices.Sort(allowed)
 	allow := strings.Join(allowed, ", ")
+	acceptPatch := ""
+	if b := ms[http.MethodPatch].body; b != nil {
+		acceptPatch = b.acceptPatch()
+	}
 
 	route := func(w http.ResponseWriter, r *http.Request) {
 		noteRoute(r, pattern)
@@ -104,10 +147,13 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 			method = http.MethodGet
 		}
 		if method == http.MethodOptions {
+			if acceptPatch != "" {
+				w.Header().Set("Accept-Patch", acceptPatch)
+			}
 			s.options(w, r, allow)
 			return
 		}
-		h := ms[method]
+		h := handlers[method]
 		if h == nil {
 			w.Header().Set("Allow", allow)
 			s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeMethodNotAllowed, "method %s is not allowed here", sanitizeMethod(r.Method)))
@@ -125,6 +171,18 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 		return
 	}
 	s.mux.HandleFunc(pattern, route)
+}
+
+// endpointHandler returns e's handler behind the checks e declares, which
+// run once the route's own checks (tenant or admin token) have passed.
+func (s *Server) endpointHandler(e endpoint) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := e.checkShape(w, r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		e.h(w, r)
+	}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

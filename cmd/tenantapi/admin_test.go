@@ -282,3 +282,41 @@ func TestHealthAndDocs(t *testing.T) {
 		t.Errorf("docs: %d %v", r.status, r.header)
 	}
 }
+
+// TestAdminTenantMergePatch: PATCH /admin/tenants/{id} has merge semantics
+// ("rate_limit": null resets), so it takes application/merge-patch+json as
+// well as application/json; anything else is 415 with Accept-Patch.
+func TestAdminTenantMergePatch(t *testing.T) {
+	e := setup(t)
+	expect(t, e.admin("POST", "/admin/tenants", `{"id":"acme","name":"Acme"}`), 201, "")
+	patch := func(contentType, body string) response {
+		t.Helper()
+		return e.do(req{method: "PATCH", path: "/admin/tenants/acme", body: body,
+			header: map[string]string{"Authorization": "Bearer " + testAdminToken, "Content-Type": contentType}})
+	}
+	r := patch("application/merge-patch+json", `{"name":"Acme 2","rate_limit":{"rps":5,"burst":10}}`)
+	expect(t, r, 200, "")
+	if r.json(t)["name"] != "Acme 2" || r.json(t)["rate_limit"] == nil {
+		t.Errorf("merge patch: %s", r.body)
+	}
+	r = patch("application/merge-patch+json; charset=utf-8", `{"rate_limit":null}`)
+	expect(t, r, 200, "")
+	if rl, ok := r.json(t)["rate_limit"]; !ok || rl != nil {
+		t.Errorf("merge patch with null: %s", r.body)
+	}
+	expect(t, patch("application/json", `{"name":"Acme 3"}`), 200, "")
+	expect(t, patch("application/merge-patch+json", `{"name":""}`), 422, "validation-failed")
+	expect(t, patch("application/merge-patch+json", `{"name":`), 400, "malformed-json")
+	r = patch("text/plain", `{"name":"Acme 4"}`)
+	expect(t, r, 415, "unsupported-media-type")
+	if got := r.header.Get("Accept-Patch"); got != "application/json, application/merge-patch+json" {
+		t.Errorf("415: Accept-Patch %q", got)
+	}
+	// Only PATCH has merge semantics.
+	r = e.do(req{method: "POST", path: "/admin/tenants", body: `{"id":"other"}`,
+		header: map[string]string{"Authorization": "Bearer " + testAdminToken, "Content-Type": "application/merge-patch+json"}})
+	expect(t, r, 415, "unsupported-media-type")
+	if r := e.admin("GET", "/admin/tenants/acme", ""); r.json(t)["name"] != "Acme 3" {
+		t.Errorf("after the patches: %s", r.body)
+	}
+}

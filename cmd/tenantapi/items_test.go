@@ -557,3 +557,25 @@ func corrupt(key string) string {
 	}
 	return key[:len(key)-1] + last
 }
+
+// TestAcceptPatchOnOptions: OPTIONS on a route that takes PATCH names the
+// media types its PATCH accepts (RFC 5789 §3.1), as a PATCH's 415 does.
+func TestAcceptPatchOnOptions(t *testing.T) {
+	e := setup(t)
+	for path, want := range map[string]string{
+		"/items/0193a6f1-4c2e-7d0a-9b1e-3f5a6c7d8e9f": "application/merge-patch+json",
+		"/admin/tenants/acme":                         "application/json, application/merge-patch+json",
+		"/items":                                      "",
+		"/admin/config/k":                             "",
+	} {
+		h := map[string]string{}
+		if strings.HasPrefix(path, "/admin/") {
+			h["Authorization"] = "Bearer " + testAdminToken
+		}
+		r := e.do(req{method: "OPTIONS", path: path, header: h})
+		expect(t, r, 204, "")
+		if got := r.header.Get("Accept-Patch"); got != want {
+			t.Errorf("OPTIONS %s: Accept-Patch %q, want %q", path, got, want)
+		}
+	}
+}

@@ -361,3 +361,40 @@ func TestServeRefusesBadRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRateLimitDefaultBurst: a rate limit without a burst (or with a
+// null one) takes one second's worth, as `tenants limit` without --burst.
+func TestAdminRateLimitDefaultBurst(t *testing.T) {
+	e := setup(t)
+	expect(t, e.admin("POST", "/admin/tenants", `{"id":"acme"}`), 201, "")
+	for _, tc := range []struct {
+		body  string
+		rps   float64
+		burst int
+	}{
+		{`{"rate_limit":{"rps":5}}`, 5, tenantapi.DefaultBurst(5)},
+		{`{"rate_limit":{"rps":2.5}}`, 2.5, tenantapi.DefaultBurst(2.5)},
+		{`{"rate_limit":{"rps":0.1,"burst":null}}`, 0.1, tenantapi.DefaultBurst(0.1)},
+		{`{"rate_limit":{"rps":0}}`, 0, tenantapi.DefaultBurst(0)},
+		{`{"rate_limit":{"rps":5,"burst":10}}`, 5, 10},
+	} {
+		r := e.admin("PATCH", "/admin/tenants/acme", tc.body)
+		expect(t, r, 200, "")
+		rl, _ := r.json(t)["rate_limit"].(map[string]any)
+		if rl["rps"] != tc.rps || rl["burst"] != float64(tc.burst) {
+			t.Errorf("%s: rate_limit %v, want rps %v burst %v", tc.body, rl, tc.rps, tc.burst)
+		}
+	}
+	// The CLI's default, which the cases above share: one second's worth.
+	if tenantapi.DefaultBurst(5) != 5 || tenantapi.DefaultBurst(2.5) != 3 || tenantapi.DefaultBurst(0.1) != 1 {
+		t.Error("DefaultBurst is not one second's worth, at least 1")
+	}
+	for _, body := range []string{
+		`{"rate_limit":{"burst":10}}`,
+		`{"rate_limit":{"rps":5,"burst":0}}`,
+		`{"rate_limit":{"rps":-1}}`,
+		`{"rate_limit":{}}`,
+	} {
+		expect(t, e.admin("PATCH", "/admin/tenants/acme", body), 422, "validation-failed")
+	}
+}
