@@ -176,3 +176,17 @@ func TestLoadMigrationsFolder(t *testing.T) {
 		t.Error("missing folder accepted")
 	}
 }
+
+// The example set starts from the built-in file byte for byte, so tenants
+// carried over from earlier releases (recorded with the built-in file's
+// checksum) migrate with it.
+func TestExampleSetStartsWithTheBuiltinFile(t *testing.T) {
+	t.Parallel()
+	set, err := LoadMigrations("../examples/projects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set[0].File != builtinMigrations[0].File || set[0].Checksum != builtinMigrations[0].Checksum {
+		t.Errorf("examples/projects/%s differs from the built-in %s", set[0].File, builtinMigrations[0].File)
+	}
+}
