@@ -27,12 +27,15 @@ func TestAuthChallenge(t *testing.T) {
 	expect(t, r, 201, "")
 	revoked := r.json(t)["key"].(string)
 	expect(t, e.admin("DELETE", "/admin/tenants/acme/api-keys/"+r.json(t)["id"].(string), ""), 204, "")
+	// Two seconds leave a loaded machine time to create the key before it
+	// expires; the wait below lasts until just past its expiry.
+	expiry := time.Now().Add(2 * time.Second)
 	r = e.admin("POST", "/admin/tenants/acme/api-keys",
-		`{"name":"brief","expires_at":"`+time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)+`"}`)
+		`{"name":"brief","expires_at":"`+expiry.UTC().Format(time.RFC3339Nano)+`"}`)
 	expect(t, r, 201, "")
 	expired := r.json(t)["key"].(string)
 	unknown, _ := tenantapi.NewAPIKeySecret()
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(time.Until(expiry) + 100*time.Millisecond)
 
 	const plain = `Bearer realm="tenantapi"`
 	const invalid = `Bearer realm="tenantapi", error="invalid_token"`
