@@ -93,15 +93,6 @@ type Constraint struct {
 	References string `json:"references,omitempty"`
 }
 
-// Field returns the field named name.
-func (r *Resource) Field(name string) (Field, bool) {
-	i := slices.IndexFunc(r.Fields, func(f Field) bool { return f.Name == name })
-	if i < 0 {
-		return Field{}, false
-	}
-	return r.Fields[i], true
-}
-
 // PrivateTable is a table of the application set that is not a resource,
 // with the reason.
 type PrivateTable struct {
@@ -126,9 +117,6 @@ func (s *Schema) Resource(name string) (*Resource, bool) {
 	}
 	return nil, false
 }
-
-// ManagedColumns are the columns the server sets, when a table has them.
-var ManagedColumns = []string{"id", "version", "created_at", "updated_at"}
 
 // resourceName is the grammar of a table served as a resource.
 var resourceName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)

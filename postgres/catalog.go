@@ -114,12 +114,10 @@ func readSchema(ctx context.Context, c batcher, schema string) (tenantapi.Schema
 	b.Queue(catalogColumnsSQL, schema).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var col catalogColumn
-			var typtype string
 			if err := rows.Scan(&col.table, &col.name, &col.num, &col.sqlType, &col.typmod, &col.notNull, &col.hasDefault,
-				&col.generated, &col.typeOID, &typtype, &col.array, &col.typname, &col.labels); err != nil {
+				&col.generated, &col.typeOID, &col.typtype, &col.array, &col.typname, &col.labels); err != nil {
 				return err
 			}
-			col.typtype = typtype
 			columns = append(columns, col)
 		}
 		return rows.Err()
@@ -154,24 +152,9 @@ func readSchema(ctx context.Context, c batcher, schema string) (tenantapi.Schema
 		if strings.HasPrefix(name, productTablePrefix) {
 			continue // the product's own, not the application set's
 		}
-		var cols []catalogColumn
-		for _, col := range columns {
-			if col.table == oid {
-				cols = append(cols, col)
-			}
-		}
-		var ixs []catalogIndex
-		for _, ix := range indexes {
-			if ix.table == oid {
-				ixs = append(ixs, ix)
-			}
-		}
-		var ks []catalogConstraint
-		for _, k := range constrs {
-			if k.table == oid {
-				ks = append(ks, k)
-			}
-		}
+		cols := ofTable(columns, oid, func(c catalogColumn) uint32 { return c.table })
+		ixs := ofTable(indexes, oid, func(ix catalogIndex) uint32 { return ix.table })
+		ks := ofTable(constrs, oid, func(k catalogConstraint) uint32 { return k.table })
 		r, reason := resourceOf(name, cols, ixs, ks)
 		if reason != "" {
 			s.Private = append(s.Private, tenantapi.PrivateTable{Name: name, Reason: reason})
@@ -180,6 +163,17 @@ func readSchema(ctx context.Context, c batcher, schema string) (tenantapi.Schema
 		s.Resources = append(s.Resources, r)
 	}
 	return s, nil
+}
+
+// ofTable returns the rows of rows that belong to the table oid.
+func ofTable[T any](rows []T, oid uint32, table func(T) uint32) []T {
+	var out []T
+	for _, r := range rows {
+		if table(r) == oid {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Built-in type OIDs (pg_type.h); they are fixed across PostgreSQL versions.
@@ -280,16 +274,16 @@ func resourceOf(name string, cols []catalogColumn, ixs []catalogIndex, ks []cata
 			r.Uniques = append(r.Uniques, tenantapi.Constraint{Name: ix.name, Columns: names(ix.keys)})
 		}
 	}
+	managed := map[string]struct {
+		oid  uint32
+		want string
+		set  *bool
+	}{
+		"version":    {oidInt8, "bigint", &r.Versioned},
+		"created_at": {oidTimestamptz, "timestamp with time zone", &r.Created},
+		"updated_at": {oidTimestamptz, "timestamp with time zone", &r.Updated},
+	}
 	for _, col := range cols {
-		managed := map[string]struct {
-			oid  uint32
-			want string
-			set  *bool
-		}{
-			"version":    {oidInt8, "bigint", &r.Versioned},
-			"created_at": {oidTimestamptz, "timestamp with time zone", &r.Created},
-			"updated_at": {oidTimestamptz, "timestamp with time zone", &r.Updated},
-		}
 		if col.name == "id" {
 			continue
 		}

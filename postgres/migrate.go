@@ -28,15 +28,6 @@ func NewMigrator(db *DB) *Migrator {
 	return &Migrator{db: db, app: db.app}
 }
 
-// WithApplicationSet returns a copy of m whose application set is ms (as
-// LoadMigrations returns it: ordered, versions unique).
-func (m *Migrator) WithApplicationSet(ms []Migration) *Migrator {
-	return &Migrator{db: m.db, app: ms}
-}
-
-// ApplicationSet returns m's application set, in version order.
-func (m *Migrator) ApplicationSet() []Migration { return slices.Clone(m.app) }
-
 // WithTenantMigrations returns a copy of m whose application set also has
 // extra, in version order. It exists so tests can exercise upgrades and
 // failures; it panics when two migrations share a version, a programming
