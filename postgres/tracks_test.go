@@ -40,11 +40,10 @@ func TestMigrateCarriesLegacyTenantsOver(t *testing.T) {
 	legacyTenant(t, s, "old")
 	s.createTenant(t, "new")
 
+	// Its application version is current; its product track is behind.
 	st, err := s.mig.Status(t.Context())
-	if err != nil || len(st.Behind) != 0 {
-		// The application version is the same; only the product track is
-		// behind, which Status does not list as pending work for the team.
-		t.Logf("status before: %+v, %v", st, err)
+	if err != nil || len(st.Behind) != 1 || st.Behind[0].Tenant != "old" {
+		t.Errorf("status before = %+v, %v; want the legacy tenant behind", st, err)
 	}
 	r, err := s.mig.MigrateTenants(t.Context(), MigrateOptions{})
 	if want := (Report{Total: 2, Migrated: 1, UpToDate: 1, Complete: true}); err != nil || !equalReports(r, want) {
