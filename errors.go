@@ -95,7 +95,18 @@ var (
 	ErrTenantExists       = &Error{Code: CodeConflict, Detail: "tenant already exists"}
 	ErrPreconditionFailed = &Error{Code: CodePreconditionFailed, Detail: "If-Match does not match the current ETag"}
 	ErrUnauthorized       = &Error{Code: CodeUnauthorized, Detail: "missing, unknown, revoked or expired credential"}
+	// ErrKeyInFlight is a create whose Idempotency-Key a request still in
+	// flight holds.
+	ErrKeyInFlight = &Error{Code: CodeConflict, Detail: "a request with this Idempotency-Key is still in progress; retry shortly"}
+	// ErrShapeChanged is a statement that met another shape of a table than
+	// the one the tenant's version has: the tenant was migrated meanwhile.
+	ErrShapeChanged = &Error{Code: CodeUnavailable, Detail: "the tenant's schema is being migrated; retry shortly"}
 )
+
+// Invalid returns a CodeValidationFailed error listing fields.
+func Invalid(fields ...FieldError) *Error {
+	return &Error{Code: CodeValidationFailed, Detail: "the body has invalid fields", Fields: fields}
+}
 
 // Is makes errors.Is match any *Error with the same code and detail, so a
 // wrapped copy of a sentinel still matches it.

@@ -5,7 +5,7 @@ import "time"
 // RequestInfo is what metrics learn about one answered request. The HTTP
 // layer fills it in; metrics adapters (Prometheus, CloudWatch EMF) read it.
 type RequestInfo struct {
-	// Route is the matched route pattern ("/items/{item_id}"), never the
+	// Route is the matched route pattern ("/items/{id}"), never the
 	// raw path; "unmatched" when no route matched.
 	Route  string
 	Method string

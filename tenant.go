@@ -76,6 +76,9 @@ type Tenant struct {
 type TenantRef struct {
 	ID  TenantID
 	UID int64
+	// Version is the version of the application set the tenant's schema is
+	// at (its schema_version): the shape its requests are served with.
+	Version int
 }
 
 // TenantUpdate is a partial update of a tenant; nil fields stay as they are.

@@ -111,7 +111,7 @@ func (e *endpoint) checkShape(w http.ResponseWriter, r *http.Request) error {
 			return errTooLarge
 		}
 	}
-	if e.anyQuery {
+	if e.anyQuery || e.filters {
 		return nil
 	}
 	err := checkQuery(r.URL.RawQuery, e.query)

@@ -16,16 +16,18 @@ import (
 // body size, query parameters); then the handler's own checks of the body,
 // the headers and the item.
 func (s *Server) routes() {
-	// Tenant API.
-	s.handle("/items", tenantRoute, methods{
-		http.MethodGet:  {h: s.listItems, query: pageParams},
-		http.MethodPost: {h: s.createItem, body: jsonBody},
+	// Tenant API: every resource of the application set (items, or the
+	// tables of TENANT_MIGRATIONS), one set of handlers for all. A name
+	// that no version has is 404 before any tenant check.
+	s.handle("/{resource}", resourceRoute, methods{
+		http.MethodGet:  {h: s.listRows, filters: true},
+		http.MethodPost: {h: s.createRow, body: jsonBody},
 	})
-	s.handle("/items/{item_id}", tenantRoute, methods{
-		http.MethodGet:    {h: s.getItem},
-		http.MethodPut:    {h: s.replaceItem, body: jsonBody},
-		http.MethodPatch:  {h: s.patchItem, body: mergePatchBody},
-		http.MethodDelete: {h: s.deleteItem},
+	s.handle("/{resource}/{id}", resourceRoute, methods{
+		http.MethodGet:    {h: s.getRow},
+		http.MethodPut:    {h: s.replaceRow, body: jsonBody},
+		http.MethodPatch:  {h: s.patchRow, body: mergePatchBody},
+		http.MethodDelete: {h: s.deleteRow},
 	})
 
 	// Admin API: 404 everywhere under /admin/ unless an admin token is set.
@@ -57,7 +59,11 @@ func (s *Server) routes() {
 		http.MethodPut:    {h: s.putConfig, body: jsonBody},
 		http.MethodDelete: {h: s.deleteConfig},
 	})
-	s.mux.Handle("/admin/", s.adminOnly(s.notFound))
+	// Any other path under /admin/ (patterns more specific than the
+	// resource routes, which would take two-segment paths otherwise).
+	for _, p := range []string{"/admin/{$}", "/admin/{x}", "/admin/{x}/{rest...}"} {
+		s.mux.Handle(p, s.adminOnly(s.notFound))
+	}
 
 	// Open to all, and outside the API: they ignore the query string, which
 	// load balancers' probes, scrapers and browsers use for cache busting.
@@ -83,6 +89,9 @@ type endpoint struct {
 	query []string
 	// anyQuery ignores the query string altogether (open routes).
 	anyQuery bool
+	// filters leaves the query to the handler, which knows the filters
+	// the tenant's resource takes (resource lists).
+	filters bool
 	// body is the body it reads; nil reads none.
 	body *bodySpec
 }
@@ -109,9 +118,10 @@ var (
 type routeKind int
 
 const (
-	openRoute   routeKind = iota // health, readiness, documentation
-	tenantRoute                  // X-Tenant-ID, credential, registry
-	adminRoute                   // the admin token
+	openRoute     routeKind = iota // health, readiness, documentation
+	tenantRoute                    // X-Tenant-ID, credential, registry
+	resourceRoute                  // a tenantRoute whose {resource} must exist
+	adminRoute                     // the admin token
 )
 
 // handle registers pattern with its endpoints. HEAD is served by GET,
@@ -137,8 +147,20 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 	}
 
 	route := func(w http.ResponseWriter, r *http.Request) {
-		noteRoute(r, pattern)
-		if kind == tenantRoute {
+		if kind == resourceRoute {
+			name := r.PathValue("resource")
+			if known, err := s.stores.Schemas.Known(r.Context(), name); !known {
+				if err == nil {
+					err = tenantapi.ErrNotFound
+				}
+				s.writeError(w, r, err)
+				return
+			}
+			noteRoute(r, strings.Replace(pattern, "{resource}", name, 1))
+		} else {
+			noteRoute(r, pattern)
+		}
+		if kind == tenantRoute || kind == resourceRoute {
 			setHeaders(w.Header(), "Cache-Control", "private, no-cache", "Vary", "Authorization, X-Tenant-ID")
 		}
 		s.cors(w, r)
@@ -159,7 +181,7 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 			s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeMethodNotAllowed, "method %s is not allowed here", sanitizeMethod(r.Method)))
 			return
 		}
-		if kind == tenantRoute {
+		if kind == tenantRoute || kind == resourceRoute {
 			s.tenant(w, r, h)
 			return
 		}

@@ -88,7 +88,9 @@ type Stores struct {
 	Tenants tenantapi.TenantStore
 	Lookup  tenantapi.Lookup
 	Keys    tenantapi.KeyStore
-	Items   tenantapi.ItemStore
+	// Rows serves every resource; Schemas tells each version's resources.
+	Rows    tenantapi.RowStore
+	Schemas tenantapi.SchemaSource
 	Config  tenantapi.ConfigStore
 	// Changes is the registry's change feed; nil keeps cache entries for
 	// Config.CacheTTL only.

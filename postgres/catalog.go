@@ -299,7 +299,7 @@ func resourceOf(name string, cols []catalogColumn, ixs []catalogIndex, ks []cata
 			return tenantapi.Resource{}, fmt.Sprintf("column %s has type %s, which no JSON type maps to", col.name, col.sqlType)
 		}
 		r.Fields = append(r.Fields, tenantapi.Field{Name: col.name, Type: t, NotNull: col.notNull, HasDefault: col.hasDefault,
-			Generated: col.generated, Filterable: leads[col.name] && col.name != "limit" && col.name != "cursor"})
+			Generated: col.generated, Filterable: leads[col.name] && filterableType(t) && col.name != "limit" && col.name != "cursor"})
 	}
 	for _, k := range ks {
 		c := tenantapi.Constraint{Name: k.name, Columns: names(k.keys), References: k.references}
@@ -313,6 +313,10 @@ func resourceOf(name string, cols []catalogColumn, ixs []catalogIndex, ks []cata
 	slices.SortFunc(r.Uniques, func(a, b tenantapi.Constraint) int { return cmp.Compare(a.Name, b.Name) })
 	return r, ""
 }
+
+// filterableType reports whether ?<column>=<value> can compare a column of
+// type t: a scalar other than JSON, whose value one query parameter spells.
+func filterableType(t tenantapi.Type) bool { return !t.Array && t.Kind != tenantapi.KindJSON }
 
 // scratchSchema is where Schemas applies the application set. It exists
 // only inside a transaction that is always rolled back, so no other session

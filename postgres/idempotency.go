@@ -17,8 +17,7 @@ const idempotencyTTL = 24 * time.Hour
 var (
 	errKeyReused = tenantapi.Errorf(tenantapi.CodeIdempotencyKeyReused,
 		"this Idempotency-Key was used with a different request body")
-	errKeyInFlight = tenantapi.Errorf(tenantapi.CodeConflict,
-		"a request with this Idempotency-Key is still in progress; retry shortly")
+	errKeyInFlight = tenantapi.ErrKeyInFlight
 )
 
 // createIdempotent inserts it and claims idem.Key for the body head,

@@ -68,7 +68,7 @@ func (s *stores) createTenant(t *testing.T, id tenantapi.TenantID) tenantapi.Ten
 	if err != nil {
 		t.Fatalf("CreateTenant(%s): %v", id, err)
 	}
-	return tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}
+	return tenantapi.TenantRef{ID: tn.ID, UID: tn.UID, Version: tn.SchemaVersion}
 }
 
 // exec runs SQL as the owner, for arranging what the API cannot.

@@ -104,6 +104,9 @@ func (m *Migrator) MigratePublic(ctx context.Context) (applied []int, err error)
 	if err != nil {
 		return nil, translate(err, publicScope)
 	}
+	if err := m.RecordSchemas(ctx); err != nil {
+		return applied, err
+	}
 	return applied, nil
 }
 

@@ -67,6 +67,10 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts MigrateOptions) (Rep
 	if err := m.CheckApplicationSet(ctx, false); err != nil {
 		return Report{}, err
 	}
+	// Serving processes learn each version's shape from the record.
+	if err := m.RecordSchemas(ctx); err != nil {
+		return Report{}, err
+	}
 	todo, upToDate, err := m.tenantsBehind(ctx, opts.Tenant)
 	if err != nil {
 		return Report{}, translate(err, registryScope)
@@ -254,7 +258,10 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 			return row.Scan(&missing)
 		})
 	}
-	second.Queue(`UPDATE public.tenants SET schema_version = $2, product_version = $3, migration_error = NULL
+	// A new schema_version moves updated_at, so the change feed tells
+	// serving processes to forget the tenant's cached shape.
+	second.Queue(`UPDATE public.tenants SET schema_version = $2, product_version = $3, migration_error = NULL,
+			updated_at = CASE WHEN schema_version <> $2 THEN now() ELSE updated_at END
 		WHERE id = $1 AND (schema_version <> $2 OR product_version <> $3 OR migration_error IS NOT NULL)`,
 		string(id), versionsAfter(done.app, m.app), versionsAfter(done.product, productMigrations))
 	if err := c.SendBatch(ctx, second).Close(); err != nil {

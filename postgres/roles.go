@@ -54,8 +54,11 @@ func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID
 	role := db.tenantRole(id)
 	r, schema := pgx.Identifier{role}.Sanitize(), quotedSchema(id)
 	var (
-		exists bool
-		tables []string
+		exists    bool
+		relations []struct {
+			Name     string
+			Sequence bool
+		}
 	)
 	look := &pgx.Batch{}
 	look.Queue(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).QueryRow(func(row pgx.Row) error {
@@ -63,9 +66,14 @@ func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID
 	})
 	// Name the tables: GRANT ... ON ALL TABLES IN SCHEMA looks them up by
 	// scanning the whole catalog, which grows with every tenant.
-	look.Queue(`SELECT c.relname::text `+schemaRelations("$1")+` AND c.relkind IN ('r', 'p')`, id.Schema()).Query(func(rows pgx.Rows) error {
+	// Sequences too: an insert into a table with a serial or identity
+	// column draws from one.
+	look.Queue(`SELECT c.relname::text, c.relkind = 'S' `+schemaRelations("$1")+` AND c.relkind IN ('r', 'p', 'S')`, id.Schema()).Query(func(rows pgx.Rows) error {
 		var err error
-		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		relations, err = pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+			Name     string
+			Sequence bool
+		}])
 		return err
 	})
 	if err := tx.SendBatch(ctx, look).Close(); err != nil {
@@ -75,10 +83,18 @@ func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID
 	if !exists {
 		grants.Queue(`CREATE ROLE ` + r + ` NOLOGIN`)
 	}
-	grants.Queue(`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + r)
-	for _, t := range tables {
-		grants.Queue(`GRANT SELECT, INSERT, UPDATE, DELETE ON ` + pgx.Identifier{id.Schema(), t}.Sanitize() + ` TO ` + r)
+	grant := func(to string) {
+		grants.Queue(`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + to)
+		for _, rel := range relations {
+			name := pgx.Identifier{id.Schema(), rel.Name}.Sanitize()
+			if rel.Sequence {
+				grants.Queue(`GRANT USAGE, SELECT ON SEQUENCE ` + name + ` TO ` + to)
+			} else {
+				grants.Queue(`GRANT SELECT, INSERT, UPDATE, DELETE ON ` + name + ` TO ` + to)
+			}
+		}
 	}
+	grant(r)
 	grants.Queue(`GRANT ` + r + ` TO CURRENT_USER`)
 	if db.runtimeRole != "" {
 		rt := pgx.Identifier{db.runtimeRole}.Sanitize()
@@ -89,10 +105,7 @@ func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID
 		// role (with 10,000 tenants, 0.2–1 s per new connection) to find it.
 		// No new reach: the role already inherits them through membership,
 		// and a statement under a tenant role has that role's rights only.
-		grants.Queue(`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + rt)
-		for _, t := range tables {
-			grants.Queue(`GRANT SELECT, INSERT, UPDATE, DELETE ON ` + pgx.Identifier{id.Schema(), t}.Sanitize() + ` TO ` + rt)
-		}
+		grant(rt)
 	}
 	if err := tx.SendBatch(ctx, grants).Close(); err != nil {
 		return fmt.Errorf("granting tenant role: %w", err)
@@ -119,7 +132,10 @@ var grantsMissingSQL = `SELECT r.oid IS NULL
 				WHERE n.oid = to_regnamespace($2) AND a.grantee = g.oid AND a.privilege_type = 'USAGE')
 			OR EXISTS (SELECT 1 ` + schemaRelations("$2") + ` AND c.relkind IN ('r', 'p')
 				AND (SELECT count(*) FROM aclexplode(c.relacl) a WHERE a.grantee = g.oid
-					AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')) < 4)))
+					AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')) < 4)
+			OR EXISTS (SELECT 1 ` + schemaRelations("$2") + ` AND c.relkind = 'S'
+				AND NOT EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = g.oid
+					AND a.privilege_type = 'USAGE'))))
 	FROM (SELECT to_regrole(quote_ident($1))::oid AS oid) r`
 
 // dropTenantRole drops the tenant's role inside the transaction that drops
@@ -162,7 +178,7 @@ func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string)
 			// the search_path start-up parameter the pools send.
 			`ALTER ROLE ` + r + ` SET search_path = ''`,
 			`GRANT USAGE ON SCHEMA public TO ` + r,
-			`GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones TO ` + r,
+			`GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones, public.application_schemas TO ` + r,
 		} {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return err

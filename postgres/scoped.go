@@ -151,3 +151,24 @@ func (r *batchRows) Err() error {
 	}
 	return r.err
 }
+
+// tenantBatch runs b's statements of tenant t in one round trip and one
+// implicit transaction, after the role switch when tenant roles are on.
+// The statements' callbacks (QueuedQuery.QueryRow and the like) read
+// their results.
+func (db *DB) tenantBatch(ctx context.Context, t tenantapi.TenantRef, b *pgx.Batch) error {
+	run := func() error {
+		if !db.tenantRoles {
+			return db.runtime.Pool.SendBatch(ctx, b).Close()
+		}
+		withRole := &pgx.Batch{}
+		withRole.Queue(setRoleSQL, db.tenantRole(t.ID), statementTimeout(ctx))
+		withRole.QueuedQueries = append(withRole.QueuedQueries, b.QueuedQueries...)
+		return db.runtime.Pool.SendBatch(ctx, withRole).Close()
+	}
+	err := run()
+	if db.runtime.authFailed(err) {
+		err = run()
+	}
+	return err
+}

@@ -245,8 +245,8 @@ func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (
 		rps    *float64
 		burst  *int
 	)
-	err := s.db.runtime.QueryRow(ctx, `SELECT uid, status, rate_limit_rps, rate_limit_burst FROM public.tenants WHERE id = $1`, string(id)).
-		Scan(&ref.UID, &status, &rps, &burst)
+	err := s.db.runtime.QueryRow(ctx, `SELECT uid, schema_version, status, rate_limit_rps, rate_limit_burst FROM public.tenants WHERE id = $1`, string(id)).
+		Scan(&ref.UID, &ref.Version, &status, &rps, &burst)
 	if err != nil {
 		return tenantapi.TenantRef{}, "", nil, translate(err, registryScope)
 	}

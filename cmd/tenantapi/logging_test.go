@@ -77,7 +77,7 @@ func TestAccessLogJSON(t *testing.T) {
 	if line == nil {
 		t.Fatalf("no access line for log-test-1 in:\n%s", e.logs.String())
 	}
-	want := map[string]any{"level": "INFO", "tenant_id": "acme", "method": "GET", "route": "/items/{item_id}",
+	want := map[string]any{"level": "INFO", "tenant_id": "acme", "method": "GET", "route": "/items/{id}",
 		"status": 404.0, "bytes": float64(len(r.body)), "error_code": "item-not-found"}
 	for k, v := range want {
 		if line[k] != v {

@@ -105,7 +105,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		min    float64
 	}{
 		{"tenantapi_http_requests_total", map[string]string{"route": "/items", "method": "POST", "status_class": "2xx"}, 3},
-		{"tenantapi_http_requests_total", map[string]string{"route": "/items/{item_id}", "method": "GET", "status_class": "4xx"}, 1},
+		{"tenantapi_http_requests_total", map[string]string{"route": "/items/{id}", "method": "GET", "status_class": "4xx"}, 1},
 		{"tenantapi_http_request_duration_seconds", map[string]string{"route": "/items", "method": "POST"}, 3},
 		{"tenantapi_http_request_db_seconds", map[string]string{"route": "/items", "method": "POST"}, 3},
 		{"tenantapi_db_pool_connections", map[string]string{"pool": "owner", "state": "total"}, 1},

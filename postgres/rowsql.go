@@ -1,0 +1,355 @@
+package postgres
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// A rowPlan is the SQL of one resource at one version of the application
+// set, made once from its catalog entry: every identifier in it comes from
+// the catalog and is quoted, every value is a parameter. Statements hold
+// {{schema}} for the tenant's schema; rowStatements renders them.
+type rowPlan struct {
+	res   *tenantapi.Resource
+	table string // {{schema}}."name"
+	// row is the expression of a row's JSON text over alias t.
+	row string
+	// token is the row's version, or for a table without one xmin, which
+	// changes with every write; returned is what RETURNING gives (0
+	// without a version column).
+	token, returned string
+
+	mu       sync.Mutex
+	variants map[string]string
+}
+
+// timeFormat is to_char's spelling of the contract's timestamps: UTC,
+// microseconds, Z.
+const timeFormat = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`
+
+func newRowPlan(res *tenantapi.Resource) *rowPlan {
+	p := &rowPlan{res: res, table: schemaPlaceholder + "." + ident(res.Name), variants: map[string]string{}}
+	var b strings.Builder
+	b.WriteString(`'{"id":"' || t.id::text || '"'`)
+	member := func(name, expr string) {
+		key, _ := json.Marshal(name)
+		b.WriteString(" || " + sqlString(","+string(key)+":") + " || coalesce(" + expr + ", 'null')")
+	}
+	for _, f := range res.Fields {
+		member(f.Name, outExpr(f.Type, "t."+ident(f.Name)))
+	}
+	p.token, p.returned = `t.xmin::text::bigint`, `0::bigint`
+	if res.Versioned {
+		member("version", "t.version::text")
+		p.token, p.returned = "t.version", "t.version"
+	}
+	ts := tenantapi.Type{Kind: tenantapi.KindTimestamp}
+	if res.Created {
+		member("created_at", outExpr(ts, "t.created_at"))
+	}
+	if res.Updated {
+		member("updated_at", outExpr(ts, "t.updated_at"))
+	}
+	b.WriteString(` || '}'`)
+	p.row = b.String()
+	return p
+}
+
+// outExpr is the JSON text of column c of type t, NULL for NULL.
+func outExpr(t tenantapi.Type, c string) string {
+	switch {
+	case t.Kind == tenantapi.KindTimestamp && t.Array:
+		return `CASE WHEN ` + c + ` IS NOT NULL THEN coalesce((SELECT jsonb_agg(to_char(x AT TIME ZONE 'UTC', ` + timeFormat + `) ORDER BY n)
+			FROM unnest(` + c + `) WITH ORDINALITY AS a(x, n))::text, '[]') END`
+	case t.Kind == tenantapi.KindTimestamp:
+		return `'"' || to_char(` + c + ` AT TIME ZONE 'UTC', ` + timeFormat + `) || '"'`
+	case t.Kind == tenantapi.KindJSON && !t.Array:
+		return c + `::text`
+	}
+	return `to_jsonb(` + c + `)::text`
+}
+
+// inExpr is the SQL value of parameter p (text, as Value.Text spells it)
+// for a column of type t.
+func inExpr(t tenantapi.Type, p string) string {
+	elem := castOf(t)
+	if !t.Array {
+		if elem == "text" {
+			return p + `::text`
+		}
+		return p + `::text::` + elem
+	}
+	elems := `jsonb_array_elements_text`
+	if t.Kind == tenantapi.KindJSON {
+		elems = `jsonb_array_elements`
+	}
+	return `CASE WHEN ` + p + `::text IS NOT NULL THEN ARRAY(SELECT e::` + elem + ` FROM ` + elems + `(` + p +
+		`::text::jsonb) WITH ORDINALITY AS a(e, n) ORDER BY n) END`
+}
+
+// castOf is the type a value of t (an element, for an array) is cast to.
+func castOf(t tenantapi.Type) string {
+	switch t.Kind {
+	case tenantapi.KindInteger:
+		return "bigint"
+	case tenantapi.KindNumeric:
+		return "numeric"
+	case tenantapi.KindFloat:
+		if t.Bits == 32 {
+			return "real"
+		}
+		return "double precision"
+	case tenantapi.KindBoolean:
+		return "boolean"
+	case tenantapi.KindJSON:
+		if strings.HasPrefix(t.SQL, "json") && !strings.HasPrefix(t.SQL, "jsonb") {
+			return "json"
+		}
+		return "jsonb"
+	case tenantapi.KindTimestamp:
+		return "timestamptz"
+	case tenantapi.KindDate:
+		return "date"
+	case tenantapi.KindUUID:
+		return "uuid"
+	case tenantapi.KindEnum:
+		return schemaPlaceholder + "." + ident(t.Name)
+	}
+	return "text"
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// sqlString is s as an SQL string literal (standard_conforming_strings,
+// which pgx requires, is on).
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// variant returns the statement named key, making it with build the first
+// time.
+func (p *rowPlan) variant(key string, build func() string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.variants[key]
+	if !ok {
+		s = build()
+		p.variants[key] = s
+	}
+	return s
+}
+
+func (p *rowPlan) getSQL() string {
+	return p.variant("get", func() string {
+		return `SELECT t.id, ` + p.token + `, ` + p.row + ` FROM ` + p.table + ` t WHERE t.id = $1`
+	})
+}
+
+func (p *rowPlan) checkSQL() string {
+	return p.variant("check", func() string {
+		return `SELECT ` + p.token + ` FROM ` + p.table + ` t WHERE t.id = $1`
+	})
+}
+
+// listSQL filters on fields (-1: id) with $3, $4, …; $1 is the id to start
+// after, $2 the limit.
+func (p *rowPlan) listSQL(fields []int) string {
+	key := "list"
+	for _, f := range fields {
+		key += "," + strconv.Itoa(f)
+	}
+	return p.variant(key, func() string {
+		var b strings.Builder
+		b.WriteString(`SELECT t.id, ` + p.row + ` FROM ` + p.table + ` t WHERE t.id > $1`)
+		for i, f := range fields {
+			param := "$" + strconv.Itoa(i+3)
+			if f < 0 {
+				b.WriteString(` AND t.id = ` + param + `::text::uuid`)
+				continue
+			}
+			fd := p.res.Fields[f]
+			b.WriteString(` AND t.` + ident(fd.Name) + ` = ` + inExpr(fd.Type, param))
+		}
+		b.WriteString(` ORDER BY t.id LIMIT $2`)
+		return b.String()
+	})
+}
+
+// valuesKey names the columns vals set and which of them go to default.
+func valuesKey(op string, vals []tenantapi.Value) string {
+	var b strings.Builder
+	b.WriteString(op)
+	for _, v := range vals {
+		b.WriteByte(',')
+		if v.Default {
+			b.WriteByte('d')
+		}
+		b.WriteString(strconv.Itoa(v.Field))
+	}
+	return b.String()
+}
+
+// insertColumns returns the column list and VALUES expressions of an
+// insert of vals: $1 is the id, $2 the time, the values from $3 on (a
+// default is left to the column).
+func (p *rowPlan) insertColumns(vals []tenantapi.Value) (cols, exprs string) {
+	c := []string{"id"}
+	e := []string{"$1::uuid"}
+	if p.res.Versioned {
+		c, e = append(c, "version"), append(e, "1")
+	}
+	if p.res.Created {
+		c, e = append(c, "created_at"), append(e, "$2::timestamptz")
+	}
+	if p.res.Updated {
+		c, e = append(c, "updated_at"), append(e, "$2::timestamptz")
+	}
+	n := 3
+	for _, v := range vals {
+		if v.Default {
+			continue
+		}
+		f := p.res.Fields[v.Field]
+		c, e = append(c, ident(f.Name)), append(e, inExpr(f.Type, "$"+strconv.Itoa(n)))
+		n++
+	}
+	return strings.Join(c, ", "), strings.Join(e, ", ")
+}
+
+func (p *rowPlan) insertSQL(vals []tenantapi.Value) string {
+	return p.variant(valuesKey("insert", vals), func() string {
+		cols, exprs := p.insertColumns(vals)
+		return `INSERT INTO ` + p.table + ` AS t (` + cols + `) VALUES (` + exprs + `) RETURNING t.id, ` + p.returned + `, ` + p.row
+	})
+}
+
+// insertIdemSQL claims the idempotency key (its parameters follow the
+// values: key, hash, cutoff, resource) and inserts the row only when the
+// claim succeeded, atomically. A key older than the cutoff is taken over
+// in place. When the key is held, the second branch returns the holder's
+// row as this statement's snapshot sees it; a holder that committed while
+// the statement waited on it is not visible, which the caller reports as
+// still in flight. The response is stored by storeResponseSQL, queued
+// right after in the same transaction.
+func (p *rowPlan) insertIdemSQL(vals []tenantapi.Value) string {
+	return p.variant(valuesKey("idem", vals), func() string {
+		n := len(valueArgs(nil, vals)) + 3
+		key, hash, cutoff, res := "$"+strconv.Itoa(n), "$"+strconv.Itoa(n+1), "$"+strconv.Itoa(n+2), "$"+strconv.Itoa(n+3)
+		cols, exprs := p.insertColumns(vals)
+		return `WITH k AS (
+			INSERT INTO ` + schemaPlaceholder + `._tenantapi_idempotency_keys AS k (key, request_hash, response, item_id, created_at, resource)
+			VALUES (` + key + `, ` + hash + `, '\x'::bytea, $1, $2, ` + res + `)
+			ON CONFLICT (key) DO UPDATE
+				SET request_hash = excluded.request_hash, response = excluded.response, item_id = excluded.item_id,
+				    created_at = excluded.created_at, resource = excluded.resource
+				WHERE k.created_at <= ` + cutoff + `::timestamptz
+			RETURNING 1
+		), i AS (
+			INSERT INTO ` + p.table + ` AS t (` + cols + `) SELECT ` + exprs + ` FROM k
+			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
+		)
+		SELECT true, NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::text, i.id, i.v, i.j FROM i
+		UNION ALL
+		SELECT false, request_hash, response, created_at, resource, item_id, NULL, NULL
+		FROM ` + schemaPlaceholder + `._tenantapi_idempotency_keys
+		WHERE key = ` + key + ` AND NOT EXISTS (SELECT 1 FROM k)`
+	})
+}
+
+// storeResponseSQL stores the new row's JSON as the key's response: $1 is
+// the key, $2 the row's id.
+func (p *rowPlan) storeResponseSQL() string {
+	return p.variant("store", func() string {
+		return `UPDATE ` + schemaPlaceholder + `._tenantapi_idempotency_keys k SET response = convert_to(` + p.row + `, 'UTF8')
+			FROM ` + p.table + ` t WHERE k.key = $1 AND k.item_id = $2 AND t.id = $2`
+	})
+}
+
+// updateSQL sets the columns of vals ($1 the id, $2 the time, the values
+// that are not defaults from $5 on) when $3 (any version) or the row's version is in $4. It tells
+// "no such row" (no row) from "not written" (a false row, with the row as
+// the statement's snapshot sees it) in one statement, as ItemStore's
+// replace does; see write.
+func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
+	return p.variant(valuesKey("update", vals), func() string {
+		var set []string
+		if p.res.Versioned {
+			set = append(set, "version = t.version + 1")
+		}
+		if p.res.Updated {
+			set = append(set, "updated_at = $2::timestamptz")
+		}
+		n := 5
+		for _, v := range vals {
+			f := p.res.Fields[v.Field]
+			if v.Default {
+				set = append(set, ident(f.Name)+" = DEFAULT")
+				continue
+			}
+			set = append(set, ident(f.Name)+" = "+inExpr(f.Type, "$"+strconv.Itoa(n)))
+			n++
+		}
+		if len(set) == 0 {
+			set = append(set, "id = t.id")
+		}
+		return `WITH upd AS (
+			UPDATE ` + p.table + ` AS t SET ` + strings.Join(set, ", ") + `
+			WHERE t.id = $1 AND ($3::boolean OR ` + p.token + ` = ANY($4::bigint[]))
+			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
+		)
+		SELECT true, upd.id, upd.v, upd.j FROM upd
+		UNION ALL
+		SELECT false, t.id, ` + p.token + `, NULL FROM ` + p.table + ` t
+		WHERE t.id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`
+	})
+}
+
+func (p *rowPlan) deleteSQL() string {
+	return p.variant("delete", func() string {
+		return `WITH del AS (
+			DELETE FROM ` + p.table + ` AS t
+			WHERE t.id = $1 AND ($2::boolean OR ` + p.token + ` = ANY($3::bigint[]))
+			RETURNING 1
+		)
+		SELECT true, NULL::bigint FROM del
+		UNION ALL
+		SELECT false, ` + p.token + ` FROM ` + p.table + ` t WHERE t.id = $1 AND NOT EXISTS (SELECT 1 FROM del)`
+	})
+}
+
+// statementCache keeps statements rendered for a tenant's schema, bounded:
+// rendering is cheap, so a full cache is simply emptied.
+type statementCache struct {
+	mu sync.RWMutex
+	m  map[stmtKey]string
+}
+
+type stmtKey struct {
+	tenant tenantapi.TenantID
+	sql    string
+}
+
+const maxCachedStatements = 8192
+
+// render returns sql for tenant id.
+func (c *statementCache) render(id tenantapi.TenantID, sql string) string {
+	k := stmtKey{id, sql}
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = forTenant(sql, id)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedStatements {
+		c.m = make(map[stmtKey]string)
+	}
+	c.m[k] = s
+	c.mu.Unlock()
+	return s
+}
