@@ -54,7 +54,8 @@ type Field struct {
 	// (identity and generated columns count as having one).
 	NotNull    bool `json:"not_null"`
 	HasDefault bool `json:"has_default"`
-	// Generated is true for a GENERATED ALWAYS column: read, never written.
+	// Generated is true for a GENERATED ALWAYS column (computed, or an
+	// identity): read, never written.
 	Generated bool `json:"generated,omitempty"`
 	// Filterable is true when the column leads an index, so that
 	// ?<name>=<value> can use it.

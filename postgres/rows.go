@@ -64,7 +64,11 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 		return tenantapi.CreatedRow{}, tenantapi.Wrap(tenantapi.CodeInternal, err, "internal error")
 	}
 	now := writeTime()
-	args := valueArgs([]any{id, now}, vals)
+	args := []any{id}
+	if p.stamped() {
+		args = append(args, now)
+	}
+	args = valueArgs(args, vals)
 	if idem == nil {
 		var row tenantapi.Row
 		err := s.db.tenantRow(ctx, t, s.sql.render(t.ID, p.insertSQL(vals)), args...).Scan((*[16]byte)(&row.ID), &row.Version, &row.JSON)
@@ -74,7 +78,7 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 		return tenantapi.CreatedRow{Row: row}, nil
 	}
 	cutoff := now.Add(-idempotencyTTL)
-	args = append(args, idem.Key, idem.RequestHash[:], cutoff, res.Name)
+	args = append(args, idem.Key, idem.RequestHash[:], cutoff, res.Name, now)
 	b := &pgx.Batch{}
 	var (
 		created   bool
@@ -164,7 +168,11 @@ func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenanta
 // it and false.
 func (s *RowStore) update(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID, vals []tenantapi.Value, pre tenantapi.Precondition) (tenantapi.Row, bool, error) {
 	anyMatch, versions := preArgs(pre)
-	args := valueArgs([]any{id, writeTime(), anyMatch, versions}, vals)
+	args := []any{id, anyMatch, versions}
+	if res.Updated {
+		args = append(args, writeTime())
+	}
+	args = valueArgs(args, vals)
 	var (
 		row     tenantapi.Row
 		written bool

@@ -193,9 +193,13 @@ func valuesKey(op string, vals []tenantapi.Value) string {
 	return b.String()
 }
 
+// stamped reports whether the table has a timestamp the server sets, so
+// that its statements take the time as a parameter.
+func (p *rowPlan) stamped() bool { return p.res.Created || p.res.Updated }
+
 // insertColumns returns the column list and VALUES expressions of an
-// insert of vals: $1 is the id, $2 the time, the values from $3 on (a
-// default is left to the column).
+// insert of vals: $1 is the id, $2 the time when the table is stamped,
+// then the values that are not defaults (a default is left to the column).
 func (p *rowPlan) insertColumns(vals []tenantapi.Value) (cols, exprs string) {
 	c := []string{"id"}
 	e := []string{"$1::uuid"}
@@ -208,7 +212,10 @@ func (p *rowPlan) insertColumns(vals []tenantapi.Value) (cols, exprs string) {
 	if p.res.Updated {
 		c, e = append(c, "updated_at"), append(e, "$2::timestamptz")
 	}
-	n := 3
+	n := 2
+	if p.stamped() {
+		n = 3
+	}
 	for _, v := range vals {
 		if v.Default {
 			continue
@@ -228,7 +235,7 @@ func (p *rowPlan) insertSQL(vals []tenantapi.Value) string {
 }
 
 // insertIdemSQL claims the idempotency key (its parameters follow the
-// values: key, hash, cutoff, resource) and inserts the row only when the
+// values: key, hash, cutoff, resource, time) and inserts the row only when the
 // claim succeeded, atomically. A key older than the cutoff is taken over
 // in place. When the key is held, the second branch returns the holder's
 // row as this statement's snapshot sees it; a holder that committed while
@@ -237,12 +244,15 @@ func (p *rowPlan) insertSQL(vals []tenantapi.Value) string {
 // right after in the same transaction.
 func (p *rowPlan) insertIdemSQL(vals []tenantapi.Value) string {
 	return p.variant(valuesKey("idem", vals), func() string {
-		n := len(valueArgs(nil, vals)) + 3
-		key, hash, cutoff, res := "$"+strconv.Itoa(n), "$"+strconv.Itoa(n+1), "$"+strconv.Itoa(n+2), "$"+strconv.Itoa(n+3)
+		n := len(valueArgs(nil, vals)) + 2
+		if p.stamped() {
+			n++
+		}
+		key, hash, cutoff, res, at := "$"+strconv.Itoa(n), "$"+strconv.Itoa(n+1), "$"+strconv.Itoa(n+2), "$"+strconv.Itoa(n+3), "$"+strconv.Itoa(n+4)
 		cols, exprs := p.insertColumns(vals)
 		return `WITH k AS (
 			INSERT INTO ` + schemaPlaceholder + `._tenantapi_idempotency_keys AS k (key, request_hash, response, item_id, created_at, resource)
-			VALUES (` + key + `, ` + hash + `, '\x'::bytea, $1, $2, ` + res + `)
+			VALUES (` + key + `, ` + hash + `, '\x'::bytea, $1, ` + at + `::timestamptz, ` + res + `)
 			ON CONFLICT (key) DO UPDATE
 				SET request_hash = excluded.request_hash, response = excluded.response, item_id = excluded.item_id,
 				    created_at = excluded.created_at, resource = excluded.resource
@@ -280,10 +290,11 @@ func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
 		if p.res.Versioned {
 			set = append(set, "version = t.version + 1")
 		}
+		n := 4
 		if p.res.Updated {
-			set = append(set, "updated_at = $2::timestamptz")
+			set = append(set, "updated_at = $4::timestamptz")
+			n = 5
 		}
-		n := 5
 		for _, v := range vals {
 			f := p.res.Fields[v.Field]
 			if v.Default {
@@ -298,7 +309,7 @@ func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
 		}
 		return `WITH upd AS (
 			UPDATE ` + p.table + ` AS t SET ` + strings.Join(set, ", ") + `
-			WHERE t.id = $1 AND ($3::boolean OR ` + p.token + ` = ANY($4::bigint[]))
+			WHERE t.id = $1 AND ($2::boolean OR ` + p.token + ` = ANY($3::bigint[]))
 			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
 		)
 		SELECT true, upd.id, upd.v, upd.j FROM upd

@@ -57,10 +57,16 @@ func (s *syncBuffer) String() string {
 // configuration before the server is built.
 func setup(t *testing.T, mod ...func(*serverConfig)) *apiEnv {
 	t.Helper()
+	return setupSet(t, nil, mod...)
+}
+
+// setupSet is setup with the application set set (nil: the built-in one).
+func setupSet(t *testing.T, set []postgres.Migration, mod ...func(*serverConfig)) *apiEnv {
+	t.Helper()
 	t.Parallel()
 	ctx := context.Background()
 	url := testdb.New(t)
-	db, err := postgres.Open(ctx, postgres.Config{URL: url, TenantRoles: true})
+	db, err := postgres.Open(ctx, postgres.Config{URL: url, TenantRoles: true, ApplicationSet: set})
 	if err != nil {
 		t.Fatal(err)
 	}
