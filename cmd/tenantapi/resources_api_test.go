@@ -138,13 +138,13 @@ func TestResourceNoCoercion(t *testing.T) {
 	proj := func(body string) response { return e.as("acme", "POST", "/projects", body) }
 	for _, c := range []struct{ body, field string }{
 		{`{"code":"B","title":"t","archived":"true"}`, "/archived"},
-		{`{"code":"B","title":"t","budget":1.234}`, "/budget"},        // numeric(12,2): no rounding
+		{`{"code":"B","title":"t","budget":1.234}`, "/budget"},         // numeric(12,2): no rounding
 		{`{"code":"B","title":"t","budget":12345678901.5}`, "/budget"}, // 11 integer digits
 		{`{"code":"B","title":"t","tags":"a"}`, "/tags"},
 		{`{"code":"B","title":"t","tags":["a",1]}`, "/tags/1"},
 		{`{"code":"B","title":"t","starts_on":"2026-01-01T00:00:00Z"}`, "/starts_on"},
 		{`{"code":"TOOLONGCODE13","title":"t"}`, "/code"}, // varchar(12)
-		{`{"title":"t"}`, "/code"},                         // required
+		{`{"title":"t"}`, "/code"},                        // required
 		{`{"code":null,"title":"t"}`, "/code"},
 	} {
 		t.Run(c.body, func(t *testing.T) { wantInvalid(t, proj(c.body), c.field) })
@@ -425,4 +425,3 @@ func TestResourceWithoutVersion(t *testing.T) {
 	expect(t, e.as("acme", "DELETE", path, "", "If-Match", `*`), 404, "item-not-found")
 	expect(t, e.as("acme", "GET", "/items", ""), 404, "not-found") // this set has no items
 }
-
