@@ -8,8 +8,12 @@ import (
 // TenantUsage is what one tenant holds in the database.
 type TenantUsage struct {
 	Tenant TenantID
-	// Items is the exact number of items in the tenant's schema.
+	// Items is the exact number of items in the tenant's schema (0 when
+	// its application set has no items).
 	Items int64
+	// Rows is the exact number of rows of each resource at the tenant's
+	// version, by resource name.
+	Rows map[string]int64
 	// StorageBytes is the on-disk size of every relation in the tenant's
 	// schema, indexes and TOAST included.
 	StorageBytes int64

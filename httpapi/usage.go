@@ -52,6 +52,7 @@ func (c *requestCounter) count(id tenantapi.TenantID) tenantapi.RequestWindow {
 type usageJSON struct {
 	TenantID     tenantapi.TenantID `json:"tenant_id"`
 	Items        int64              `json:"items"`
+	Rows         map[string]int64   `json:"rows"`
 	StorageBytes int64              `json:"storage_bytes"`
 	Requests     requestsJSON       `json:"requests"`
 }
@@ -63,7 +64,8 @@ type requestsJSON struct {
 	Scope       string `json:"scope"`
 }
 
-// tenantUsage answers the tenant's item count, storage bytes and the
+// tenantUsage answers the tenant's row counts (items, and every
+// resource's), storage bytes and the
 // requests this process served for it in the current window.
 func (s *Server) tenantUsage(w http.ResponseWriter, r *http.Request) {
 	id, err := pathTenant(r)
@@ -75,7 +77,7 @@ func (s *Server) tenantUsage(w http.ResponseWriter, r *http.Request) {
 		if u, err = s.stores.Usage.TenantUsage(r.Context(), id); err == nil {
 			rw := s.requests.count(id)
 			writeJSON(w, http.StatusOK, "application/json", usageJSON{
-				TenantID: id, Items: u.Items, StorageBytes: u.StorageBytes,
+				TenantID: id, Items: u.Items, Rows: u.Rows, StorageBytes: u.StorageBytes,
 				Requests: requestsJSON{Count: rw.Count, WindowStart: formatTime(rw.Start),
 					WindowEnd: formatTime(rw.End), Scope: "process"},
 			})

@@ -13,8 +13,9 @@ import (
 // TenantStore is the tenant registry (public.tenants) and the tenant
 // schemas. It implements tenantapi.TenantStore and tenantapi.Lookup.
 type TenantStore struct {
-	db *DB
-	m  *Migrator
+	db      *DB
+	m       *Migrator
+	schemas *SchemaStore // the resources each version has, for usage
 }
 
 var (
@@ -28,7 +29,7 @@ func NewTenantStore(db *DB, m *Migrator) *TenantStore {
 	if m == nil {
 		m = NewMigrator(db)
 	}
-	return &TenantStore{db: db, m: m}
+	return &TenantStore{db: db, m: m, schemas: NewSchemaStore(db)}
 }
 
 const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at, rate_limit_rps, rate_limit_burst`

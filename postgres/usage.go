@@ -2,43 +2,65 @@ package postgres
 
 import (
 	"context"
+	"strings"
 
 	"github.com/tenantapi/tenantapi"
 )
 
 var _ tenantapi.UsageStore = (*TenantStore)(nil)
 
-// tenantUsageSQL counts the tenant's items and sums the size of its
-// schema's relations (found as schemaRelations says, without a catalog
-// scan). Indexes and TOAST
-// tables depend on their table, not the namespace, and pg_total_relation_size
-// of the table counts them.
+// tenantUsageSQL reads the tenant's status and version and sums the size
+// of its schema's relations (found as schemaRelations says, without a
+// catalog scan). Indexes and TOAST tables depend on their table, not the
+// namespace, and pg_total_relation_size of the table counts them.
 var tenantUsageSQL = `
-	SELECT t.status,
-		(SELECT count(*) FROM {{schema}}.items),
+	SELECT t.status, t.schema_version,
 		coalesce((
 			SELECT sum(pg_total_relation_size(c.oid))::bigint ` + schemaRelations("$2") + `
 		), 0)
 	FROM public.tenants t
 	WHERE t.id = $1`
 
-// TenantUsage returns the tenant's item count and storage bytes in one round
-// trip. A tenant that is absent, being deleted or dropped while the call
-// runs gives ErrTenantNotFound.
+// TenantUsage returns the tenant's row count of every resource at its
+// version and its storage bytes, in two round trips: the registry and
+// sizes, then one statement counting each resource's table. A tenant
+// that is absent, being deleted or dropped while the call runs gives
+// ErrTenantNotFound.
 func (s *TenantStore) TenantUsage(ctx context.Context, id tenantapi.TenantID) (tenantapi.TenantUsage, error) {
 	// id becomes part of the SQL; TenantID may have been made by a conversion.
 	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
 		return tenantapi.TenantUsage{}, tenantapi.ErrTenantNotFound
 	}
-	u := tenantapi.TenantUsage{Tenant: id}
-	var status tenantapi.TenantStatus
-	err := s.db.owner.QueryRow(ctx, forTenant(tenantUsageSQL, id), string(id), id.Schema()).
-		Scan(&status, &u.Items, &u.StorageBytes)
+	gone := scope{notFound: tenantapi.ErrTenantNotFound, tenant: true}
+	u := tenantapi.TenantUsage{Tenant: id, Rows: map[string]int64{}}
+	var (
+		status  tenantapi.TenantStatus
+		version int
+	)
+	err := s.db.owner.QueryRow(ctx, tenantUsageSQL, string(id), id.Schema()).Scan(&status, &version, &u.StorageBytes)
 	if err != nil {
-		return tenantapi.TenantUsage{}, translate(err, scope{notFound: tenantapi.ErrTenantNotFound, tenant: true})
+		return tenantapi.TenantUsage{}, translate(err, gone)
 	}
 	if status == tenantapi.TenantDeleting {
 		return tenantapi.TenantUsage{}, tenantapi.ErrTenantNotFound
 	}
+	schema, err := s.schemas.Schema(ctx, version)
+	if err != nil || len(schema.Resources) == 0 {
+		return u, err
+	}
+	counts := make([]string, len(schema.Resources))
+	dest := make([]any, len(schema.Resources))
+	n := make([]int64, len(schema.Resources))
+	for i, r := range schema.Resources {
+		counts[i] = `(SELECT count(*) FROM ` + quotedSchema(id) + `.` + ident(r.Name) + `)`
+		dest[i] = &n[i]
+	}
+	if err := s.db.owner.QueryRow(ctx, `SELECT `+strings.Join(counts, ", ")).Scan(dest...); err != nil {
+		return tenantapi.TenantUsage{}, translate(err, gone)
+	}
+	for i, r := range schema.Resources {
+		u.Rows[r.Name] = n[i]
+	}
+	u.Items = u.Rows["items"]
 	return u, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -19,7 +21,7 @@ Subcommands:
   create ID [--name NAME] [--json]   create a tenant (schema and migrations, atomically)
   list [--json]                      list tenants
   show ID [--json]                   show one tenant with its schema version
-  usage ID [--json]                  item count and storage bytes of the tenant's schema
+  usage ID [--json]                  row count of each resource and storage bytes of the tenant's schema
                                      (request counts live in each server process:
                                      GET /admin/tenants/{id}/usage)
   suspend ID [--json]                refuse the tenant's API calls (403), keeping its data
@@ -227,6 +229,7 @@ func flagRateLimit(rps float64, burst int, toDefault bool) (*tenantapi.RateLimit
 type usageOut struct {
 	TenantID     tenantapi.TenantID `json:"tenant_id"`
 	Items        int64              `json:"items"`
+	Rows         map[string]int64   `json:"rows"`
 	StorageBytes int64              `json:"storage_bytes"`
 }
 
@@ -237,11 +240,21 @@ func showUsage(ctx context.Context, store *postgres.TenantStore, id tenantapi.Te
 		return err
 	}
 	if asJSON {
-		return json.NewEncoder(stdout).Encode(usageOut{TenantID: u.Tenant, Items: u.Items, StorageBytes: u.StorageBytes})
+		return json.NewEncoder(stdout).Encode(usageOut{TenantID: u.Tenant, Items: u.Items, Rows: u.Rows, StorageBytes: u.StorageBytes})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tITEMS\tSTORAGE")
-	fmt.Fprintf(tw, "%s\t%d\t%s (%d bytes)\n", u.Tenant, u.Items, humanBytes(u.StorageBytes), u.StorageBytes)
+	fmt.Fprintln(tw, "TENANT\tRESOURCE\tROWS\tSTORAGE")
+	names := slices.Sorted(maps.Keys(u.Rows))
+	storage := fmt.Sprintf("%s (%d bytes)", humanBytes(u.StorageBytes), u.StorageBytes)
+	if len(names) == 0 {
+		fmt.Fprintf(tw, "%s\t-\t0\t%s\n", u.Tenant, storage)
+	}
+	for i, name := range names {
+		if i > 0 {
+			storage = ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", u.Tenant, name, u.Rows[name], storage)
+	}
 	return tw.Flush()
 }
 

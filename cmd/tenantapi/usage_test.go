@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,34 @@ func TestTenantsUsageCLI(t *testing.T) {
 	}
 	if code, _, _ = cli(t, env, "tenants", "usage"); code != 2 {
 		t.Errorf("usage without an id: exit %d", code)
+	}
+}
+
+// TestTenantUsageCountsEveryResource: with the example set, usage counts
+// the rows of each resource at the tenant's version, in the admin API and
+// the CLI.
+func TestTenantUsageCountsEveryResource(t *testing.T) {
+	e := setupSet(t, exampleSet(t))
+	e.tenant("acme")
+	pid := e.project("acme", `{"code":"A","title":"a"}`)["id"].(string)
+	for range 2 {
+		expect(t, e.as("acme", "POST", "/tasks", `{"project_id":"`+pid+`","title":"t"}`), 201, "")
+	}
+	r := e.admin("GET", "/admin/tenants/acme/usage", "")
+	expect(t, r, 200, "")
+	var u struct {
+		Items int64            `json:"items"`
+		Rows  map[string]int64 `json:"rows"`
+	}
+	if err := json.Unmarshal(r.body, &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Items != 0 || len(u.Rows) != 3 || u.Rows["projects"] != 1 || u.Rows["tasks"] != 2 || u.Rows["items"] != 0 {
+		t.Errorf("usage = %s", r.body)
+	}
+	env := map[string]string{"DATABASE_URL": e.url, "TENANT_MIGRATIONS": "../../examples/projects"}
+	code, out, errs := cli(t, env, "tenants", "usage", "acme")
+	if code != 0 || !strings.Contains(out, "tasks") || !regexp.MustCompile(`tasks\s+2`).MatchString(out) {
+		t.Errorf("usage: exit %d, %q %s", code, out, errs)
 	}
 }
