@@ -15,7 +15,7 @@ LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
-	check-artifacts-dir dev postgresql tools test lint clean bench bench-quick soak
+	check-artifacts-dir dev postgresql tools test lint fuzz clean bench bench-quick soak
 
 ## build: the tenantapi binary for this machine, in ./bin/tenantapi.
 build:
@@ -68,6 +68,17 @@ lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+## fuzz: every fuzz test for FUZZTIME each (default 1m), one after another;
+## new failing inputs land in the package's testdata/fuzz, to commit with
+## the fix. The seed corpora run in `make test` already.
+FUZZTIME ?= 1m
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "$$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
 
 ## bench: the benchmark of BENCHMARKS.md (about 30 minutes; run it on an idle
 ## machine): tenantapi against the Flask seed design, a bare Go handler and

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/tenantapi/tenantapi"
 )
 
@@ -202,28 +201,9 @@ func parseLimit(s string) (int, bool) {
 	return n, n <= tenantapi.MaxPageLimit
 }
 
-// Item cursors are the last item's id, base64url without padding, after a
-// version byte so the format can change.
+// Row cursors (encodeRowCursor) begin with a version byte, so the format
+// can change.
 const cursorVersion = 1
-
-func encodeItemCursor(id uuid.UUID) string {
-	var b [17]byte
-	b[0] = cursorVersion
-	copy(b[1:], id[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// decodeItemCursor returns the id a cursor continues after, or
-// CodeInvalidCursor.
-func decodeItemCursor(s string) (uuid.UUID, error) {
-	b, err := decodeCursor(s)
-	if err != nil || len(b) != 17 || b[0] != cursorVersion {
-		return uuid.UUID{}, tenantapi.Errorf(tenantapi.CodeInvalidCursor, "the cursor is not valid")
-	}
-	var id uuid.UUID
-	copy(id[:], b[1:])
-	return id, nil
-}
 
 // decodeCursor decodes base64url without padding, accepting only the one
 // encoding a cursor has: the decoder would skip CR and LF.

@@ -13,14 +13,16 @@ import (
 
 // FuzzCursor checks the list cursors: decoding any string never panics and
 // fails only with invalid-cursor; a cursor that decodes is the one encoding
-// of what it decodes to; and encoding then decoding gives back any item id
-// (any 16 bytes) and any valid tenant id. Seeds live in
+// of what it decodes to; and encoding then decoding gives back any row id
+// (any 16 bytes), with or without a filter bound, and any valid tenant id;
+// a row cursor decodes only with the bound it was made with. Seeds live in
 // testdata/fuzz/FuzzCursor as well.
 func FuzzCursor(f *testing.F) {
 	id := uuid.MustParse("0193a6f1-4c2e-7d0a-9b1e-3f5a6c7d8e9f")
-	c := encodeItemCursor(id) // AQGTpvFMLn0Kmx4_Wmx9jp8
+	c := encodeRowCursor(id, nil) // AQGTpvFMLn0Kmx4_Wmx9jp8
+	bound := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
 	for _, s := range []string{
-		c, encodeItemCursor(uuid.UUID{}), encodeTenantCursor("acme"),
+		c, encodeRowCursor(uuid.UUID{}, nil), encodeRowCursor(id, &bound), encodeTenantCursor("acme"),
 		"", "=", c + "=", c[:22] + "9", c[:22], c + "A", strings.ReplaceAll(c, "_", "/"),
 		c[:12] + "\n" + c[12:], c + "\r", "\n" + c, "YWNtZQ", "QWNtZQ", "YWNtZQ\n", "%00", "' OR 1=1 --",
 	} {
@@ -29,8 +31,22 @@ func FuzzCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string, raw []byte) {
 		var id uuid.UUID
 		copy(id[:], raw)
-		if got, err := decodeItemCursor(encodeItemCursor(id)); err != nil || got != id {
-			t.Fatalf("item cursor of %v decodes to %v, %v", id, got, err)
+		if got, err := decodeRowCursor(encodeRowCursor(id, nil), nil); err != nil || got != id {
+			t.Fatalf("row cursor of %v decodes to %v, %v", id, got, err)
+		}
+		var b [8]byte
+		copy(b[:], raw[min(len(raw), 16):])
+		bc := encodeRowCursor(id, &b)
+		if got, err := decodeRowCursor(bc, &b); err != nil || got != id {
+			t.Fatalf("row cursor of %v bound to %v decodes to %v, %v", id, b, got, err)
+		}
+		other := b
+		other[0]++
+		if _, err := decodeRowCursor(bc, &other); err == nil {
+			t.Fatalf("row cursor bound to %v decodes with %v", b, other)
+		}
+		if _, err := decodeRowCursor(bc, nil); err == nil {
+			t.Fatalf("row cursor bound to %v decodes without filters", b)
 		}
 		if tid := tenantapi.TenantID(s); tenantapi.ValidTenantID(s) {
 			if got, err := decodeTenantCursor(encodeTenantCursor(tid)); err != nil || got != tid {
@@ -38,10 +54,10 @@ func FuzzCursor(f *testing.F) {
 			}
 		}
 
-		if got, err := decodeItemCursor(s); err != nil {
-			checkCode(t, "decodeItemCursor", s, err, tenantapi.CodeInvalidCursor)
-		} else if again := encodeItemCursor(got); again != s {
-			t.Fatalf("item cursor %q decodes to %v, whose cursor is %q", s, got, again)
+		if got, err := decodeRowCursor(s, nil); err != nil {
+			checkCode(t, "decodeRowCursor", s, err, tenantapi.CodeInvalidCursor)
+		} else if again := encodeRowCursor(got, nil); again != s {
+			t.Fatalf("row cursor %q decodes to %v, whose cursor is %q", s, got, again)
 		}
 		if got, err := decodeTenantCursor(s); err != nil {
 			checkCode(t, "decodeTenantCursor", s, err, tenantapi.CodeInvalidCursor)
