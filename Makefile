@@ -41,9 +41,12 @@ bootstrap-amd64:
 
 ## dev: build tenantapi and run it locally on its own PostgreSQL, with a demo
 ## tenant, a fresh demo key and an admin token (Ctrl-C stops both).
+## MIGRATIONS=DIR serves your own application set (make dev
+## MIGRATIONS=examples/projects); unset, the built-in items.
+MIGRATIONS ?=
 dev: postgresql
 	$(GO) build -trimpath -o $(BIN)/tenantapi $(PKG)
-	$(BIN)/tenantapi dev
+	$(BIN)/tenantapi dev $(if $(MIGRATIONS),--migrations $(MIGRATIONS))
 
 ## postgresql: what the service itself needs on this machine, and so make
 ## dev and the benchmarks: PostgreSQL server binaries (Debian's postgresql

@@ -46,6 +46,33 @@ func TestREADMEExamples(t *testing.T) {
 	}
 }
 
+// TestREADMEOwnTables runs the curl examples of README.md's "Your own
+// tables" on the example set they name (after those of "The API", which
+// set up the shell as a reader's would), checking what their comments
+// say.
+func TestREADMEOwnTables(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	if !strings.Contains(section(readme, "## Your own tables"), "examples/projects") {
+		t.Fatal(`"Your own tables" does not name the example set it runs on`)
+	}
+	e := setupSet(t, exampleSet(t))
+	run := readmeRunner{t: t, e: e, vars: map[string]string{"KEY": e.tenant("demo"), "ADMIN_TOKEN": testAdminToken}, arrays: map[string][]string{}}
+	run.block(shBlock(t, readme, "## The API"))
+	if n := run.block(shBlock(t, readme, "## Your own tables")); n < 5 {
+		t.Errorf("Your own tables: %d curl examples ran, want them all", n)
+	}
+	// The filtered list shows the task the examples made.
+	pid := run.vars["PROJECT"]
+	r := e.as("demo", "GET", "/tasks?project_id="+pid, "")
+	if tasks, _ := r.json(t)["tasks"].([]any); len(tasks) != 1 {
+		t.Errorf("tasks of the project: %s", r.body)
+	}
+}
+
 // readmeRunner runs README lines against e, keeping the shell's variables.
 type readmeRunner struct {
 	t           *testing.T
