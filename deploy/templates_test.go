@@ -322,9 +322,23 @@ func TestFunctionEnvironment(t *testing.T) {
 					t.Errorf("[%s] ApiFunction: DB_SECRET_ARN = %v, want %v (the owner secret only with the admin API on)", name, got, want)
 				}
 			}
+			// Both functions read the same application set: the folder in
+			// the package when TenantMigrations names it, else the built-in.
+			var wantSet any = ""
+			if scenarios[name].values["TenantMigrations"] != "" {
+				wantSet = map[string]any{"Fn::Sub": "/var/task/${TenantMigrations}"}
+			}
+			if got, ok := vars["TENANT_MIGRATIONS"]; !ok || !reflect.DeepEqual(got, wantSet) {
+				t.Errorf("[%s] %s: TENANT_MIGRATIONS = %v, want %v", name, fn, got, wantSet)
+			}
 		}
 	}
 	params := tpl.parameters()
+	// The one folder the Makefile packages (TestMakeBuildLambda), or none.
+	if allowed := params["TenantMigrations"]["AllowedValues"]; !reflect.DeepEqual(allowed, []any{"", packagedMigrations}) || params["TenantMigrations"]["Default"] != "" {
+		t.Errorf("TenantMigrations allows %v (default %q), want \"\" (the built-in set, the default) and %q (the folder in the package)",
+			allowed, params["TenantMigrations"]["Default"], packagedMigrations)
+	}
 	if allowed, _ := params["AuthMode"]["AllowedValues"].([]any); slices.Contains(allowed, any("none")) {
 		t.Error("AuthMode must not allow none: start-up refuses it off loopback")
 	}
