@@ -5,6 +5,15 @@
 # folder) with ARTIFACTS_DIR set; each target must leave an executable named
 # `bootstrap` there. Both functions run the same binary.
 
+# TENANT_MIGRATIONS_DIR: the folder of your application set (SPEC §10), to
+# ship inside the Lambda package. Empty (the default): the built-in items,
+# and the package holds bootstrap alone. Set: its <version>_<name>.sql files
+# are copied to $(ARTIFACTS_DIR)/migrations next to bootstrap, and you deploy
+# with TenantMigrations=migrations so that both functions read it. Set it
+# here or in the environment (TENANT_MIGRATIONS_DIR=examples/projects sam
+# build); a relative path is taken from this Makefile's folder.
+TENANT_MIGRATIONS_DIR ?=
+
 GO ?= go
 PKG := ./cmd/tenantapi
 BIN := bin
@@ -14,19 +23,30 @@ BIN := bin
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: build build-ApiFunction build-OpsFunction bootstrap-arm64 bootstrap-amd64 \
-	check-artifacts-dir dev postgresql tools test lint fuzz clean bench bench-quick soak
+# The folder of this Makefile: sam build runs make in a scratch copy of the
+# project with --makefile naming this file, so paths are taken from here.
+HERE := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+
+.PHONY: build build-ApiFunction build-OpsFunction lambda-package lambda-migrations \
+	bootstrap-arm64 bootstrap-amd64 check-artifacts-dir dev postgresql tools test lint fuzz clean bench bench-quick soak
 
 ## build: the tenantapi binary for this machine, in ./bin/tenantapi.
 build:
 	$(GO) build -trimpath -o $(BIN)/tenantapi $(PKG)
 
-## build-ApiFunction, build-OpsFunction: called by `sam build`.
-build-ApiFunction: check-artifacts-dir
+## build-ApiFunction, build-OpsFunction: called by `sam build`; both leave
+## the same package: bootstrap, and migrations/ when TENANT_MIGRATIONS_DIR is
+## set (the API serves that set, Ops migrates to it).
+build-ApiFunction: lambda-package
+build-OpsFunction: lambda-package
+
+lambda-package: lambda-migrations
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap $(PKG)
 
-build-OpsFunction: check-artifacts-dir
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap $(PKG)
+## lambda-migrations: only the application set of the package, checked
+## (scripts/package-migrations.sh); a stale migrations/ is removed.
+lambda-migrations: check-artifacts-dir
+	@"$(HERE)/scripts/package-migrations.sh" "$(HERE)" "$(TENANT_MIGRATIONS_DIR)" "$(ARTIFACTS_DIR)/migrations"
 
 check-artifacts-dir:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it; or run: make build-ApiFunction ARTIFACTS_DIR=/some/dir)" >&2; exit 2; }
@@ -41,12 +61,11 @@ bootstrap-amd64:
 
 ## dev: build tenantapi and run it locally on its own PostgreSQL, with a demo
 ## tenant, a fresh demo key and an admin token (Ctrl-C stops both).
-## MIGRATIONS=DIR serves your own application set (make dev
-## MIGRATIONS=examples/projects); unset, the built-in items.
-MIGRATIONS ?=
+## TENANT_MIGRATIONS_DIR=DIR serves your own application set (make dev
+## TENANT_MIGRATIONS_DIR=examples/projects); unset, the built-in items.
 dev: postgresql
 	$(GO) build -trimpath -o $(BIN)/tenantapi $(PKG)
-	$(BIN)/tenantapi dev $(if $(MIGRATIONS),--migrations $(MIGRATIONS))
+	$(BIN)/tenantapi dev $(if $(TENANT_MIGRATIONS_DIR),--migrations $(TENANT_MIGRATIONS_DIR))
 
 ## postgresql: what the service itself needs on this machine, and so make
 ## dev and the benchmarks: PostgreSQL server binaries (Debian's postgresql

@@ -5,11 +5,13 @@
 //     database, its secrets, security groups and the Secrets Manager endpoint.
 //   - ../template.yaml (AWS SAM): ApiFunction behind an API Gateway REST API
 //     and OpsFunction for direct invocations, both from one bootstrap binary
-//     built by the Makefile targets that sam build calls.
+//     built by the Makefile targets that sam build calls, which also package
+//     the application set of TENANT_MIGRATIONS_DIR next to it.
 //
 // The tests validate every resource of both templates against the published
 // CloudFormation and SAM resource schemas (bundled with
 // github.com/awslabs/goformation/v7), cross-check the two templates with each
-// other and with what the code reads, and run the Makefile target that
-// sam build runs.
+// other and with what the code reads, and run the Makefile targets that
+// sam build runs, checking that they package the same migration files that
+// tenantapi reads from a folder.
 package deploy

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,11 @@ var opsEnv = map[string]string{
 	"DB_CLUSTER_ARN":        "DBClusterARN",
 	"LOG_LEVEL":             "LogLevel",
 }
+
+// packagedMigrations is the folder of the application set inside the
+// function package: where the Makefile copies TENANT_MIGRATIONS_DIR, and the
+// value of TenantMigrations that points both functions at it.
+const packagedMigrations = "migrations"
 
 // problemStatus is SPEC §4's table: each problem code and its status.
 var problemStatus = map[string]int{
@@ -316,9 +322,23 @@ func TestFunctionEnvironment(t *testing.T) {
 					t.Errorf("[%s] ApiFunction: DB_SECRET_ARN = %v, want %v (the owner secret only with the admin API on)", name, got, want)
 				}
 			}
+			// Both functions read the same application set: the folder in
+			// the package when TenantMigrations names it, else the built-in.
+			var wantSet any = ""
+			if scenarios[name].values["TenantMigrations"] != "" {
+				wantSet = map[string]any{"Fn::Sub": "/var/task/${TenantMigrations}"}
+			}
+			if got, ok := vars["TENANT_MIGRATIONS"]; !ok || !reflect.DeepEqual(got, wantSet) {
+				t.Errorf("[%s] %s: TENANT_MIGRATIONS = %v, want %v", name, fn, got, wantSet)
+			}
 		}
 	}
 	params := tpl.parameters()
+	// The one folder the Makefile packages (TestMakeBuildLambda), or none.
+	if allowed := params["TenantMigrations"]["AllowedValues"]; !reflect.DeepEqual(allowed, []any{"", packagedMigrations}) || params["TenantMigrations"]["Default"] != "" {
+		t.Errorf("TenantMigrations allows %v (default %q), want \"\" (the built-in set, the default) and %q (the folder in the package)",
+			allowed, params["TenantMigrations"]["Default"], packagedMigrations)
+	}
 	if allowed, _ := params["AuthMode"]["AllowedValues"].([]any); slices.Contains(allowed, any("none")) {
 		t.Error("AuthMode must not allow none: start-up refuses it off loopback")
 	}
@@ -907,14 +927,45 @@ func TestAuroraCluster(t *testing.T) {
 	}
 }
 
+// makeIn runs make in the project folder, as sam build does, with neither
+// ARTIFACTS_DIR nor TENANT_MIGRATIONS_DIR taken from the test's environment.
+func makeIn(args ...string) ([]byte, error) {
+	cmd := exec.Command("make", append([]string{"--no-print-directory"}, args...)...)
+	cmd.Dir = ".."
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool {
+		return strings.HasPrefix(e, "ARTIFACTS_DIR=") || strings.HasPrefix(e, "TENANT_MIGRATIONS_DIR=")
+	})
+	return cmd.CombinedOutput()
+}
+
+// packagedFiles returns the files of dir with their contents and modes.
+func packagedFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = fmt.Sprintf("%v %s", fi.Mode(), b)
+	}
+	return out
+}
+
 // TestMakeBuildLambda runs the Makefile targets that sam build runs and checks
-// that they leave a static linux/arm64 bootstrap built with lambda.norpc.
+// that they leave a static linux/arm64 bootstrap built with lambda.norpc, and
+// next to it the application set of TENANT_MIGRATIONS_DIR.
 func TestMakeBuildLambda(t *testing.T) {
 	t.Run("ARTIFACTS_DIR required", func(t *testing.T) {
-		cmd := exec.Command("make", "--no-print-directory", "build-ApiFunction", "ARTIFACTS_DIR=")
-		cmd.Dir = ".."
-		cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "ARTIFACTS_DIR=") })
-		out, err := cmd.CombinedOutput()
+		out, err := makeIn("build-ApiFunction", "ARTIFACTS_DIR=")
 		if err == nil || !strings.Contains(string(out), "ARTIFACTS_DIR is not set") {
 			t.Errorf("make build-ApiFunction without ARTIFACTS_DIR: err %v, output:\n%s", err, out)
 		}
@@ -928,13 +979,37 @@ func TestMakeBuildLambda(t *testing.T) {
 	if len(sources) == 0 {
 		t.Skip("./cmd/tenantapi has no .go files yet: nothing to build (this test runs the build once the command exists)")
 	}
+	// The example set as sam build packages it: its migration files only,
+	// readable by the function's user, whatever the source files' modes.
+	example := map[string]string{}
+	for _, name := range []string{"0001_items.sql", "0002_projects.sql"} {
+		b, err := os.ReadFile(filepath.Join("../examples/projects", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		example[name] = fmt.Sprintf("%v %s", os.FileMode(0o644), b)
+	}
+	t.Run("built-in set", func(t *testing.T) {
+		dir := t.TempDir()
+		stale := filepath.Join(dir, packagedMigrations)
+		if err := os.MkdirAll(stale, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := makeIn("lambda-migrations", "ARTIFACTS_DIR="+dir); err != nil {
+			t.Fatalf("make lambda-migrations: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(stale); !os.IsNotExist(err) {
+			t.Errorf("without TENANT_MIGRATIONS_DIR the package keeps %s/ (%v); want none", packagedMigrations, err)
+		}
+	})
 	for _, target := range []string{"build-ApiFunction", "build-OpsFunction"} {
 		t.Run(target, func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command("make", "--no-print-directory", target, "ARTIFACTS_DIR="+dir)
-			cmd.Dir = ".."
-			if out, err := cmd.CombinedOutput(); err != nil {
+			if out, err := makeIn(target, "ARTIFACTS_DIR="+dir, "TENANT_MIGRATIONS_DIR=examples/projects"); err != nil {
 				t.Fatalf("make %s: %v\n%s", target, err, out)
+			}
+			if got := packagedFiles(t, filepath.Join(dir, packagedMigrations)); !reflect.DeepEqual(got, example) {
+				t.Errorf("%s/ of the package holds %v, want examples/projects' migrations %v", packagedMigrations, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(example)))
 			}
 			bootstrap := filepath.Join(dir, "bootstrap")
 			fi, err := os.Stat(bootstrap)

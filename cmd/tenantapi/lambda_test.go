@@ -38,18 +38,26 @@ type rie struct {
 // emulator pinned in go.mod into dir.
 func buildLambda(t *testing.T, dir string) (bootstrap, emulator string) {
 	t.Helper()
-	bootstrap, emulator = filepath.Join(dir, "bootstrap"), filepath.Join(dir, "aws-lambda-rie")
-	for _, args := range [][]string{
-		{"build", "-tags", "lambda.norpc", "-o", bootstrap, "."},
-		{"build", "-o", emulator, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"},
-	} {
-		cmd := exec.Command("go", args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %v: %v\n%s", args, err, out)
-		}
+	bootstrap = filepath.Join(dir, "bootstrap")
+	goBuild(t, "-tags", "lambda.norpc", "-o", bootstrap, ".")
+	return bootstrap, buildEmulator(t, dir)
+}
+
+// buildEmulator builds the Runtime Interface Emulator pinned in go.mod into dir.
+func buildEmulator(t *testing.T, dir string) string {
+	t.Helper()
+	emulator := filepath.Join(dir, "aws-lambda-rie")
+	goBuild(t, "-o", emulator, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	return emulator
+}
+
+func goBuild(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"build"}, args...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %v: %v\n%s", args, err, out)
 	}
-	return bootstrap, emulator
 }
 
 func freeAddr(t *testing.T) string {
@@ -100,6 +108,16 @@ func startRIE(t *testing.T, bootstrap, emulator string, env map[string]string) *
 // invoke sends one event and returns the function's answer.
 func (r *rie) invoke(event any) []byte {
 	r.t.Helper()
+	status, out := r.post(event)
+	if status != 200 {
+		r.t.Fatalf("invoke: %d %s", status, out)
+	}
+	return out
+}
+
+// post sends one event and returns the emulator's status and body as they are.
+func (r *rie) post(event any) (int, []byte) {
+	r.t.Helper()
 	b, err := json.Marshal(event)
 	if err != nil {
 		r.t.Fatal(err)
@@ -110,10 +128,7 @@ func (r *rie) invoke(event any) []byte {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		r.t.Fatalf("invoke: %d %s", resp.StatusCode, out)
-	}
-	return out
+	return resp.StatusCode, out
 }
 
 // command sends a direct invocation and returns its result.
