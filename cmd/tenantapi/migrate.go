@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -27,6 +28,10 @@ type migrateResult struct {
 	// and TenantRolesGranted how many tenants' roles it was newly granted.
 	RuntimeRole        string `json:"runtime_role,omitempty"`
 	TenantRolesGranted int    `json:"tenant_roles_granted,omitempty"`
+	// Resources are what the set's newest version serves, and Private its
+	// tables that are not served, each with the reason.
+	Resources []string                 `json:"resources"`
+	Private   []tenantapi.PrivateTable `json:"private_tables"`
 }
 
 type migrateFailed struct {
@@ -113,6 +118,14 @@ func migrate(ctx context.Context, db *postgres.DB, id tenantapi.TenantID, concur
 		return res, fmt.Errorf("migrating tenants: %w", err)
 	}
 	res.Total, res.Migrated, res.UpToDate, res.Complete = report.Total, report.Migrated, report.UpToDate, report.Complete
+	schema, err := postgres.NewSchemaStore(db).Schema(ctx, res.TenantVersion)
+	if err != nil {
+		return res, err
+	}
+	res.Resources, res.Private = []string{}, schema.Private
+	for _, r := range schema.Resources {
+		res.Resources = append(res.Resources, r.Name)
+	}
 	for _, f := range report.Failed {
 		res.Failed = append(res.Failed, migrateFailed{Tenant: f.Tenant, Error: f.Err.Error()})
 	}
@@ -140,6 +153,10 @@ func printMigrateSummary(w io.Writer, r migrateResult) {
 		r.TenantVersion, r.Total, r.Migrated, r.UpToDate, len(r.Failed))
 	for _, f := range r.Failed {
 		fmt.Fprintf(w, "  FAILED %s: %s\n", f.Tenant, f.Error)
+	}
+	fmt.Fprintf(w, "resources: %s\n", strings.Join(r.Resources, ", "))
+	for _, p := range r.Private {
+		fmt.Fprintf(w, "  not served: %s (%s)\n", p.Name, p.Reason)
 	}
 	if r.RuntimeRole != "" {
 		fmt.Fprintf(w, "runtime role %s: up to date (%d tenant roles newly granted)\n", r.RuntimeRole, r.TenantRolesGranted)
