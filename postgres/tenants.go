@@ -57,6 +57,11 @@ func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, n
 	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
 		return tenantapi.Tenant{}, err
 	}
+	// Serving processes learn the new tenant's shape from the record (one
+	// small read when it is there already, as after migrate).
+	if err := s.m.RecordSchemas(ctx); err != nil {
+		return tenantapi.Tenant{}, err
+	}
 	var t tenantapi.Tenant
 	err := inTx(ctx, s.db.owner, func(tx pgx.Tx) error {
 		// The row goes first: a racing create of the same id waits on the
