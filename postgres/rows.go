@@ -229,17 +229,13 @@ func (s *RowStore) Patch(ctx context.Context, t tenantapi.TenantRef, res *tenant
 			return tenantapi.Row{}, err
 		case written:
 			return row, nil
-		case row.Version != cur.Version:
-			// A write committed between the read and this statement.
-			if cur, err = s.Get(ctx, t, res, id); err != nil {
-				return tenantapi.Row{}, err
-			}
-		default:
-			// This statement waited for a write or delete of the version
-			// read, which its snapshot cannot show: read again.
-			if cur, err = s.Get(ctx, t, res, id); err != nil {
-				return tenantapi.Row{}, err
-			}
+		}
+		// A write committed between the read and this statement, or the
+		// statement waited for a write or delete of the version read,
+		// which its snapshot cannot show: read again (the update's row has
+		// no JSON to merge into).
+		if cur, err = s.Get(ctx, t, res, id); err != nil {
+			return tenantapi.Row{}, err
 		}
 	}
 	return tenantapi.Row{}, errItemBusy
