@@ -74,8 +74,9 @@ type RowStore interface {
 	Get(ctx context.Context, t TenantRef, res *Resource, id uuid.UUID) (Row, error)
 	// List returns up to q.Limit rows ordered by id.
 	List(ctx context.Context, t TenantRef, res *Resource, q RowQuery) ([]Row, error)
-	// Replace sets every writable column of an existing row to vals (a
-	// column vals leaves out goes back to its default) when pre matches.
+	// Replace writes vals, each a column's value or its default, to an
+	// existing row when pre matches; columns vals does not name keep
+	// theirs (a PUT names every writable column).
 	// It returns ErrPreconditionFailed only when the row exists at a
 	// version pre does not match.
 	Replace(ctx context.Context, t TenantRef, res *Resource, id uuid.UUID, vals []Value, pre Precondition) (Row, error)

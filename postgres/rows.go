@@ -184,8 +184,7 @@ func (s *RowStore) update(ctx context.Context, t tenantapi.TenantRef, res *tenan
 	return row, written, nil
 }
 
-// Replace implements tenantapi.RowStore: vals name every field, a left-out
-// one as Default.
+// Replace implements tenantapi.RowStore.
 func (s *RowStore) Replace(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID, vals []tenantapi.Value, pre tenantapi.Precondition) (tenantapi.Row, error) {
 	var row tenantapi.Row
 	err := write(pre, func() (bool, int64, error) {
