@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/tenantapi/tenantapi/awssecrets"
 	"github.com/tenantapi/tenantapi/httpapi"
 	"github.com/tenantapi/tenantapi/metrics/emf"
+	"github.com/tenantapi/tenantapi/postgres"
 )
 
 // lambdaDefaults size the pool for Lambda, where one execution environment
@@ -56,6 +58,14 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	}
 	if cfg.AuthMode == httpapi.AuthNone {
 		return usagef("AUTH_MODE=none is refused on Lambda; use apikey, jwt or gateway")
+	}
+	if root := env.getenv("LAMBDA_TASK_ROOT"); dbc.Migrations == "" && root != "" {
+		// A set packaged without TenantMigrations=migrations would be
+		// ignored without a word: the built-in items served instead.
+		if set, err := postgres.LoadMigrations(filepath.Join(root, "migrations")); err == nil && len(set) > 0 {
+			log.Warn("the package holds an application set in migrations/ but TENANT_MIGRATIONS is not set: serving the built-in items; deploy with TenantMigrations=migrations to use it",
+				"folder", filepath.Join(root, "migrations"))
+		}
 	}
 	if _, err := newVerifier(cfg, log); err != nil {
 		return err

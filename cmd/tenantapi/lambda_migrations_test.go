@@ -126,4 +126,16 @@ func TestLambdaPackagedMigrations(t *testing.T) {
 	if out := broken.out.String(); !strings.Contains(out, "tenant migrations: stat "+missing) {
 		t.Errorf("the function did not stop at start naming %s:\n%s", missing, out)
 	}
+
+	// The folder packaged but TENANT_MIGRATIONS left unset (TenantMigrations
+	// empty): the function runs with the built-in set, and the log says so.
+	// (Tenants are still served at the version they are at.)
+	delete(fnEnv, "TENANT_MIGRATIONS")
+	builtin := startRIE(t, bootstrap, emulator, fnEnv)
+	if r := builtin.api(restEvent("GET", "/items", acme, nil, "", false)); r.StatusCode != 200 {
+		t.Errorf("GET /items with the built-in set: %d %s", r.StatusCode, r.Body)
+	}
+	if out := builtin.out.String(); !strings.Contains(out, "TENANT_MIGRATIONS is not set") || !strings.Contains(out, set) {
+		t.Errorf("no warning that the packaged set is unused:\n%s", out)
+	}
 }
