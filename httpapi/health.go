@@ -7,6 +7,8 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
+// openAPIDocument is the static part of the OpenAPI document; see openapi.go.
+//
 //go:embed openapi.json
 var openAPIDocument []byte
 
@@ -31,8 +33,25 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
 }
 
+// openAPI answers the document of the newest recorded schema version
+// (openapi.go), rendered once per version. When the versions cannot be
+// read it answers the last document it rendered, if any.
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	writeBody(w, http.StatusOK, "application/json", openAPIDocument)
+	schema, err := s.newestSchema(r.Context())
+	if err != nil {
+		if d := s.openapi.last.Load(); d != nil {
+			writeBody(w, http.StatusOK, "application/json", d.body)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := s.openapi.document(schema)
+	if err != nil {
+		s.writeError(w, r, tenantapi.Wrap(tenantapi.CodeInternal, err, "internal error"))
+		return
+	}
+	writeBody(w, http.StatusOK, "application/json", body)
 }
 
 func (s *Server) docs(w http.ResponseWriter, r *http.Request) {

@@ -119,6 +119,7 @@ type Server struct {
 	changes    *changeWatch // nil without Stores.Changes
 	limits     *limiter     // nil with NoRateLimit
 	requests   *requestCounter
+	openapi    openAPICache
 }
 
 type tenantStatus struct {
