@@ -130,9 +130,14 @@ func (s *SchemaStore) Schema(ctx context.Context, v int) (*tenantapi.Schema, err
 	return nil, tenantapi.Errorf(tenantapi.CodeUnavailable, "the shape of the tenant's schema version %d is not recorded yet; run tenantapi migrate", v)
 }
 
+// schemasMaxAge is how old a read Schemas answers from may be: the list
+// of every version (the OpenAPI document's) shows a version recorded
+// meanwhile at most this late, even when no request has needed it yet.
+const schemasMaxAge = 10 * time.Second
+
 // Schemas implements tenantapi.SchemaSource.
 func (s *SchemaStore) Schemas(ctx context.Context) ([]*tenantapi.Schema, error) {
-	st, err := s.lookup(ctx, func(*schemaState) bool { return true })
+	st, err := s.lookup(ctx, func(st *schemaState) bool { return time.Since(st.loaded) < schemasMaxAge })
 	if err != nil {
 		return nil, err
 	}
