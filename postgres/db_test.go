@@ -44,13 +44,18 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	db := open(t, Config{URL: "postgres://nobody@" + addr + "/x?connect_timeout=2"})
-	s := &stores{db: db, items: NewItemStore(db), tenants: NewTenantStore(db, nil)}
+	s := &stores{db: db, rows: NewRowStore(db), tenants: NewTenantStore(db, nil)}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	wantCode(t, db.Ping(ctx), tenantapi.CodeUnavailable)
 	wantCode(t, db.Ready(ctx), tenantapi.CodeUnavailable)
-	_, err = s.items.Item(ctx, tenantapi.TenantRef{ID: "acme", UID: 1}, [16]byte{})
+	_, err = NewSchemaStore(db).Schema(ctx, 1)
+	wantCode(t, err, tenantapi.CodeUnavailable)
+	// The schemas cannot be read either: the resource is the one a
+	// process read before the database went away.
+	items := &tenantapi.Resource{Name: "items", Versioned: true}
+	_, err = s.rows.Get(ctx, tenantapi.TenantRef{ID: "acme", UID: 1, Version: 1}, items, [16]byte{})
 	wantCode(t, err, tenantapi.CodeUnavailable)
 	_, _, _, err = s.tenants.TenantStatus(ctx, "acme")
 	wantCode(t, err, tenantapi.CodeUnavailable)

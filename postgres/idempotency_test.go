@@ -3,30 +3,13 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tenantapi/tenantapi"
 )
-
-// renderItem stands in for the HTTP layer's response body, in the two parts
-// around the attributes that CreateItem asks for.
-func renderItem(it tenantapi.Item) (head, tail []byte) {
-	name, _ := json.Marshal(it.Name)
-	head = fmt.Appendf(nil, `{"id":"%s","name":%s,"attributes":`, it.ID, name)
-	tail = fmt.Appendf(nil, `,"version":%d}`, it.Version)
-	return head, tail
-}
-
-// renderedItem is the whole body renderItem makes of it.
-func renderedItem(it tenantapi.Item) []byte {
-	head, tail := renderItem(it)
-	return append(append(head, it.Attributes...), tail...)
-}
 
 func idemKey(key, body string) *tenantapi.Idempotency {
 	return &tenantapi.Idempotency{Key: key, RequestHash: sha256.Sum256([]byte(body))}
@@ -46,22 +29,23 @@ func TestIdempotentCreate(t *testing.T) {
 func testIdempotentCreate(t *testing.T, s *stores) {
 	ctx := t.Context()
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	count := func() int { return s.queryInt(t, `SELECT count(*) FROM "tenant_acme".items`) }
 
 	// The attributes come back, and are stored, as jsonb writes them.
-	first, err := s.items.CreateItem(ctx, ref, input("a", `{"bb":1,"a":[2,3]}`), idemKey("k1", "a"), renderItem)
-	if err != nil || first.Replayed || first.Item.Version != 1 || string(first.Item.Attributes) != `{"a": [2, 3], "bb": 1}` {
-		t.Fatalf("first create = %+v (attributes %s), %v", first, first.Item.Attributes, err)
+	first, err := s.rows.Create(ctx, ref, res, item(res, "a", `{"bb":1,"a":[2,3]}`), idemKey("k1", "a"))
+	if err != nil || first.Replayed || first.Row.Version != 1 || string(decodeItem(t, first.Row).Attributes) != `{"a": [2, 3], "bb": 1}` {
+		t.Fatalf("first create = %+v (JSON %s), %v", first, first.Row.JSON, err)
 	}
-	replay, err := s.items.CreateItem(ctx, ref, input("a", `{"bb":1,"a":[2,3]}`), idemKey("k1", "a"), renderItem)
-	if err != nil || !replay.Replayed || string(replay.Body) != string(renderedItem(first.Item)) || replay.Item.ID != first.Item.ID {
-		t.Fatalf("replay = %+v (body %s), %v; want the stored body of %s", replay, replay.Body, err, first.Item.ID)
+	replay, err := s.rows.Create(ctx, ref, res, item(res, "a", `{"bb":1,"a":[2,3]}`), idemKey("k1", "a"))
+	if err != nil || !replay.Replayed || string(replay.Row.JSON) != string(first.Row.JSON) || replay.Row.ID != first.Row.ID {
+		t.Fatalf("replay = %+v (JSON %s), %v; want the stored body of %s: %s", replay, replay.Row.JSON, err, first.Row.ID, first.Row.JSON)
 	}
 	if n := count(); n != 1 {
 		t.Errorf("%d items after a replay, want 1", n)
 	}
 
-	_, err = s.items.CreateItem(ctx, ref, input("b", `{}`), idemKey("k1", "b"), renderItem)
+	_, err = s.rows.Create(ctx, ref, res, item(res, "b", `{}`), idemKey("k1", "b"))
 	wantCode(t, err, tenantapi.CodeIdempotencyKeyReused)
 	if n := count(); n != 1 {
 		t.Errorf("%d items after a reused key, want 1", n)
@@ -69,22 +53,82 @@ func testIdempotentCreate(t *testing.T, s *stores) {
 
 	// The key is scoped to the tenant.
 	other := s.createTenant(t, "other")
-	if c, err := s.items.CreateItem(ctx, other, input("a", `{}`), idemKey("k1", "a"), renderItem); err != nil || c.Replayed {
+	if c, err := s.rows.Create(ctx, other, res, item(res, "a", `{}`), idemKey("k1", "a")); err != nil || c.Replayed {
 		t.Errorf("same key in another tenant = %+v, %v; want a new item", c, err)
 	}
 
 	// After 24 hours the key is free again, even for another body.
 	s.exec(t, `UPDATE "tenant_acme"._tenantapi_idempotency_keys SET created_at = created_at - interval '24 hours 1 second'`)
-	fresh, err := s.items.CreateItem(ctx, ref, input("c", `{}`), idemKey("k1", "c"), renderItem)
-	if err != nil || fresh.Replayed || fresh.Item.ID == first.Item.ID {
+	fresh, err := s.rows.Create(ctx, ref, res, item(res, "c", `{}`), idemKey("k1", "c"))
+	if err != nil || fresh.Replayed || fresh.Row.ID == first.Row.ID {
 		t.Fatalf("create after expiry = %+v, %v; want a new item", fresh, err)
 	}
-	replay, err = s.items.CreateItem(ctx, ref, input("c", `{}`), idemKey("k1", "c"), renderItem)
-	if err != nil || !replay.Replayed || replay.Item.ID != fresh.Item.ID {
-		t.Errorf("replay after takeover = %+v, %v; want %s", replay, err, fresh.Item.ID)
+	replay, err = s.rows.Create(ctx, ref, res, item(res, "c", `{}`), idemKey("k1", "c"))
+	if err != nil || !replay.Replayed || replay.Row.ID != fresh.Row.ID || string(replay.Row.JSON) != string(fresh.Row.JSON) {
+		t.Errorf("replay after takeover = %+v, %v; want %s", replay, err, fresh.Row.JSON)
 	}
 	if n := count(); n != 2 {
 		t.Errorf("%d items, want 2", n)
+	}
+}
+
+// A key is the tenant's across its resources: the same key and body on
+// another resource is a reuse, never a replay of the other resource's
+// answer, until the key expires.
+func TestIdempotencyKeyAcrossResources(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	ctx := t.Context()
+	s.createTenant(t, "acme")
+	m := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "notes", SQL: "CREATE TABLE notes (id uuid PRIMARY KEY, body text NOT NULL)"})
+	if _, err := m.MigrateTenants(ctx, MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := s.tenants.Tenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := tenantRef(tn)
+	sc, err := NewSchemaStore(s.db).Schema(ctx, ref.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _ := sc.Resource("items")
+	notes, ok := sc.Resource("notes")
+	if ref.Version != 2 || items == nil || !ok {
+		t.Fatalf("tenant at version %d, schema %+v; want items and notes", ref.Version, sc)
+	}
+	note := values(notes, map[string]string{"body": "a"})
+	count := func(table string) int { return s.queryInt(t, `SELECT count(*) FROM "tenant_acme".`+table) }
+
+	first, err := s.rows.Create(ctx, ref, items, item(items, "a", `{}`), idemKey("k", "body"))
+	if err != nil || first.Replayed {
+		t.Fatalf("first create = %+v, %v", first, err)
+	}
+	_, err = s.rows.Create(ctx, ref, notes, note, idemKey("k", "body"))
+	wantCode(t, err, tenantapi.CodeIdempotencyKeyReused)
+	if n := count("notes"); n != 0 {
+		t.Errorf("%d notes after a key of items was reused, want 0", n)
+	}
+	// The key still replays on the resource that holds it.
+	if c, err := s.rows.Create(ctx, ref, items, item(items, "a", `{}`), idemKey("k", "body")); err != nil || !c.Replayed || c.Row.ID != first.Row.ID {
+		t.Errorf("repeat on items = %+v, %v; want a replay of %s", c, err, first.Row.ID)
+	}
+
+	// An expired key goes to the resource that takes it over, and is then
+	// a reuse on the one that held it.
+	s.exec(t, `UPDATE "tenant_acme"._tenantapi_idempotency_keys SET created_at = created_at - interval '24 hours 1 second'`)
+	taken, err := s.rows.Create(ctx, ref, notes, note, idemKey("k", "body"))
+	if err != nil || taken.Replayed || !equalJSON(t, taken.Row.JSON, `{"id":"`+taken.Row.ID.String()+`","body":"a"}`) {
+		t.Fatalf("create on notes after expiry = %+v (JSON %s), %v; want a new note", taken, taken.Row.JSON, err)
+	}
+	if c, err := s.rows.Create(ctx, ref, notes, note, idemKey("k", "body")); err != nil || !c.Replayed || string(c.Row.JSON) != string(taken.Row.JSON) {
+		t.Errorf("repeat on notes = %+v, %v; want a replay of %s", c, err, taken.Row.JSON)
+	}
+	_, err = s.rows.Create(ctx, ref, items, item(items, "a", `{}`), idemKey("k", "body"))
+	wantCode(t, err, tenantapi.CodeIdempotencyKeyReused)
+	if n, m := count("items"), count("notes"); n != 1 || m != 1 {
+		t.Errorf("%d items and %d notes, want 1 and 1", n, m)
 	}
 }
 
@@ -92,15 +136,16 @@ func TestIdempotentCreateConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	const racers = 10
-	results := make([]tenantapi.Created, racers)
+	results := make([]tenantapi.CreatedRow, racers)
 	errs := make([]error, racers)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.items.CreateItem(t.Context(), ref, input("once", `{}`), idemKey("dup", "once"), renderItem)
+			results[i], errs[i] = s.rows.Create(t.Context(), ref, res, item(res, "once", `{}`), idemKey("dup", "once"))
 		})
 	}
 	close(start)
@@ -129,6 +174,7 @@ func TestIdempotentCreateInFlight(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	hash := sha256.Sum256([]byte("body"))
 
 	tx, err := s.db.owner.Begin(t.Context())
@@ -136,27 +182,29 @@ func TestIdempotentCreateInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(t.Context()))
-	if _, err := tx.Exec(t.Context(), `INSERT INTO "tenant_acme"._tenantapi_idempotency_keys (key, request_hash, response, item_id, created_at)
-		VALUES ('slow', $1, '\x7b7d', '00000000-0000-7000-8000-000000000001', now())`, hash[:]); err != nil {
+	if _, err := tx.Exec(t.Context(), `INSERT INTO "tenant_acme"._tenantapi_idempotency_keys (key, request_hash, response, item_id, created_at, resource)
+		VALUES ('slow', $1, '\x7b7d', '00000000-0000-7000-8000-000000000001', now(), 'items')`, hash[:]); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.items.CreateItem(t.Context(), ref, input("x", `{}`), &tenantapi.Idempotency{Key: "slow", RequestHash: hash}, renderItem)
+		_, err := s.rows.Create(t.Context(), ref, res, item(res, "x", `{}`), &tenantapi.Idempotency{Key: "slow", RequestHash: hash})
 		done <- err
 	}()
 	select {
 	case err := <-done:
-		t.Fatalf("CreateItem did not wait for the first request: %v", err)
+		t.Fatalf("Create did not wait for the first request: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
 	if err := tx.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, <-done, tenantapi.CodeConflict)
+	err = <-done
+	wantCode(t, err, tenantapi.CodeConflict)
+	wantErr(t, err, tenantapi.ErrKeyInFlight)
 
-	c, err := s.items.CreateItem(t.Context(), ref, input("x", `{}`), &tenantapi.Idempotency{Key: "slow", RequestHash: hash}, renderItem)
-	if err != nil || !c.Replayed || string(c.Body) != "{}" {
+	c, err := s.rows.Create(t.Context(), ref, res, item(res, "x", `{}`), &tenantapi.Idempotency{Key: "slow", RequestHash: hash})
+	if err != nil || !c.Replayed || string(c.Row.JSON) != "{}" {
 		t.Errorf("retry = %+v, %v; want the stored body", c, err)
 	}
 	if n := s.queryInt(t, `SELECT count(*) FROM "tenant_acme".items`); n != 0 {
@@ -169,13 +217,14 @@ func TestIdempotentCreateAfterRollback(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := s.items.CreateItem(ctx, ref, input("x", `{}`), idemKey("k", "x"), renderItem)
+	_, err := s.rows.Create(ctx, ref, res, item(res, "x", `{}`), idemKey("k", "x"))
 	if !errors.Is(err, context.Canceled) && tenantapi.ErrorCode(err) != tenantapi.CodeUnavailable {
 		t.Fatalf("cancelled create = %v", err)
 	}
-	c, err := s.items.CreateItem(t.Context(), ref, input("x", `{}`), idemKey("k", "x"), renderItem)
+	c, err := s.rows.Create(t.Context(), ref, res, item(res, "x", `{}`), idemKey("k", "x"))
 	if err != nil || c.Replayed {
 		t.Errorf("repeat = %+v, %v; want a new item", c, err)
 	}

@@ -30,7 +30,7 @@ func TestWriteRacingAnotherWrite(t *testing.T) {
 	cases := []struct {
 		name    string
 		holder  string // what the other transaction does to the item
-		call    func(ctx context.Context, s *ItemStore, ref tenantapi.TenantRef, id uuid.UUID) error
+		call    rowCall
 		wantErr error // nil: the call writes
 	}{
 		{"delete racing a delete", deleteRow, deleteCall(none), tenantapi.ErrItemNotFound},
@@ -41,10 +41,14 @@ func TestWriteRacingAnotherWrite(t *testing.T) {
 		{"put If-Match * racing a delete", deleteRow, replaceCall(star), tenantapi.ErrItemNotFound},
 		{"patch racing a delete", deleteRow, patchCall(none), tenantapi.ErrItemNotFound},
 		{"patch If-Match 1 racing a delete", deleteRow, patchCall(v(1)), tenantapi.ErrItemNotFound},
+		{"patch without merge racing a delete", deleteRow, setCall(none), tenantapi.ErrItemNotFound},
+		{"patch without merge If-Match 1 racing a delete", deleteRow, setCall(v(1)), tenantapi.ErrItemNotFound},
 		{"put If-Match 1 racing an update", updateRow, replaceCall(v(1)), tenantapi.ErrPreconditionFailed},
 		{"put If-Match 1, 2 racing an update", updateRow, replaceCall(v(1, 2)), nil},
 		{"patch If-Match 1 racing an update", updateRow, patchCall(v(1)), tenantapi.ErrPreconditionFailed},
 		{"patch If-Match 1, 2 racing an update", updateRow, patchCall(v(1, 2)), nil},
+		{"patch without merge If-Match 1 racing an update", updateRow, setCall(v(1)), tenantapi.ErrPreconditionFailed},
+		{"patch without merge If-Match 1, 2 racing an update", updateRow, setCall(v(1, 2)), nil},
 		{"delete If-Match 1 racing an update", updateRow, deleteCall(v(1)), tenantapi.ErrPreconditionFailed},
 	}
 	for _, tenantRoles := range []bool{false, true} {
@@ -55,17 +59,17 @@ func TestWriteRacingAnotherWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}
-			items := NewItemStore(db)
+			ref := tenantRef(tn)
+			rows, res := NewRowStore(db), itemsAt(t, db, ref)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					created, err := items.CreateItem(t.Context(), ref, input("x", `{}`), nil, nil)
+					created, err := rows.Create(t.Context(), ref, res, item(res, "x", `{}`), nil)
 					if err != nil {
 						t.Fatal(err)
 					}
-					id := created.Item.ID
+					id := created.Row.ID
 					err = whileHeld(t, db, fmt.Sprintf(c.holder, quotedSchema(ref.ID)), id, func() error {
-						return c.call(t.Context(), items, ref, id)
+						return c.call(t.Context(), rows, ref, res, id)
 					})
 					if !errors.Is(err, c.wantErr) {
 						t.Errorf("error = %v, want %v", err, c.wantErr)
@@ -76,23 +80,37 @@ func TestWriteRacingAnotherWrite(t *testing.T) {
 	}
 }
 
-func deleteCall(pre tenantapi.Precondition) func(context.Context, *ItemStore, tenantapi.TenantRef, uuid.UUID) error {
-	return func(ctx context.Context, s *ItemStore, ref tenantapi.TenantRef, id uuid.UUID) error {
-		return s.DeleteItem(ctx, ref, id, pre)
+// rowCall is one write of a race: a RowStore call on the row id.
+type rowCall func(ctx context.Context, s *RowStore, ref tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) error
+
+func deleteCall(pre tenantapi.Precondition) rowCall {
+	return func(ctx context.Context, s *RowStore, ref tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) error {
+		return s.Delete(ctx, ref, res, id, pre)
 	}
 }
 
-func replaceCall(pre tenantapi.Precondition) func(context.Context, *ItemStore, tenantapi.TenantRef, uuid.UUID) error {
-	return func(ctx context.Context, s *ItemStore, ref tenantapi.TenantRef, id uuid.UUID) error {
-		_, err := s.ReplaceItem(ctx, ref, id, input("replaced", `{}`), pre)
+func replaceCall(pre tenantapi.Precondition) rowCall {
+	return func(ctx context.Context, s *RowStore, ref tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) error {
+		_, err := s.Replace(ctx, ref, res, id, item(res, "replaced", `{}`), pre)
 		return err
 	}
 }
 
-func patchCall(pre tenantapi.Precondition) func(context.Context, *ItemStore, tenantapi.TenantRef, uuid.UUID) error {
-	return func(ctx context.Context, s *ItemStore, ref tenantapi.TenantRef, id uuid.UUID) error {
-		_, err := s.PatchItem(ctx, ref, id, pre, func(cur tenantapi.Item) (tenantapi.ItemInput, error) {
-			return input("patched", `{}`), nil
+// patchCall is a PATCH that reads the row (a merge).
+func patchCall(pre tenantapi.Precondition) rowCall {
+	return func(ctx context.Context, s *RowStore, ref tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) error {
+		_, err := s.Patch(ctx, ref, res, id, pre, true, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+			return item(res, "patched", `{}`), nil
+		})
+		return err
+	}
+}
+
+// setCall is a PATCH that only sets a column, without reading the row.
+func setCall(pre tenantapi.Precondition) rowCall {
+	return func(ctx context.Context, s *RowStore, ref tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) error {
+		_, err := s.Patch(ctx, ref, res, id, pre, false, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+			return []tenantapi.Value{{Field: fieldOf(res, "name"), Text: "set"}}, nil
 		})
 		return err
 	}

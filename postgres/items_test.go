@@ -15,12 +15,44 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
+// The built-in items resource through RowStore, the code path every
+// resource takes.
+
 // execModes are the statement modes Config accepts; the item tests run in
 // each, as the types of parameters are inferred differently in each.
 var execModes = []string{"exec", "cache_describe", "cache_statement"}
 
-func input(name string, attrs string) tenantapi.ItemInput {
-	return tenantapi.ItemInput{Name: name, Attributes: json.RawMessage(attrs)}
+// The recorded items resource has the shape the tests (here and in
+// httpapi) build their values for.
+func TestItemsResource(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	res := itemsAt(t, s.db, s.createTenant(t, "acme"))
+	want := []tenantapi.Field{
+		{Name: "name", Type: tenantapi.Type{Kind: tenantapi.KindString, SQL: "character varying(200)", MaxLength: 200}, NotNull: true},
+		{Name: "description", Type: tenantapi.Type{Kind: tenantapi.KindString, SQL: "character varying(10000)", MaxLength: 10000}, NotNull: true, HasDefault: true},
+		{Name: "attributes", Type: tenantapi.Type{Kind: tenantapi.KindJSON, SQL: "jsonb"}, NotNull: true, HasDefault: true},
+	}
+	if len(res.Fields) != len(want) {
+		t.Fatalf("items fields = %+v, want %+v", res.Fields, want)
+	}
+	for i, f := range res.Fields {
+		w := want[i]
+		if f.Name != w.Name || !equalType(f.Type, w.Type) || f.NotNull != w.NotNull || f.HasDefault != w.HasDefault || f.Generated || f.Filterable {
+			t.Errorf("field %d = %+v, want %+v", i, f, w)
+		}
+	}
+	if !res.Versioned || !res.Created || !res.Updated {
+		t.Errorf("items managed columns = %+v, want version, created_at and updated_at", res)
+	}
+	var checked []string
+	for _, c := range res.Checks {
+		checked = append(checked, c.Columns...)
+	}
+	slices.Sort(checked)
+	if !slices.Equal(checked, []string{"attributes", "name"}) {
+		t.Errorf("items checks = %+v, want one on name and one on attributes", res.Checks)
+	}
 }
 
 func TestItemCRUD(t *testing.T) {
@@ -36,31 +68,31 @@ func TestItemCRUD(t *testing.T) {
 
 func testItemCRUD(t *testing.T, s *stores, ref tenantapi.TenantRef) {
 	ctx := t.Context()
-	before := time.Now().UTC()
-	in := tenantapi.ItemInput{Name: "Widget", Description: "blue", Attributes: json.RawMessage(`{"n":[1,{"x":null}],"color":"red"}`)}
-	c, err := s.items.CreateItem(ctx, ref, in, nil, nil)
+	res := itemsAt(t, s.db, ref)
+	before := time.Now().UTC().Truncate(time.Microsecond)
+	attrs := `{"n":[1,{"x":null}],"color":"red"}`
+	c, err := s.rows.Create(ctx, ref, res, values(res, map[string]string{"name": "Widget", "description": "blue", "attributes": attrs}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	it := c.Item
-	if c.Replayed || it.ID.Version() != 7 || it.Name != "Widget" || it.Description != "blue" || it.Version != 1 ||
-		it.CreatedAt != it.UpdatedAt || it.CreatedAt.Before(before.Truncate(time.Microsecond)) ||
-		it.CreatedAt.Location() != time.UTC || it.CreatedAt.Nanosecond()%1000 != 0 {
-		t.Fatalf("CreateItem = %+v", c)
+	it := decodeItem(t, c.Row)
+	created := apiTime(t, it.CreatedAt)
+	if c.Replayed || c.Row.ID.Version() != 7 || it.Name != "Widget" || it.Description != "blue" || c.Row.Version != 1 ||
+		it.CreatedAt != it.UpdatedAt || created.Before(before) || !equalJSON(t, it.Attributes, attrs) {
+		t.Fatalf("Create = %+v, JSON %s", c, c.Row.JSON)
 	}
 
-	got, err := s.items.Item(ctx, ref, it.ID)
+	got, err := s.rows.Get(ctx, ref, res, c.Row.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got.Attributes) != string(it.Attributes) {
-		t.Errorf("Item has attributes %s, CreateItem returned %s: one version, two texts", got.Attributes, it.Attributes)
+	if string(got.JSON) != string(c.Row.JSON) {
+		t.Errorf("Get = %s, Create returned %s: one version, two texts", got.JSON, c.Row.JSON)
 	}
-	if got.ID != it.ID || got.Name != it.Name || got.Description != it.Description || got.Version != 1 ||
-		!got.CreatedAt.Equal(it.CreatedAt) || got.CreatedAt.Location() != time.UTC || !equalJSON(t, got.Attributes, string(in.Attributes)) {
-		t.Errorf("Item = %+v, want %+v", got, it)
+	if got.ID != c.Row.ID || got.Version != 1 {
+		t.Errorf("Get = %+v, want id %s version 1", got, c.Row.ID)
 	}
-	_, err = s.items.Item(ctx, ref, uuid.Must(uuid.NewV7()))
+	_, err = s.rows.Get(ctx, ref, res, uuid.Must(uuid.NewV7()))
 	wantErr(t, err, tenantapi.ErrItemNotFound)
 
 	// Replace with the preconditions of If-Match.
@@ -78,58 +110,89 @@ func testItemCRUD(t *testing.T, s *stores, ref tenantapi.TenantRef) {
 		{"star", tenantapi.Precondition{Present: true, Any: true}, nil, 5},
 		{"empty list", v(), tenantapi.ErrPreconditionFailed, 0},
 	}
+	updated := created
 	for _, st := range steps {
-		got, err := s.items.ReplaceItem(ctx, ref, it.ID, input("Widget "+st.name, `{}`), st.pre)
-		if !errors.Is(err, st.wantErr) || (err == nil && got.Version != st.wantVer) {
-			t.Fatalf("ReplaceItem(%s) = v%d, %v; want v%d, %v", st.name, got.Version, err, st.wantVer, st.wantErr)
+		row, err := s.rows.Replace(ctx, ref, res, c.Row.ID, item(res, "Widget "+st.name, `{}`), st.pre)
+		if !errors.Is(err, st.wantErr) || (err == nil && row.Version != st.wantVer) {
+			t.Fatalf("Replace(%s) = v%d, %v; want v%d, %v", st.name, row.Version, err, st.wantVer, st.wantErr)
 		}
-		if err == nil && (got.Name != "Widget "+st.name || got.Description != "" || string(got.Attributes) != `{}` ||
-			!got.CreatedAt.Equal(it.CreatedAt) || got.UpdatedAt.Before(it.UpdatedAt) || got.UpdatedAt.Location() != time.UTC) {
-			t.Errorf("ReplaceItem(%s) = %+v", st.name, got)
+		if err != nil {
+			continue
 		}
+		got := decodeItem(t, row)
+		if got.Name != "Widget "+st.name || got.Description != "" || string(got.Attributes) != `{}` ||
+			got.CreatedAt != it.CreatedAt || apiTime(t, got.UpdatedAt).Before(updated) {
+			t.Errorf("Replace(%s) = %s", st.name, row.JSON)
+		}
+		updated = apiTime(t, got.UpdatedAt)
 	}
-	_, err = s.items.ReplaceItem(ctx, ref, uuid.Must(uuid.NewV7()), input("x", `{}`), v(1))
+	_, err = s.rows.Replace(ctx, ref, res, uuid.Must(uuid.NewV7()), item(res, "x", `{}`), v(1))
 	wantErr(t, err, tenantapi.ErrItemNotFound) // 404 comes before 412
 
-	// CheckItem.
-	wantErr(t, s.items.CheckItem(ctx, ref, it.ID, v(4)), tenantapi.ErrPreconditionFailed)
-	if err := s.items.CheckItem(ctx, ref, it.ID, v(5)); err != nil {
-		t.Errorf("CheckItem(current) = %v", err)
+	// Check.
+	wantErr(t, s.rows.Check(ctx, ref, res, c.Row.ID, v(4)), tenantapi.ErrPreconditionFailed)
+	if err := s.rows.Check(ctx, ref, res, c.Row.ID, v(5)); err != nil {
+		t.Errorf("Check(current) = %v", err)
 	}
-	wantErr(t, s.items.CheckItem(ctx, ref, uuid.Must(uuid.NewV7()), tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
+	wantErr(t, s.rows.Check(ctx, ref, res, uuid.Must(uuid.NewV7()), tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
 
-	// PatchItem.
-	patched, err := s.items.PatchItem(ctx, ref, it.ID, v(5), func(cur tenantapi.Item) (tenantapi.ItemInput, error) {
-		if cur.Version != 5 {
-			t.Errorf("apply got version %d, want 5", cur.Version)
+	// Patch, reading the row (a merge into the attributes).
+	attrsField := fieldOf(res, "attributes")
+	patched, err := s.rows.Patch(ctx, ref, res, c.Row.ID, v(5), true, func(cur *tenantapi.Row) ([]tenantapi.Value, error) {
+		if cur == nil || cur.Version != 5 || decodeItem(t, *cur).Name != "Widget star" {
+			t.Errorf("patch got %+v, want the row at version 5", cur)
 		}
-		return tenantapi.ItemInput{Name: cur.Name, Description: "patched", Attributes: json.RawMessage(`{"a": 1}`)}, nil
+		return []tenantapi.Value{
+			{Field: fieldOf(res, "description"), Text: "patched"},
+			{Field: attrsField, Text: `{"a": 1}`},
+		}, nil
 	})
-	if err != nil || patched.Version != 6 || patched.Description != "patched" || !equalJSON(t, patched.Attributes, `{"a":1}`) {
-		t.Fatalf("PatchItem = %+v, %v", patched, err)
+	if p := decodeItem(t, patched); err != nil || patched.Version != 6 || p.Name != "Widget star" || p.Description != "patched" || !equalJSON(t, p.Attributes, `{"a":1}`) {
+		t.Fatalf("Patch = %s, %v", patched.JSON, err)
 	}
-	_, err = s.items.PatchItem(ctx, ref, it.ID, v(5), func(tenantapi.Item) (tenantapi.ItemInput, error) {
-		t.Error("apply called despite a failed precondition")
-		return tenantapi.ItemInput{}, nil
+	_, err = s.rows.Patch(ctx, ref, res, c.Row.ID, v(5), true, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+		t.Error("patch called despite a failed precondition")
+		return nil, nil
 	})
 	wantErr(t, err, tenantapi.ErrPreconditionFailed)
-	applyErr := &tenantapi.Error{Code: tenantapi.CodeValidationFailed, Detail: "nope"}
-	_, err = s.items.PatchItem(ctx, ref, it.ID, tenantapi.Precondition{}, func(tenantapi.Item) (tenantapi.ItemInput, error) {
-		return tenantapi.ItemInput{}, applyErr
-	})
-	if err != applyErr {
-		t.Errorf("PatchItem returned %v, want apply's error as is", err)
+	patchErr := &tenantapi.Error{Code: tenantapi.CodeValidationFailed, Detail: "nope"}
+	for _, merge := range []bool{true, false} {
+		_, err = s.rows.Patch(ctx, ref, res, c.Row.ID, tenantapi.Precondition{}, merge, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+			return nil, patchErr
+		})
+		if err != patchErr {
+			t.Errorf("Patch(merge %v) returned %v, want patch's error as is", merge, err)
+		}
 	}
-	_, err = s.items.PatchItem(ctx, ref, uuid.Must(uuid.NewV7()), tenantapi.Precondition{}, nil)
+	_, err = s.rows.Patch(ctx, ref, res, uuid.Must(uuid.NewV7()), tenantapi.Precondition{}, true, nil)
 	wantErr(t, err, tenantapi.ErrItemNotFound)
 
-	// DeleteItem.
-	wantErr(t, s.items.DeleteItem(ctx, ref, it.ID, v(1)), tenantapi.ErrPreconditionFailed)
-	if err := s.items.DeleteItem(ctx, ref, it.ID, v(6)); err != nil {
-		t.Fatalf("DeleteItem = %v", err)
+	// Patch without reading: only the columns named change.
+	patched, err = s.rows.Patch(ctx, ref, res, c.Row.ID, v(6), false, func(cur *tenantapi.Row) ([]tenantapi.Value, error) {
+		if cur != nil {
+			t.Errorf("patch without merge got %+v, want nil", cur)
+		}
+		return []tenantapi.Value{{Field: fieldOf(res, "name"), Text: "Renamed"}}, nil
+	})
+	if p := decodeItem(t, patched); err != nil || patched.Version != 7 || p.Name != "Renamed" || p.Description != "patched" || !equalJSON(t, p.Attributes, `{"a":1}`) {
+		t.Fatalf("Patch without merge = %s, %v", patched.JSON, err)
 	}
-	wantErr(t, s.items.DeleteItem(ctx, ref, it.ID, tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
-	_, err = s.items.Item(ctx, ref, it.ID)
+	_, err = s.rows.Patch(ctx, ref, res, c.Row.ID, v(6), false, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+		return []tenantapi.Value{{Field: fieldOf(res, "name"), Text: "Stale"}}, nil
+	})
+	wantErr(t, err, tenantapi.ErrPreconditionFailed)
+	_, err = s.rows.Patch(ctx, ref, res, uuid.Must(uuid.NewV7()), tenantapi.Precondition{}, false, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+		return []tenantapi.Value{{Field: fieldOf(res, "name"), Text: "Nobody"}}, nil
+	})
+	wantErr(t, err, tenantapi.ErrItemNotFound)
+
+	// Delete.
+	wantErr(t, s.rows.Delete(ctx, ref, res, c.Row.ID, v(1)), tenantapi.ErrPreconditionFailed)
+	if err := s.rows.Delete(ctx, ref, res, c.Row.ID, v(7)); err != nil {
+		t.Fatalf("Delete = %v", err)
+	}
+	wantErr(t, s.rows.Delete(ctx, ref, res, c.Row.ID, tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
+	_, err = s.rows.Get(ctx, ref, res, c.Row.ID)
 	wantErr(t, err, tenantapi.ErrItemNotFound)
 }
 
@@ -137,13 +200,15 @@ func TestConcurrentWritersWithSameIfMatch(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	const writers = 8
 	for _, op := range []string{"replace", "delete", "patch"} {
 		t.Run(op, func(t *testing.T) {
-			c, err := s.items.CreateItem(t.Context(), ref, input("x", `{}`), nil, nil)
+			c, err := s.rows.Create(t.Context(), ref, res, item(res, "x", `{}`), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
+			id := c.Row.ID
 			pre := tenantapi.Precondition{Present: true, Versions: []int64{1}}
 			errs := make([]error, writers)
 			start := make(chan struct{})
@@ -153,12 +218,12 @@ func TestConcurrentWritersWithSameIfMatch(t *testing.T) {
 					<-start
 					switch op {
 					case "replace":
-						_, errs[i] = s.items.ReplaceItem(t.Context(), ref, c.Item.ID, input(fmt.Sprint("w", i), `{}`), pre)
+						_, errs[i] = s.rows.Replace(t.Context(), ref, res, id, item(res, fmt.Sprint("w", i), `{}`), pre)
 					case "delete":
-						errs[i] = s.items.DeleteItem(t.Context(), ref, c.Item.ID, pre)
+						errs[i] = s.rows.Delete(t.Context(), ref, res, id, pre)
 					case "patch":
-						_, errs[i] = s.items.PatchItem(t.Context(), ref, c.Item.ID, pre, func(cur tenantapi.Item) (tenantapi.ItemInput, error) {
-							return input(fmt.Sprint("w", i), `{}`), nil
+						_, errs[i] = s.rows.Patch(t.Context(), ref, res, id, pre, true, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+							return item(res, fmt.Sprint("w", i), `{}`), nil
 						})
 					}
 				})
@@ -179,7 +244,7 @@ func TestConcurrentWritersWithSameIfMatch(t *testing.T) {
 				t.Errorf("%d writers won, want exactly 1", won)
 			}
 			if op != "delete" {
-				got, _ := s.items.Item(t.Context(), ref, c.Item.ID)
+				got, _ := s.rows.Get(t.Context(), ref, res, id)
 				if got.Version != 2 {
 					t.Errorf("version = %d after one winning write, want 2", got.Version)
 				}
@@ -188,35 +253,38 @@ func TestConcurrentWritersWithSameIfMatch(t *testing.T) {
 	}
 }
 
-// Without If-Match, concurrent patches all land: none is lost.
+// Without If-Match, concurrent patches that read the row all land: none
+// is lost.
 func TestConcurrentPatchesWithoutPrecondition(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
-	c, err := s.items.CreateItem(t.Context(), ref, input("counter", `{"n": 0}`), nil, nil)
+	res := itemsAt(t, s.db, ref)
+	c, err := s.rows.Create(t.Context(), ref, res, item(res, "counter", `{"n": 0}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	attrs := fieldOf(res, "attributes")
 	const writers = 6
 	var wg sync.WaitGroup
 	for range writers {
 		wg.Go(func() {
-			_, err := s.items.PatchItem(t.Context(), ref, c.Item.ID, tenantapi.Precondition{}, func(cur tenantapi.Item) (tenantapi.ItemInput, error) {
-				var a struct{ N int }
-				if err := json.Unmarshal(cur.Attributes, &a); err != nil {
-					return tenantapi.ItemInput{}, err
+			_, err := s.rows.Patch(t.Context(), ref, res, c.Row.ID, tenantapi.Precondition{}, true, func(cur *tenantapi.Row) ([]tenantapi.Value, error) {
+				var it struct{ Attributes struct{ N int } }
+				if err := json.Unmarshal(cur.JSON, &it); err != nil {
+					return nil, err
 				}
-				return input(cur.Name, fmt.Sprintf(`{"n": %d}`, a.N+1)), nil
+				return []tenantapi.Value{{Field: attrs, Text: fmt.Sprintf(`{"n": %d}`, it.Attributes.N+1)}}, nil
 			})
 			if err != nil {
-				t.Errorf("PatchItem: %v", err)
+				t.Errorf("Patch: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	got, _ := s.items.Item(t.Context(), ref, c.Item.ID)
-	if got.Version != 1+writers || !equalJSON(t, got.Attributes, fmt.Sprintf(`{"n": %d}`, writers)) {
-		t.Errorf("after %d patches: version %d, attributes %s", writers, got.Version, got.Attributes)
+	got, _ := s.rows.Get(t.Context(), ref, res, c.Row.ID)
+	if it := decodeItem(t, got); got.Version != 1+writers || !equalJSON(t, it.Attributes, fmt.Sprintf(`{"n": %d}`, writers)) {
+		t.Errorf("after %d patches: version %d, attributes %s", writers, got.Version, it.Attributes)
 	}
 }
 
@@ -224,13 +292,18 @@ func TestItemsPagination(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
-	var want []uuid.UUID
-	for i := range 23 {
-		c, err := s.items.CreateItem(t.Context(), ref, input(fmt.Sprint("item ", i), `{}`), nil, nil)
+	res := itemsAt(t, s.db, ref)
+	create := func(name string) uuid.UUID {
+		t.Helper()
+		c, err := s.rows.Create(t.Context(), ref, res, item(res, name, `{}`), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, c.Item.ID)
+		return c.Row.ID
+	}
+	var want []uuid.UUID
+	for i := range 23 {
+		want = append(want, create(fmt.Sprint("item ", i)))
 	}
 	slices.SortFunc(want, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
 
@@ -240,7 +313,7 @@ func TestItemsPagination(t *testing.T) {
 		if pages > 10 {
 			t.Fatal("pagination does not end")
 		}
-		page, err := s.items.Items(t.Context(), ref, after, 5)
+		page, err := s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{After: after, Limit: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,8 +323,11 @@ func TestItemsPagination(t *testing.T) {
 		if len(page) == 0 {
 			break
 		}
-		for _, it := range page {
-			got = append(got, it.ID)
+		for _, row := range page {
+			if it := decodeItem(t, row); it.Version != 1 {
+				t.Errorf("listed item %s at version %d, want 1", row.ID, it.Version)
+			}
+			got = append(got, row.ID)
 		}
 		last := page[len(page)-1].ID
 		after = &last
@@ -259,9 +335,7 @@ func TestItemsPagination(t *testing.T) {
 		if pages > 2 {
 			continue
 		}
-		if _, err := s.items.CreateItem(t.Context(), ref, input("late", `{}`), nil, nil); err != nil {
-			t.Fatal(err)
-		}
+		create("late")
 	}
 	seen := map[uuid.UUID]bool{}
 	for _, id := range got {
@@ -279,10 +353,10 @@ func TestItemsPagination(t *testing.T) {
 		t.Error("items not ordered by id")
 	}
 	for range tenantapi.DefaultPageLimit {
-		s.items.CreateItem(t.Context(), ref, input("more", `{}`), nil, nil)
+		create("more")
 	}
-	if page, err := s.items.Items(t.Context(), ref, nil, 0); err != nil || len(page) != tenantapi.DefaultPageLimit {
-		t.Errorf("Items(limit 0) = %d items, %v; want the default %d", len(page), err, tenantapi.DefaultPageLimit)
+	if page, err := s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{}); err != nil || len(page) != tenantapi.DefaultPageLimit {
+		t.Errorf("List(limit 0) = %d items, %v; want the default %d", len(page), err, tenantapi.DefaultPageLimit)
 	}
 }
 
@@ -291,22 +365,26 @@ func TestItemsAreIsolatedByTenant(t *testing.T) {
 	s := setup(t)
 	a := s.createTenant(t, "a")
 	b := s.createTenant(t, "b")
-	c, err := s.items.CreateItem(t.Context(), a, input("secret", `{}`), nil, nil)
+	res := itemsAt(t, s.db, a)
+	c, err := s.rows.Create(t.Context(), a, res, item(res, "secret", `{}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := c.Item.ID
-	_, err = s.items.Item(t.Context(), b, id)
+	id := c.Row.ID
+	_, err = s.rows.Get(t.Context(), b, res, id)
 	wantErr(t, err, tenantapi.ErrItemNotFound)
-	if page, err := s.items.Items(t.Context(), b, nil, 10); err != nil || len(page) != 0 {
-		t.Errorf("Items(b) = %v, %v; want none", page, err)
+	if page, err := s.rows.List(t.Context(), b, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(page) != 0 {
+		t.Errorf("List(b) = %v, %v; want none", page, err)
 	}
-	_, err = s.items.ReplaceItem(t.Context(), b, id, input("stolen", `{}`), tenantapi.Precondition{})
+	_, err = s.rows.Replace(t.Context(), b, res, id, item(res, "stolen", `{}`), tenantapi.Precondition{})
 	wantErr(t, err, tenantapi.ErrItemNotFound)
-	wantErr(t, s.items.DeleteItem(t.Context(), b, id, tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
-	wantErr(t, s.items.CheckItem(t.Context(), b, id, tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
-	if got, err := s.items.Item(t.Context(), a, id); err != nil || got.Name != "secret" || got.Version != 1 {
-		t.Errorf("Item(a) = %+v, %v; want it untouched", got, err)
+	_, err = s.rows.Patch(t.Context(), b, res, id, tenantapi.Precondition{}, true, nil)
+	wantErr(t, err, tenantapi.ErrItemNotFound)
+	wantErr(t, s.rows.Delete(t.Context(), b, res, id, tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
+	wantErr(t, s.rows.Check(t.Context(), b, res, id, tenantapi.Precondition{}), tenantapi.ErrItemNotFound)
+	got, err := s.rows.Get(t.Context(), a, res, id)
+	if err != nil || got.Version != 1 || decodeItem(t, got).Name != "secret" {
+		t.Errorf("Get(a) = %+v, %v; want it untouched", got, err)
 	}
 }
 
@@ -314,38 +392,38 @@ func TestItemsOfDroppedTenant(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "gone")
-	c, _ := s.items.CreateItem(t.Context(), ref, input("x", `{}`), nil, nil)
-	id := c.Item.ID
+	res := itemsAt(t, s.db, ref)
+	c, _ := s.rows.Create(t.Context(), ref, res, item(res, "x", `{}`), nil)
+	id := c.Row.ID
 	s.exec(t, `DROP SCHEMA "tenant_gone" CASCADE`)
 	idem := &tenantapi.Idempotency{Key: "k"}
-	render := func(tenantapi.Item) ([]byte, []byte) { return []byte(`{"attributes":`), []byte("}") }
 	calls := map[string]func(ctx context.Context) error{
 		"create": func(ctx context.Context) error {
-			_, err := s.items.CreateItem(ctx, ref, input("x", `{}`), nil, nil)
+			_, err := s.rows.Create(ctx, ref, res, item(res, "x", `{}`), nil)
 			return err
 		},
 		"create idempotent": func(ctx context.Context) error {
-			_, err := s.items.CreateItem(ctx, ref, input("x", `{}`), idem, render)
+			_, err := s.rows.Create(ctx, ref, res, item(res, "x", `{}`), idem)
 			return err
 		},
 		"get": func(ctx context.Context) error {
-			_, err := s.items.Item(ctx, ref, id)
+			_, err := s.rows.Get(ctx, ref, res, id)
 			return err
 		},
 		"list": func(ctx context.Context) error {
-			_, err := s.items.Items(ctx, ref, nil, 10)
+			_, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 10})
 			return err
 		},
 		"replace": func(ctx context.Context) error {
-			_, err := s.items.ReplaceItem(ctx, ref, id, input("y", `{}`), tenantapi.Precondition{})
+			_, err := s.rows.Replace(ctx, ref, res, id, item(res, "y", `{}`), tenantapi.Precondition{})
 			return err
 		},
 		"patch": func(ctx context.Context) error {
-			_, err := s.items.PatchItem(ctx, ref, id, tenantapi.Precondition{}, nil)
+			_, err := s.rows.Patch(ctx, ref, res, id, tenantapi.Precondition{}, true, nil)
 			return err
 		},
-		"delete": func(ctx context.Context) error { return s.items.DeleteItem(ctx, ref, id, tenantapi.Precondition{}) },
-		"check":  func(ctx context.Context) error { return s.items.CheckItem(ctx, ref, id, tenantapi.Precondition{}) },
+		"delete": func(ctx context.Context) error { return s.rows.Delete(ctx, ref, res, id, tenantapi.Precondition{}) },
+		"check":  func(ctx context.Context) error { return s.rows.Check(ctx, ref, res, id, tenantapi.Precondition{}) },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
@@ -362,6 +440,7 @@ func TestItemTimeoutIsUnavailable(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	tx, err := s.db.owner.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +451,7 @@ func TestItemTimeoutIsUnavailable(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err = s.items.Items(ctx, ref, nil, 10)
+	_, err = s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 10})
 	wantCode(t, err, tenantapi.CodeUnavailable)
 	var de *tenantapi.Error
 	if errors.As(err, &de) && de.Detail != errUnavailable {

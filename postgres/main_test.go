@@ -1,10 +1,15 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/tenantapi/tenantapi"
 	"github.com/tenantapi/tenantapi/internal/testdb"
@@ -20,7 +25,7 @@ type stores struct {
 	mig     *Migrator
 	tenants *TenantStore
 	keys    *KeyStore
-	items   *ItemStore
+	rows    *RowStore
 	config  *ConfigStore
 }
 
@@ -45,7 +50,7 @@ func setupWith(t *testing.T, cfg Config) *stores {
 		mig:     mig,
 		tenants: NewTenantStore(db, mig),
 		keys:    NewKeyStore(db),
-		items:   NewItemStore(db),
+		rows:    NewRowStore(db),
 		config:  NewConfigStore(db),
 	}
 }
@@ -68,7 +73,7 @@ func (s *stores) createTenant(t *testing.T, id tenantapi.TenantID) tenantapi.Ten
 	if err != nil {
 		t.Fatalf("CreateTenant(%s): %v", id, err)
 	}
-	return tenantapi.TenantRef{ID: tn.ID, UID: tn.UID, Version: tn.SchemaVersion}
+	return tenantRef(tn)
 }
 
 // exec runs SQL as the owner, for arranging what the API cannot.
@@ -109,4 +114,97 @@ func wantErr(t *testing.T, err, target error) {
 	if !errors.Is(err, target) {
 		t.Fatalf("error = %v, want %v", err, target)
 	}
+}
+
+// itemsAt returns the items resource at ref's version, as the recorded
+// schemas serve it.
+func itemsAt(t testing.TB, db *DB, ref tenantapi.TenantRef) *tenantapi.Resource {
+	t.Helper()
+	sc, err := NewSchemaStore(db).Schema(t.Context(), ref.Version)
+	if err != nil {
+		t.Fatalf("Schema(%d): %v", ref.Version, err)
+	}
+	res, ok := sc.Resource("items")
+	if !ok {
+		t.Fatalf("version %d has no items resource", ref.Version)
+	}
+	return res
+}
+
+// tenantRef returns the reference of tn as a request holds it.
+func tenantRef(tn tenantapi.Tenant) tenantapi.TenantRef {
+	return tenantapi.TenantRef{ID: tn.ID, UID: tn.UID, Version: tn.SchemaVersion}
+}
+
+// values returns the values of a write of res: each field named in set
+// with its PostgreSQL input text, every other one as its default (what a
+// POST or PUT leaving it out sends).
+func values(res *tenantapi.Resource, set map[string]string) []tenantapi.Value {
+	vals := make([]tenantapi.Value, 0, len(res.Fields))
+	for i, f := range res.Fields {
+		if text, ok := set[f.Name]; ok {
+			vals = append(vals, tenantapi.Value{Field: i, Text: text})
+		} else {
+			vals = append(vals, tenantapi.Value{Field: i, Default: true})
+		}
+	}
+	for name := range set {
+		fieldOf(res, name) // a field res does not have is the test's mistake
+	}
+	return vals
+}
+
+// fieldOf returns the index of res's field name.
+func fieldOf(res *tenantapi.Resource, name string) int {
+	for i, f := range res.Fields {
+		if f.Name == name {
+			return i
+		}
+	}
+	panic("resource " + res.Name + " has no field " + name)
+}
+
+// item returns the values of an item with name and attributes, the
+// description left to its default.
+func item(res *tenantapi.Resource, name, attrs string) []tenantapi.Value {
+	return values(res, map[string]string{"name": name, "attributes": attrs})
+}
+
+// itemJSON is an item as the API shows it.
+type itemJSON struct {
+	ID          uuid.UUID       `json:"id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Attributes  json.RawMessage `json:"attributes"` // the stored jsonb text
+	Version     int64           `json:"version"`
+	CreatedAt   string          `json:"created_at"`
+	UpdatedAt   string          `json:"updated_at"`
+}
+
+// decodeItem decodes a row of the items resource: exactly the members of
+// an item, agreeing with the row's id and version (a listed row carries
+// its version in the JSON only).
+func decodeItem(t testing.TB, row tenantapi.Row) itemJSON {
+	t.Helper()
+	var it itemJSON
+	dec := json.NewDecoder(bytes.NewReader(row.JSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&it); err != nil {
+		t.Fatalf("item JSON %s: %v", row.JSON, err)
+	}
+	if it.ID != row.ID || row.Version != 0 && it.Version != row.Version {
+		t.Fatalf("item JSON %s, row id %s version %d", row.JSON, row.ID, row.Version)
+	}
+	return it
+}
+
+// apiTime parses a timestamp as the API writes it: UTC, exactly six
+// fractional digits, Z.
+func apiTime(t testing.TB, s string) time.Time {
+	t.Helper()
+	tm, err := time.Parse("2006-01-02T15:04:05.000000Z", s)
+	if err != nil {
+		t.Fatalf("timestamp %q: %v", s, err)
+	}
+	return tm
 }

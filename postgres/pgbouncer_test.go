@@ -45,6 +45,7 @@ type pgbEnv struct {
 	bouncer   *pgbouncer.Bouncer
 	withRoles *DB
 	plain     *DB
+	items     *tenantapi.Resource
 	tenants   []*pgbTenant
 	owners    sync.Map // uuid.UUID -> tenantapi.TenantID, every item ever created
 }
@@ -119,7 +120,7 @@ func newPgbEnv(t *testing.T) *pgbEnv {
 
 	// Provisioning works through PgBouncer too: it is transactions only.
 	directTenants, bouncedTenants := NewTenantStore(direct, nil), NewTenantStore(e.withRoles, nil)
-	seed := NewItemStore(direct)
+	seed := NewRowStore(direct)
 	for i := range pgbTenants {
 		id := tenantapi.TenantID(fmt.Sprintf("t%02d", i))
 		store := directTenants
@@ -130,22 +131,26 @@ func newPgbEnv(t *testing.T) *pgbEnv {
 		if err != nil {
 			t.Fatalf("CreateTenant(%s): %v", id, err)
 		}
-		pt := &pgbTenant{ref: tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}}
+		pt := &pgbTenant{ref: tenantRef(tn)}
+		if e.items == nil {
+			e.items = itemsAt(t, e.withRoles, pt.ref)
+		}
 		for n := range pgbSeedItems {
-			c, err := seed.CreateItem(ctx, pt.ref, pgbInput(id, int64(n)), nil, nil)
+			c, err := seed.Create(ctx, pt.ref, e.items, e.input(id, int64(n)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.owners.Store(c.Item.ID, id)
-			pt.add(c.Item.ID)
+			e.owners.Store(c.Row.ID, id)
+			pt.add(c.Row.ID)
 		}
 		e.tenants = append(e.tenants, pt)
 	}
 	return e
 }
 
-func pgbInput(id tenantapi.TenantID, n int64) tenantapi.ItemInput {
-	return input(pgbItemName(id, n), fmt.Sprintf(`{"tenant": %q}`, id))
+// input returns the values of item n of tenant id.
+func (e *pgbEnv) input(id tenantapi.TenantID, n int64) []tenantapi.Value {
+	return item(e.items, pgbItemName(id, n), fmt.Sprintf(`{"tenant": %q}`, id))
 }
 
 // sessionState is what a plain statement on the runtime pool sees of its
@@ -277,7 +282,7 @@ func testPgbRolesEnforced(t *testing.T, e *pgbEnv) {
 // statements find a clean session.
 func testPgbStorm(t *testing.T, e *pgbEnv, db *DB, pids *sync.Map) {
 	ctx := t.Context()
-	items := NewItemStore(db)
+	rows, res := NewRowStore(db), e.items
 	deadline := time.Now().Add(pgbStormLimit)
 	var failures, ops atomic.Int64
 	var seq atomic.Int64
@@ -301,14 +306,22 @@ func testPgbStorm(t *testing.T, e *pgbEnv, db *DB, pids *sync.Map) {
 		fail("%s in tenant %s: %v (code %q)", op, ref.ID, err, code)
 		return false
 	}
-	// mine checks that it belongs to tenant ref.
-	mine := func(op string, ref tenantapi.TenantRef, it tenantapi.Item) {
+	// mine checks that row belongs to tenant ref.
+	mine := func(op string, ref tenantapi.TenantRef, row tenantapi.Row) {
+		var it struct {
+			ID         uuid.UUID
+			Name       string
+			Attributes struct{ Tenant string }
+		}
+		if err := json.Unmarshal(row.JSON, &it); err != nil || it.ID != row.ID {
+			fail("%s in tenant %s returned item %s as %s: %v", op, ref.ID, row.ID, row.JSON, err)
+			return
+		}
 		if !strings.HasPrefix(it.Name, string(ref.ID)+"/") {
 			fail("%s in tenant %s returned item %s named %q: another tenant's", op, ref.ID, it.ID, it.Name)
 		}
-		var attrs struct{ Tenant string }
-		if err := json.Unmarshal(it.Attributes, &attrs); err != nil || attrs.Tenant != string(ref.ID) {
-			fail("%s in tenant %s returned item %s with attributes %s", op, ref.ID, it.ID, it.Attributes)
+		if it.Attributes.Tenant != string(ref.ID) {
+			fail("%s in tenant %s returned item %s: %s", op, ref.ID, it.ID, row.JSON)
 		}
 		if owner, ok := e.owners.Load(it.ID); ok && owner != ref.ID {
 			fail("%s in tenant %s returned item %s of tenant %s", op, ref.ID, it.ID, owner)
@@ -341,66 +354,69 @@ func testPgbStorm(t *testing.T, e *pgbEnv, db *DB, pids *sync.Map) {
 				}
 				switch {
 				case op < 25:
-					it, err := items.Item(ctx, ref, id)
-					if expect("Item", ref, err, tenantapi.CodeItemNotFound) {
-						if it.ID != id {
-							fail("Item(%s) in tenant %s returned item %s", id, ref.ID, it.ID)
+					row, err := rows.Get(ctx, ref, res, id)
+					if expect("Get", ref, err, tenantapi.CodeItemNotFound) {
+						if row.ID != id {
+							fail("Get(%s) in tenant %s returned item %s", id, ref.ID, row.ID)
 						}
-						mine("Item", ref, it)
+						mine("Get", ref, row)
 					}
 				case op < 35:
 					// Another tenant's id is not found here.
 					other := e.tenants[(r.IntN(len(e.tenants)-1)+1+indexOf(e.tenants, tn))%len(e.tenants)]
-					_, err := items.Item(ctx, other.ref, id)
+					_, err := rows.Get(ctx, other.ref, res, id)
 					if !errors.Is(err, tenantapi.ErrItemNotFound) {
-						fail("Item(%s of tenant %s) in tenant %s: %v, want item-not-found", id, ref.ID, other.ref.ID, err)
+						fail("Get(%s of tenant %s) in tenant %s: %v, want item-not-found", id, ref.ID, other.ref.ID, err)
 					}
 				case op < 55:
 					var after *uuid.UUID
 					if r.IntN(2) == 0 {
 						after = &id
 					}
-					list, err := items.Items(ctx, ref, after, 1+r.IntN(20))
-					if expect("Items", ref, err) {
-						for j, it := range list {
-							mine("Items", ref, it)
-							if j > 0 && bytes.Compare(list[j-1].ID[:], it.ID[:]) >= 0 {
-								fail("Items in tenant %s out of order", ref.ID)
+					list, err := rows.List(ctx, ref, res, tenantapi.RowQuery{After: after, Limit: 1 + r.IntN(20)})
+					if expect("List", ref, err) {
+						for j, row := range list {
+							mine("List", ref, row)
+							if j > 0 && bytes.Compare(list[j-1].ID[:], row.ID[:]) >= 0 {
+								fail("List in tenant %s out of order", ref.ID)
 							}
 						}
 					}
 				case op < 70:
-					c, err := items.CreateItem(ctx, ref, pgbInput(ref.ID, seq.Add(1)), nil, nil)
-					if expect("CreateItem", ref, err) {
-						e.owners.Store(c.Item.ID, ref.ID)
-						tn.add(c.Item.ID)
+					c, err := rows.Create(ctx, ref, res, e.input(ref.ID, seq.Add(1)), nil)
+					if expect("Create", ref, err) {
+						mine("Create", ref, c.Row)
+						e.owners.Store(c.Row.ID, ref.ID)
+						tn.add(c.Row.ID)
 					}
 				case op < 85:
-					it, err := items.PatchItem(ctx, ref, id, tenantapi.Precondition{}, func(cur tenantapi.Item) (tenantapi.ItemInput, error) {
+					row, err := rows.Patch(ctx, ref, res, id, tenantapi.Precondition{}, true, func(cur *tenantapi.Row) ([]tenantapi.Value, error) {
 						if cur.ID != id {
-							fail("PatchItem(%s) in tenant %s read item %s", id, ref.ID, cur.ID)
+							fail("Patch(%s) in tenant %s read item %s", id, ref.ID, cur.ID)
 						}
-						mine("PatchItem read", ref, cur)
-						in := pgbInput(ref.ID, seq.Add(1))
-						in.Description = fmt.Sprintf("patched from version %d", cur.Version)
-						return in, nil
+						mine("Patch read", ref, *cur)
+						return values(res, map[string]string{
+							"name":        pgbItemName(ref.ID, seq.Add(1)),
+							"description": fmt.Sprintf("patched from version %d", cur.Version),
+							"attributes":  fmt.Sprintf(`{"tenant": %q}`, ref.ID),
+						}), nil
 					})
-					if expect("PatchItem", ref, err, tenantapi.CodeItemNotFound) {
-						mine("PatchItem", ref, it)
+					if expect("Patch", ref, err, tenantapi.CodeItemNotFound) {
+						mine("Patch", ref, row)
 					}
 				case op < 93:
-					cur, err := items.Item(ctx, ref, id)
-					if !expect("Item", ref, err, tenantapi.CodeItemNotFound) {
+					cur, err := rows.Get(ctx, ref, res, id)
+					if !expect("Get", ref, err, tenantapi.CodeItemNotFound) {
 						continue
 					}
-					it, err := items.ReplaceItem(ctx, ref, id, pgbInput(ref.ID, seq.Add(1)),
+					row, err := rows.Replace(ctx, ref, res, id, e.input(ref.ID, seq.Add(1)),
 						tenantapi.Precondition{Present: true, Versions: []int64{cur.Version}})
-					if expect("ReplaceItem", ref, err, tenantapi.CodeItemNotFound, tenantapi.CodePreconditionFailed) {
-						mine("ReplaceItem", ref, it)
+					if expect("Replace", ref, err, tenantapi.CodeItemNotFound, tenantapi.CodePreconditionFailed) {
+						mine("Replace", ref, row)
 					}
 				default:
-					err := items.DeleteItem(ctx, ref, id, tenantapi.Precondition{})
-					if expect("DeleteItem", ref, err, tenantapi.CodeItemNotFound) || errors.Is(err, tenantapi.ErrItemNotFound) {
+					err := rows.Delete(ctx, ref, res, id, tenantapi.Precondition{})
+					if expect("Delete", ref, err, tenantapi.CodeItemNotFound) || errors.Is(err, tenantapi.ErrItemNotFound) {
 						tn.forget(id)
 					}
 				}
@@ -426,35 +442,35 @@ func testPgbIdempotent(t *testing.T, e *pgbEnv) {
 	for i, db := range []*DB{e.plain, e.withRoles} {
 		ctx := t.Context()
 		raceName := int64(2_000_000 + i) // no other item has it
-		items := NewItemStore(db)
+		rows, res := NewRowStore(db), e.items
 		a, b, c := e.tenants[2].ref, e.tenants[3].ref, e.tenants[4].ref
 		key := fmt.Sprintf("key-%v", db.tenantRoles)
 
-		first, err := items.CreateItem(ctx, a, pgbInput(a.ID, 1), idemKey(key, "body"), renderItem)
+		first, err := rows.Create(ctx, a, res, e.input(a.ID, 1), idemKey(key, "body"))
 		if err != nil || first.Replayed {
-			t.Fatalf("first CreateItem: %+v, %v", first, err)
+			t.Fatalf("first Create: %+v, %v", first, err)
 		}
-		again, err := items.CreateItem(ctx, a, pgbInput(a.ID, 1), idemKey(key, "body"), renderItem)
-		if err != nil || !again.Replayed || again.Item.ID != first.Item.ID || !bytes.Equal(again.Body, renderedItem(first.Item)) {
-			t.Fatalf("repeated CreateItem: %+v, %v; want a replay of %s", again, err, first.Item.ID)
+		again, err := rows.Create(ctx, a, res, e.input(a.ID, 1), idemKey(key, "body"))
+		if err != nil || !again.Replayed || again.Row.ID != first.Row.ID || !bytes.Equal(again.Row.JSON, first.Row.JSON) {
+			t.Fatalf("repeated Create: %+v, %v; want a replay of %s", again, err, first.Row.JSON)
 		}
-		_, err = items.CreateItem(ctx, a, pgbInput(a.ID, 2), idemKey(key, "other body"), renderItem)
+		_, err = rows.Create(ctx, a, res, e.input(a.ID, 2), idemKey(key, "other body"))
 		wantCode(t, err, tenantapi.CodeIdempotencyKeyReused)
 		// Keys are per tenant: the same key elsewhere creates.
-		inB, err := items.CreateItem(ctx, b, pgbInput(b.ID, 1), idemKey(key, "body"), renderItem)
-		if err != nil || inB.Replayed || inB.Item.ID == first.Item.ID {
+		inB, err := rows.Create(ctx, b, res, e.input(b.ID, 1), idemKey(key, "body"))
+		if err != nil || inB.Replayed || inB.Row.ID == first.Row.ID {
 			t.Fatalf("same key in tenant %s: %+v, %v; want a new item", b.ID, inB, err)
 		}
 
 		// A race for one key: one creates, the others replay it or are told
 		// it is in flight.
 		const racers = 8
-		results := make([]tenantapi.Created, racers)
+		results := make([]tenantapi.CreatedRow, racers)
 		errs := make([]error, racers)
 		var wg sync.WaitGroup
 		for i := range racers {
 			wg.Go(func() {
-				results[i], errs[i] = items.CreateItem(ctx, c, pgbInput(c.ID, raceName), idemKey(key+"-race", "body"), renderItem)
+				results[i], errs[i] = rows.Create(ctx, c, res, e.input(c.ID, raceName), idemKey(key+"-race", "body"))
 			})
 		}
 		wg.Wait()
@@ -466,15 +482,15 @@ func testPgbIdempotent(t *testing.T, e *pgbEnv) {
 					t.Errorf("racer %d: %v", i, errs[i])
 				}
 			case !results[i].Replayed:
-				created = append(created, results[i].Item.ID)
+				created = append(created, results[i].Row.ID)
 			}
 		}
 		if len(created) != 1 {
-			t.Fatalf("racing CreateItem created %v, want exactly one item", created)
+			t.Fatalf("racing Create created %v, want exactly one item", created)
 		}
 		for i := range racers {
-			if errs[i] == nil && results[i].Item.ID != created[0] {
-				t.Errorf("racer %d got item %s, want %s", i, results[i].Item.ID, created[0])
+			if errs[i] == nil && results[i].Row.ID != created[0] {
+				t.Errorf("racer %d got item %s, want %s", i, results[i].Row.ID, created[0])
 			}
 		}
 		if n := e.countItems(t, c.ID, pgbItemName(c.ID, raceName)); n != 1 {
@@ -577,13 +593,13 @@ func testPgbNegativeControl(t *testing.T, e *pgbEnv) {
 		// leak, which is what the storm checks.
 		for _, db := range []*DB{e.plain, e.withRoles} {
 			for _, tn := range e.tenants[1:4] {
-				list, err := NewItemStore(db).Items(ctx, tn.ref, nil, 100)
+				list, err := NewRowStore(db).List(ctx, tn.ref, e.items, tenantapi.RowQuery{Limit: 100})
 				if err != nil {
-					t.Fatalf("Items(%s) with a poisoned server connection in the pool: %v", tn.ref.ID, err)
+					t.Fatalf("List(%s) with a poisoned server connection in the pool: %v", tn.ref.ID, err)
 				}
-				for _, it := range list {
-					if !strings.HasPrefix(it.Name, string(tn.ref.ID)+"/") {
-						t.Errorf("Items(%s) with a poisoned server connection in the pool returned %q", tn.ref.ID, it.Name)
+				for _, row := range list {
+					if name := decodeItem(t, row).Name; !strings.HasPrefix(name, string(tn.ref.ID)+"/") {
+						t.Errorf("List(%s) with a poisoned server connection in the pool returned %q", tn.ref.ID, name)
 					}
 				}
 			}

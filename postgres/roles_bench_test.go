@@ -1,10 +1,6 @@
 package postgres
 
-import (
-	"testing"
-
-	"github.com/tenantapi/tenantapi"
-)
+import "testing"
 
 // BenchmarkItemRead measures the cost of tenant roles on the hottest path, a
 // single-item read, with and without the pipelined role switch, from
@@ -15,13 +11,14 @@ func BenchmarkItemRead(b *testing.B) {
 	for _, mode := range []string{"off", "on"} {
 		b.Run("tenant_roles="+mode, func(b *testing.B) {
 			db, _ := runtimeSetupB(b, mode == "on")
-			tenants, items := NewTenantStore(db, nil), NewItemStore(db)
+			tenants, rows := NewTenantStore(db, nil), NewRowStore(db)
 			tn, err := tenants.CreateTenant(b.Context(), "bench", "Bench")
 			if err != nil {
 				b.Fatal(err)
 			}
-			ref := tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}
-			c, err := items.CreateItem(b.Context(), ref, input("x", `{"a":1}`), nil, renderItem)
+			ref := tenantRef(tn)
+			res := itemsAt(b, db, ref)
+			c, err := rows.Create(b.Context(), ref, res, item(res, "x", `{"a":1}`), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -29,7 +26,7 @@ func BenchmarkItemRead(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := items.Item(b.Context(), ref, c.Item.ID); err != nil {
+					if _, err := rows.Get(b.Context(), ref, res, c.Row.ID); err != nil {
 						b.Error(err)
 						return
 					}

@@ -52,12 +52,13 @@ func TestRuntimeRole(t *testing.T) {
 		t.Run(fmt.Sprintf("tenant roles %v", tenantRoles), func(t *testing.T) {
 			t.Parallel()
 			db, _ := runtimeSetup(t, tenantRoles)
-			tenants, keys, items := NewTenantStore(db, nil), NewKeyStore(db), NewItemStore(db)
+			tenants, keys, rows := NewTenantStore(db, nil), NewKeyStore(db), NewRowStore(db)
 			tn, err := tenants.CreateTenant(t.Context(), "acme", "Acme")
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := tenantapi.TenantRef{ID: tn.ID, UID: tn.UID}
+			ref := tenantRef(tn)
+			res := itemsAt(t, db, ref)
 			_, secret, err := keys.CreateKey(t.Context(), "acme", "", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -65,23 +66,32 @@ func TestRuntimeRole(t *testing.T) {
 			if _, err := keys.Authenticate(t.Context(), tenantapi.HashAPIKey(secret)); err != nil {
 				t.Errorf("Authenticate as runtime: %v", err)
 			}
-			c, err := items.CreateItem(t.Context(), ref, input("x", `{}`), idemKey("k", "x"), renderItem)
+			c, err := rows.Create(t.Context(), ref, res, item(res, "x", `{}`), idemKey("k", "x"))
 			if err != nil {
-				t.Fatalf("CreateItem as runtime: %v", err)
+				t.Fatalf("Create as runtime: %v", err)
 			}
-			if _, err := items.Item(t.Context(), ref, c.Item.ID); err != nil {
-				t.Errorf("Item: %v", err)
+			if r, err := rows.Create(t.Context(), ref, res, item(res, "x", `{}`), idemKey("k", "x")); err != nil || !r.Replayed {
+				t.Errorf("replay as runtime: %+v, %v", r, err)
 			}
-			if got, err := items.Items(t.Context(), ref, nil, 10); err != nil || len(got) != 1 {
-				t.Errorf("Items: %v %v", got, err)
+			if _, err := rows.Get(t.Context(), ref, res, c.Row.ID); err != nil {
+				t.Errorf("Get: %v", err)
 			}
-			if _, err := items.PatchItem(t.Context(), ref, c.Item.ID, tenantapi.Precondition{}, func(it tenantapi.Item) (tenantapi.ItemInput, error) {
-				return input("y", `{}`), nil
+			if got, err := rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(got) != 1 {
+				t.Errorf("List: %v %v", got, err)
+			}
+			if err := rows.Check(t.Context(), ref, res, c.Row.ID, tenantapi.Precondition{}); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			if _, err := rows.Replace(t.Context(), ref, res, c.Row.ID, item(res, "y", `{}`), tenantapi.Precondition{}); err != nil {
+				t.Errorf("Replace: %v", err)
+			}
+			if _, err := rows.Patch(t.Context(), ref, res, c.Row.ID, tenantapi.Precondition{}, true, func(*tenantapi.Row) ([]tenantapi.Value, error) {
+				return item(res, "z", `{}`), nil
 			}); err != nil {
-				t.Errorf("PatchItem: %v", err)
+				t.Errorf("Patch: %v", err)
 			}
-			if err := items.DeleteItem(t.Context(), ref, c.Item.ID, tenantapi.Precondition{}); err != nil {
-				t.Errorf("DeleteItem: %v", err)
+			if err := rows.Delete(t.Context(), ref, res, c.Row.ID, tenantapi.Precondition{}); err != nil {
+				t.Errorf("Delete: %v", err)
 			}
 			for _, ddl := range []string{`DROP TABLE "tenant_acme".items`, `CREATE SCHEMA tenant_evil`, `DELETE FROM public.tenants`} {
 				if _, err := db.runtime.Exec(t.Context(), ddl); err == nil {
@@ -117,7 +127,7 @@ func TestTenantRolesRefuseOtherSchemas(t *testing.T) {
 		t.Run(fmt.Sprintf("tenant roles %v", tenantRoles), func(t *testing.T) {
 			t.Parallel()
 			db, _ := runtimeSetup(t, tenantRoles)
-			tenants, items := NewTenantStore(db, nil), NewItemStore(db)
+			tenants, rows := NewTenantStore(db, nil), NewRowStore(db)
 			a, err := tenants.CreateTenant(t.Context(), "a", "A")
 			if err != nil {
 				t.Fatal(err)
@@ -126,8 +136,9 @@ func TestTenantRolesRefuseOtherSchemas(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			refB := tenantapi.TenantRef{ID: b.ID, UID: b.UID}
-			if _, err := items.CreateItem(t.Context(), refB, input("b's secret", `{}`), nil, renderItem); err != nil {
+			refB := tenantRef(b)
+			res := itemsAt(t, db, refB)
+			if _, err := rows.Create(t.Context(), refB, res, item(res, "b's secret", `{}`), nil); err != nil {
 				t.Fatal(err)
 			}
 			refA := tenantapi.TenantRef{ID: a.ID, UID: a.UID}

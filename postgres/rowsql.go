@@ -279,11 +279,16 @@ func (p *rowPlan) storeResponseSQL() string {
 	})
 }
 
-// updateSQL sets the columns of vals ($1 the id, $2 the time, the values
-// that are not defaults from $5 on) when $3 (any version) or the row's version is in $4. It tells
-// "no such row" (no row) from "not written" (a false row, with the row as
-// the statement's snapshot sees it) in one statement, as ItemStore's
-// replace does; see write.
+// updateSQL sets the columns of vals ($1 the id, $4 the time when the
+// table has updated_at, then the values that are not defaults) when $2
+// (any version) or the row's version is in $3. It tells "no such row" (no row) from "not written" (a
+// false row, with the row's version as the statement's snapshot sees it)
+// in one statement, as deleteSQL does. Under READ COMMITTED a writer that
+// waited for a concurrent one re-checks the version on the row it then
+// sees, so of two writers with the same If-Match exactly one wins. A loser
+// that waited for a delete finds no row to re-check, yet the false branch
+// still sees the row of its snapshot: the caller tells that race from a
+// precondition that failed by the version returned (see write).
 func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
 	return p.variant(valuesKey("update", vals), func() string {
 		var set []string
@@ -319,6 +324,8 @@ func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
 	})
 }
 
+// deleteSQL deletes the row $1 when $2 (any version) or its version is in
+// $3, telling "no such row" from "not deleted" as updateSQL does.
 func (p *rowPlan) deleteSQL() string {
 	return p.variant("delete", func() string {
 		return `WITH del AS (

@@ -253,6 +253,7 @@ func TestDropTenantWhileRequestsRun(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
 	if _, err := s.tenants.MarkTenantDeleting(t.Context(), "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestDropTenantWhileRequestsRun(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				_, err := s.items.CreateItem(ctx, ref, tenantapi.ItemInput{Name: "x"}, nil, nil)
+				_, err := s.rows.Create(ctx, ref, res, values(res, map[string]string{"name": "x"}), nil)
 				if err == nil || ctx.Err() != nil {
 					continue
 				}
@@ -270,7 +271,7 @@ func TestDropTenantWhileRequestsRun(t *testing.T) {
 				switch tenantapi.ErrorCode(err) {
 				case tenantapi.CodeTenantNotFound, tenantapi.CodeUnavailable:
 				default:
-					t.Errorf("CreateItem during drop: %v", err)
+					t.Errorf("Create during drop: %v", err)
 				}
 			}
 		})
@@ -288,7 +289,7 @@ func TestDropTenantWhileRequestsRun(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	wg.Wait()
-	_, err = s.items.Items(t.Context(), ref, nil, 10)
+	_, err = s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10})
 	wantErr(t, err, tenantapi.ErrTenantNotFound)
 }
 

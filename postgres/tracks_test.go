@@ -79,10 +79,17 @@ func TestMigrateCarriesLegacyTenantsOver(t *testing.T) {
 		t.Errorf("status after = %+v, %v; want nothing pending", st, err)
 	}
 	// The items of the carried tenant work as before, idempotency included.
-	ref := tenantapi.TenantRef{ID: "old"}
-	if its, err := s.items.Items(t.Context(), ref, nil, 10); err != nil || len(its) != 1 {
-		t.Errorf("Items = %d, %v", len(its), err)
+	tn, err := s.tenants.Tenant(t.Context(), "old")
+	if err != nil {
+		t.Fatal(err)
 	}
+	ref := tenantRef(tn)
+	res := itemsAt(t, s.db, ref)
+	if rows, err := s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(rows) != 1 || decodeItem(t, rows[0]).Name != "Old" {
+		t.Errorf("List = %d, %v", len(rows), err)
+	}
+	_, err = s.rows.Create(t.Context(), ref, res, item(res, "New", `{}`), idemKey("k1", "another body"))
+	wantCode(t, err, tenantapi.CodeIdempotencyKeyReused)
 	r, err = s.mig.MigrateTenants(t.Context(), MigrateOptions{})
 	if want := (Report{Total: 2, UpToDate: 2, Complete: true}); err != nil || !equalReports(r, want) {
 		t.Errorf("second run = %+v, %v; want %+v", r, err, want)

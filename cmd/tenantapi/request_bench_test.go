@@ -49,7 +49,7 @@ func BenchmarkRequest(b *testing.B) {
 
 	type benchTenant struct{ id, auth, item string }
 	tenants := postgres.NewTenantStore(db, nil)
-	keys, items := postgres.NewKeyStore(db), postgres.NewItemStore(db)
+	keys, rows, schemas := postgres.NewKeyStore(db), postgres.NewRowStore(db), postgres.NewSchemaStore(db)
 	var ts []benchTenant
 	for i := range 10 {
 		id := tenantapi.TenantID("bench" + strconv.Itoa(i))
@@ -61,11 +61,25 @@ func BenchmarkRequest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		it, err := items.CreateItem(ctx, tenantapi.TenantRef{ID: t.ID, UID: t.UID}, tenantapi.ItemInput{Name: "item", Attributes: []byte(`{"n":1}`)}, nil, nil)
+		sc, err := schemas.Schema(ctx, t.SchemaVersion)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ts = append(ts, benchTenant{id: string(id), auth: "Bearer " + key, item: it.Item.ID.String()})
+		res, ok := sc.Resource("items")
+		if !ok {
+			b.Fatal("no items resource")
+		}
+		set := map[string]string{"name": "item", "attributes": `{"n":1}`}
+		var vals []tenantapi.Value
+		for i, f := range res.Fields {
+			text, ok := set[f.Name]
+			vals = append(vals, tenantapi.Value{Field: i, Text: text, Default: !ok})
+		}
+		it, err := rows.Create(ctx, tenantapi.TenantRef{ID: t.ID, UID: t.UID, Version: t.SchemaVersion}, res, vals, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts = append(ts, benchTenant{id: string(id), auth: "Bearer " + key, item: it.Row.ID.String()})
 	}
 
 	run := func(b *testing.B, method string, path func(benchTenant) string, body func(n uint64) string, want int) {
