@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"regexp"
@@ -121,6 +122,37 @@ func mergeValues(res *tenantapi.Resource, obj map[string]any, merge []int, cur [
 		}
 	}
 	return vals, fe.err()
+}
+
+// decodeStored decodes JSON the database returned.
+func decodeStored(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// mergePatch applies patch to target as RFC 7396 defines.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = mergePatch(t[k], v)
+		}
+	}
+	return t
 }
 
 // deepCopy copies the objects of a decoded JSON value, which mergePatch

@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,4 +249,328 @@ func filterBound(res *tenantapi.Resource, fs []tenantapi.Filter) [8]byte {
 		return [8]byte{}
 	}
 	return *b
+}
+
+// fuzzItemRow is the stored item FuzzRowBody patches, as the database
+// returns it.
+var fuzzItemRow = []byte(`{"id":"0193a6f1-4c2e-7d0a-9b1e-3f5a6c7d8e9f","name":"Widget","description":"a thing",` +
+	`"attributes":{"n": null, "size": {"h": 2.50, "w": 1}, "tags": ["a", "b"], "color": "red"},` +
+	`"version":3,"created_at":"2026-11-26T14:07:25.123456Z","updated_at":"2026-11-26T14:07:25.123456Z"}`)
+
+// FuzzRowBody feeds arbitrary bytes through the body pipeline of the
+// items resource: decodeObject, then rowValues as a POST, a PUT and a
+// PATCH, and mergeValues into a fixed stored item for the PATCH. It must
+// never panic; every error must be a caller's error (malformed-json or
+// validation-failed with fields), never an internal one; the body must
+// come out unchanged (a PATCH that starts over merges it again); and
+// whatever it accepts must be values the database can store for the
+// fields the body names, within the item limits of SPEC §3 that the
+// server checks (an empty name and attributes that are not an object are
+// the database's CHECK constraints). Seeds live in
+// testdata/fuzz/FuzzRowBody as well.
+func FuzzRowBody(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"Widget"}`,
+		`{"name":"Widget","description":"d","attributes":{"color":"red","n":1.50,"<tag>":"a&b"}}`,
+		`{"name":"x","attributes":{"size":{"w":null},"tags":null,"n":7}}`,
+		`{"name":""}`, `{"name":null}`, `{"name":1}`, `{}`, `[]`, `"x"`, `null`, ``, `{`,
+		`{"name":"a","name":"b"}`, `{"name":"a"} x`, "{\"name\":\"\xff\"}",
+		`{"name":"a\u0000b"}`, `{"name":"a","attributes":{"k\u0000":1}}`,
+		`{"name":"\ud800"}`, `{"name":"a","attributes":[1]}`, `{"name":"a","attributes":"x"}`,
+		`{"name":"a","id":"0193a6f1-4c2e-7d0a-9b1e-3f5a6c7d8e9f","version":9,"created_at":1}`,
+		`{"name":"a","id":"0193a6f1-4c2e-7d0a-9b1e-3f5a6c7d8ea0"}`,
+		`{"name":"a","id":"not-a-uuid"}`, `{"name":"a","extra":1,"~/":2}`,
+		`{"description":null,"attributes":null}`, `{"attributes":{"size":{"d":` + strings.Repeat(`{"a":`, 30) + "1" + strings.Repeat("}", 30) + `}}}`,
+		`{"name":"a","attributes":{"n":1e999999}}`, `{"name":"a","attributes":{"n":-0.0e-16384}}`,
+		`{"name":"a","attributes":{"n":1e65000}}`, `{"name":"a","attributes":{"n":[1e30000,1e30000,1e30000]}}`,
+		`{"name":"` + strings.Repeat("é", 200) + `"}`, `{"name":"` + strings.Repeat("é", 201) + `"}`,
+		`{"name":"a","attributes":` + strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32) + `}`,
+		`{"name":"a","attributes":` + strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33) + `}`,
+		`{"name":"a","attributes":{"a":` + strings.Repeat("[", 50) + strings.Repeat("]", 50) + `}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	stored, err := decodeStored(fuzzItemRow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	storedAttrs := stored.(map[string]any)["attributes"]
+	f.Fuzz(func(t *testing.T, body []byte) {
+		obj, err := decodeObject(body)
+		if err != nil {
+			checkCallerError(t, "decodeObject", body, err)
+			return
+		}
+		fresh, _ := decodeObject(body)
+		for _, kind := range []writeKind{createBody, replaceBody, patchBody} {
+			var path *uuid.UUID
+			if kind != createBody {
+				path = &fuzzItemID
+			}
+			what := [...]string{"rowValues(POST)", "rowValues(PUT)", "rowValues(PATCH)"}[kind]
+			vals, merge, err := rowValues(itemsResource, obj, kind, path)
+			if !reflect.DeepEqual(obj, fresh) {
+				t.Fatalf("%s(%q) changed the body", what, body)
+			}
+			if err != nil {
+				checkCallerError(t, what, body, err)
+				continue
+			}
+			if kind != patchBody || len(merge) == 0 {
+				checkItemValues(t, what, body, obj, kind, vals, nil)
+				continue
+			}
+			if !slices.Equal(merge, []int{2}) {
+				t.Fatalf("%s(%q) merges fields %v, want only the attributes", what, body, merge)
+			}
+			merged, err := mergeValues(itemsResource, obj, merge, fuzzItemRow, slices.Clone(vals))
+			if !reflect.DeepEqual(obj, fresh) {
+				t.Fatalf("mergeValues(%q) changed the body", body)
+			}
+			if err != nil {
+				checkCallerError(t, "mergeValues", body, err)
+				continue
+			}
+			want := refMergePatch(storedAttrs, obj["attributes"])
+			checkItemValues(t, "mergeValues", body, obj, kind, merged, want)
+			again, err := mergeValues(itemsResource, obj, merge, fuzzItemRow, slices.Clone(vals))
+			if err != nil || !reflect.DeepEqual(again, merged) {
+				t.Fatalf("mergeValues(%q) again = %+v, %v; first %+v", body, again, err, merged)
+			}
+		}
+	})
+}
+
+// checkItemValues fails unless vals are what a write of kind with body
+// obj must send: each field at most once and in order, a POST or PUT
+// naming every field, a PATCH only the members present; a member left
+// out or null as the column's default (name has none, so never); strings
+// as the body gave them, within the columns' lengths, without U+0000; and
+// attributes as JSON text that reads back as the body's value (merged is
+// the value a merge must give instead), within the limits PostgreSQL and
+// SPEC §3 set.
+func checkItemValues(t *testing.T, what string, body []byte, obj map[string]any, kind writeKind, vals []tenantapi.Value, merged any) {
+	t.Helper()
+	seen := map[int]bool{}
+	for i, v := range vals {
+		if v.Field < 0 || v.Field >= len(itemsResource.Fields) || seen[v.Field] || i > 0 && v.Field < vals[i-1].Field {
+			t.Fatalf("%s(%q): values %+v out of order", what, body, vals)
+		}
+		seen[v.Field] = true
+		f := itemsResource.Fields[v.Field]
+		member, present := obj[f.Name]
+		if kind == patchBody && !present {
+			t.Fatalf("%s(%q) writes %s, which the patch does not name", what, body, f.Name)
+		}
+		switch {
+		case v.Null:
+			t.Fatalf("%s(%q) writes NULL to the NOT NULL %s", what, body, f.Name)
+		case v.Default:
+			if !f.HasDefault || present && member != nil {
+				t.Fatalf("%s(%q) writes %s's default for %#v", what, body, f.Name, member)
+			}
+		case f.Type.Kind == tenantapi.KindString:
+			if s, _ := member.(string); s != v.Text {
+				t.Fatalf("%s(%q) writes %s = %q for %#v", what, body, f.Name, v.Text, member)
+			}
+			if n := utf8.RuneCountInString(v.Text); n > f.Type.MaxLength || !utf8.ValidString(v.Text) || strings.ContainsRune(v.Text, 0) {
+				t.Fatalf("%s(%q) accepted %s = %q (%d runes)", what, body, f.Name, v.Text, n)
+			}
+		default:
+			want := member
+			if merged != nil {
+				want = merged
+			}
+			checkAcceptedAttributes(t, what, body, v.Text, want)
+		}
+	}
+	if kind != patchBody && len(vals) != len(itemsResource.Fields) {
+		t.Fatalf("%s(%q) = %+v, want every field", what, body, vals)
+	}
+	if _, named := obj["name"]; !seen[0] && (kind != patchBody || named) {
+		t.Fatalf("%s(%q) accepted a write without a name: %+v", what, body, vals)
+	}
+}
+
+// checkAcceptedAttributes fails unless text, the attributes accepted,
+// reads back equal to want and is within the limits of SPEC §3 and what
+// PostgreSQL stores.
+func checkAcceptedAttributes(t *testing.T, what string, body []byte, text string, want any) {
+	t.Helper()
+	if len(text) > tenantapi.MaxAttributesSize || strings.Contains(text, `\u0000`) {
+		t.Fatalf("%s(%q) accepted attributes %.200s (%d bytes)", what, body, text, len(text))
+	}
+	got, err := parseJSON([]byte(text))
+	if err != nil {
+		t.Fatalf("%s(%q): attributes %s do not parse: %v", what, body, text, err)
+	}
+	if d := depthOf(got); d > tenantapi.MaxAttributeDepth {
+		t.Fatalf("%s(%q): attributes nest %d deep", what, body, d)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s(%q): attributes %s, want %#v", what, body, text, want)
+	}
+	if grow := checkNumbersStorable(t, what, body, got); int64(len(text))+grow > tenantapi.MaxAttributesSize {
+		t.Fatalf("%s(%q) accepted attributes that PostgreSQL prints in %d bytes", what, body, int64(len(text))+grow)
+	}
+}
+
+// checkCallerError fails unless err is a caller's error: malformed-json, or
+// validation-failed with at least one field, each a JSON Pointer.
+func checkCallerError(t *testing.T, what string, body []byte, err error) {
+	t.Helper()
+	var e *tenantapi.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("%s(%q): error %v is not a *tenantapi.Error", what, body, err)
+	}
+	switch e.Code {
+	case tenantapi.CodeMalformedJSON:
+	case tenantapi.CodeValidationFailed:
+		if len(e.Fields) == 0 {
+			t.Fatalf("%s(%q): validation error without fields", what, body)
+		}
+		for _, fe := range e.Fields {
+			if fe.Field != "" && !strings.HasPrefix(fe.Field, "/") || fe.Message == "" || !utf8.ValidString(fe.Field) {
+				t.Fatalf("%s(%q): bad field error %+v", what, body, fe)
+			}
+		}
+	default:
+		t.Fatalf("%s(%q): error code %q, want malformed-json or validation-failed (%v)", what, body, e.Code, err)
+	}
+}
+
+// checkNumbersStorable fails if v holds a number PostgreSQL's numeric type
+// (which jsonb uses) cannot store, and returns how many bytes longer than
+// their literals PostgreSQL prints the numbers.
+func checkNumbersStorable(t *testing.T, what string, body []byte, v any) int64 {
+	t.Helper()
+	var grow int64
+	switch v := v.(type) {
+	case json.Number:
+		if !numericFits(string(v)) {
+			t.Fatalf("%s(%q) accepted the number %s, which PostgreSQL cannot store", what, body, v)
+		}
+		grow = max(0, numericTextLen(string(v))-int64(len(v)))
+	case map[string]any:
+		for _, e := range v {
+			grow += checkNumbersStorable(t, what, body, e)
+		}
+	case []any:
+		for _, e := range v {
+			grow += checkNumbersStorable(t, what, body, e)
+		}
+	}
+	return grow
+}
+
+// refMergePatch is RFC 7396's MergePatch pseudocode, written independently
+// of mergePatch and without changing its arguments.
+func refMergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	out := map[string]any{}
+	if t, ok := target.(map[string]any); ok {
+		for k, v := range t {
+			out[k] = v
+		}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = refMergePatch(out[k], v)
+		}
+	}
+	return out
+}
+
+// FuzzMergePatch checks mergePatch on arbitrary JSON documents against the
+// properties of RFC 7396: it agrees with the RFC's pseudocode, a patch
+// applied twice equals it applied once, {} leaves an object unchanged, a
+// null member removes its key, and a non-object patch replaces the target.
+// Seeds live in testdata/fuzz/FuzzMergePatch as well.
+func FuzzMergePatch(f *testing.F) {
+	// The test cases of RFC 7396 Appendix A, and a few more.
+	for _, c := range [][2]string{
+		{`{"a":"b"}`, `{"a":"c"}`},
+		{`{"a":"b"}`, `{"b":"c"}`},
+		{`{"a":"b"}`, `{"a":null}`},
+		{`{"a":"b","b":"c"}`, `{"a":null}`},
+		{`{"a":["b"]}`, `{"a":"c"}`},
+		{`{"a":"c"}`, `{"a":["b"]}`},
+		{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`},
+		{`{"a":[{"b":"c"}]}`, `{"a":[1]}`},
+		{`["a","b"]`, `["c","d"]`},
+		{`{"a":"b"}`, `["c"]`},
+		{`{"a":"foo"}`, `null`},
+		{`{"a":"foo"}`, `"bar"`},
+		{`{"e":null}`, `{"a":1}`},
+		{`[1,2]`, `{"a":"b","c":null}`},
+		{`{}`, `{"a":{"bb":{"ccc":null}}}`},
+		{`{"a":1}`, `{}`},
+		{`"x"`, `{}`},
+		{`{"a":{"b":1}}`, `{"a":{"b":null,"c":[null]}}`},
+		{`{"a":1}`, strings.Repeat(`{"a":`, 45) + "null" + strings.Repeat("}", 45)},
+	} {
+		f.Add([]byte(c[0]), []byte(c[1]))
+	}
+	f.Fuzz(func(t *testing.T, target, patch []byte) {
+		parse := func(b []byte) any {
+			v, err := parseJSON(b)
+			if err != nil {
+				t.Skip()
+			}
+			return v
+		}
+		parse(target)
+		parse(patch)
+
+		got := mergePatch(parse(target), parse(patch))
+		want := refMergePatch(parse(target), parse(patch))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("mergePatch(%s, %s) = %#v, RFC 7396 gives %#v", target, patch, got, want)
+		}
+		if twice := mergePatch(mergePatch(parse(target), parse(patch)), parse(patch)); !reflect.DeepEqual(twice, got) {
+			t.Fatalf("mergePatch(%s, %s) twice = %#v, once %#v", target, patch, twice, got)
+		}
+		p, ok := parse(patch).(map[string]any)
+		if !ok {
+			if !reflect.DeepEqual(got, parse(patch)) {
+				t.Fatalf("mergePatch(%s, %s) = %#v, want the patch itself", target, patch, got)
+			}
+			return
+		}
+		obj, ok := got.(map[string]any)
+		if !ok {
+			t.Fatalf("mergePatch(%s, %s) = %#v: an object patch must give an object", target, patch, got)
+		}
+		tgt, _ := parse(target).(map[string]any)
+		for k, v := range p {
+			if _, present := obj[k]; v == nil && present {
+				t.Fatalf("mergePatch(%s, %s) kept %q, which the patch sets to null", target, patch, k)
+			}
+			if v != nil && !reflect.DeepEqual(obj[k], refMergePatch(tgt[k], v)) {
+				t.Fatalf("mergePatch(%s, %s)[%q] = %#v", target, patch, k, obj[k])
+			}
+		}
+		for k, v := range tgt {
+			if _, touched := p[k]; !touched && !reflect.DeepEqual(obj[k], v) {
+				t.Fatalf("mergePatch(%s, %s) changed %q, which the patch does not name", target, patch, k)
+			}
+		}
+		for k := range obj {
+			if _, inTarget := tgt[k]; !inTarget && p[k] == nil {
+				t.Fatalf("mergePatch(%s, %s) invented %q", target, patch, k)
+			}
+		}
+		if _, isObj := parse(target).(map[string]any); isObj {
+			if empty := mergePatch(parse(target), map[string]any{}); !reflect.DeepEqual(empty, parse(target)) {
+				t.Fatalf("mergePatch(%s, {}) = %#v, want the target unchanged", target, empty)
+			}
+		} else if empty := mergePatch(parse(target), map[string]any{}); !reflect.DeepEqual(empty, map[string]any{}) {
+			t.Fatalf("mergePatch(%s, {}) = %#v, want {} for a non-object target", target, empty)
+		}
+	})
 }
