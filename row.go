@@ -66,9 +66,15 @@ type CreatedRow struct {
 // the error never shows SQL or another row.
 type RowStore interface {
 	// Create inserts a row with a new UUIDv7 id, the given values and the
-	// defaults of the other columns. With idem set it also claims the key
-	// (see ItemStore.CreateItem for the rules): a repeat with the same hash
-	// returns the first response's body as Row.JSON with Replayed true.
+	// defaults of the other columns, and returns it as stored. With idem
+	// set it also claims the key, which is the tenant's across its
+	// resources, atomically with the insert: a key already used within 24
+	// hours with the same RequestHash on the same resource returns the
+	// first response's body as Row.JSON (and its id) with Replayed true;
+	// with another hash, or on another resource, CodeIdempotencyKeyReused;
+	// while the first request is still in flight ErrKeyInFlight
+	// (CodeConflict). A key older than 24 hours is free again. A create
+	// that fails claims nothing.
 	Create(ctx context.Context, t TenantRef, res *Resource, vals []Value, idem *Idempotency) (CreatedRow, error)
 	// Get returns the row.
 	Get(ctx context.Context, t TenantRef, res *Resource, id uuid.UUID) (Row, error)
