@@ -228,4 +228,16 @@ func TestIdempotentCreateAfterRollback(t *testing.T) {
 	if err != nil || c.Replayed {
 		t.Errorf("repeat = %+v, %v; want a new item", c, err)
 	}
+
+	// Nor does a create the database refuses: the key is free for the
+	// corrected body.
+	_, err = s.rows.Create(t.Context(), ref, res, item(res, "", `{}`), idemKey("k2", "empty name"))
+	wantCode(t, err, tenantapi.CodeValidationFailed)
+	c, err = s.rows.Create(t.Context(), ref, res, item(res, "y", `{}`), idemKey("k2", "y"))
+	if err != nil || c.Replayed {
+		t.Errorf("create after a refused one = %+v, %v; want a new item", c, err)
+	}
+	if n := s.queryInt(t, `SELECT count(*) FROM "tenant_acme"._tenantapi_idempotency_keys`); n != 2 {
+		t.Errorf("%d keys stored, want 2", n)
+	}
 }
