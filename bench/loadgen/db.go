@@ -13,19 +13,16 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantapi/tenantapi"
 	"github.com/tenantapi/tenantapi/bench/internal/benchkit"
+	"github.com/tenantapi/tenantapi/postgres"
 )
 
-// The statements tenantapi's ItemStore sends (postgres/items_sql.go), with
-// the tenant's quoted schema in place of {{schema}}. The list asks for one
-// row more than the page, as tenantapi does to know whether there is a next
-// page.
+// The statements tenantapi's RowStore sends for the items resource come
+// from postgres.ResourceSQL, for the shape migrate recorded for each
+// tenant's version. The list asks for one row more than the page, as
+// tenantapi does to know whether there is a next page.
 const (
-	itemColumns = `id, name, description, attributes, version, created_at, updated_at`
-	getSQL      = `SELECT ` + itemColumns + ` FROM %s.items WHERE id = $1`
-	listSQL     = `SELECT ` + itemColumns + ` FROM %s.items WHERE id > $1 ORDER BY id LIMIT $2`
-	insertSQL   = `INSERT INTO %s.items (` + itemColumns + `)
-		VALUES ($1, $2, $3, $4, 1, $5, $5)`
 	// setRoleSQL is postgres/scoped.go's: the tenant's role and the
 	// statement_timeout (what is left of the request's deadline; here the
 	// load generator's 10 s), both for the transaction only.
@@ -33,7 +30,13 @@ const (
 	statementTimeout = "10000"
 )
 
-type tenantSQL struct{ get, list, insert, role string }
+type tenantSQL struct {
+	get, list, insert, role string
+	// fields are the names of the items fields, in the order of the
+	// insert's parameters after the id and, when stamped, the time.
+	fields  []string
+	stamped bool
+}
 
 // dbTarget issues tenantapi's statements directly: the database ceiling.
 type dbTarget struct {
@@ -78,17 +81,71 @@ func newDBTarget(ctx context.Context, o options, rolePrefix string, tenants []be
 		}
 		d.pools = append(d.pools, p)
 	}
-	for _, t := range tenants {
-		schema := pgx.Identifier{"tenant_" + t.ID}.Sanitize()
-		d.sql[t.ID] = &tenantSQL{get: fmt.Sprintf(getSQL, schema), list: fmt.Sprintf(listSQL, schema),
-			insert: fmt.Sprintf(insertSQL, schema), role: rolePrefix + t.ID}
-	}
 	for _, p := range d.pools {
 		if err := p.Ping(ctx); err != nil {
 			return nil, err
 		}
 	}
+	items, err := itemsResources(ctx, d.pools[0], tenants)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tenants {
+		res := items[t.ID]
+		st := &tenantSQL{role: rolePrefix + t.ID, stamped: res.Created || res.Updated}
+		st.get, st.list, st.insert = postgres.ResourceSQL(res, tenantapi.TenantID(t.ID))
+		for _, f := range res.Fields {
+			if f.Generated {
+				continue
+			}
+			if _, ok := postValue(f.Name, "0"); !ok {
+				return nil, fmt.Errorf("tenant %s: items has a field %s that the load generator does not send", t.ID, f.Name)
+			}
+			st.fields = append(st.fields, f.Name)
+		}
+		d.sql[t.ID] = st
+	}
 	return d, nil
+}
+
+// itemsResources reads the items resource each tenant is served with: the
+// shape migrate recorded for the tenant's version, as tenantapi reads it.
+func itemsResources(ctx context.Context, p *pgxpool.Pool, tenants []benchkit.Tenant) (map[string]*tenantapi.Resource, error) {
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.ID
+	}
+	rows, err := p.Query(ctx, `SELECT t.id, s.schema::text FROM public.tenants t
+		JOIN public.application_schemas s ON s.version = t.schema_version WHERE t.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the recorded schemas: %v", err)
+	}
+	defer rows.Close()
+	out := map[string]*tenantapi.Resource{}
+	for rows.Next() {
+		var id, doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			return nil, err
+		}
+		var sc tenantapi.Schema
+		if err := json.Unmarshal([]byte(doc), &sc); err != nil {
+			return nil, fmt.Errorf("tenant %s: recorded schema: %v", id, err)
+		}
+		res, ok := sc.Resource("items")
+		if !ok {
+			return nil, fmt.Errorf("tenant %s: its version has no items", id)
+		}
+		out[id] = res
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if out[id] == nil {
+			return nil, fmt.Errorf("tenant %s: no recorded schema for its version (run tenantapi migrate)", id)
+		}
+	}
+	return out, nil
 }
 
 func execMode(s string) (pgx.QueryExecMode, error) {
@@ -145,28 +202,41 @@ func (d *dbTarget) row(ctx context.Context, t *benchkit.Tenant, sql string, args
 	return err
 }
 
-type item struct {
-	id                uuid.UUID
-	name, description string
-	attributes        []byte
-	version           int64
-	created, updated  time.Time
+// row is a row as RowStore scans it: the id in place, the version, the
+// JSON text.
+type row struct {
+	id      [16]byte
+	version int64
+	json    []byte
 }
 
-func (it *item) dest() []any {
-	return []any{&it.id, &it.name, &it.description, &it.attributes, &it.version, &it.created, &it.updated}
-}
+func (r *row) dest() []any { return []any{&r.id, &r.version, &r.json} }
 
 func (d *dbTarget) get(ctx context.Context, t *benchkit.Tenant, id string) error {
 	u, err := uuid.Parse(id)
 	if err != nil {
 		return err
 	}
-	var it item
-	if err := d.row(ctx, t, d.sql[t.ID].get, []any{u}, it.dest()); err != nil {
+	var r row
+	if err := d.row(ctx, t, d.sql[t.ID].get, []any{u}, r.dest()); err != nil {
 		return fmt.Errorf("get: %v", err)
 	}
 	return nil
+}
+
+// postValue returns the text tenantapi stores for field of the POST the
+// HTTP target sends (httpTarget.post) with n as nn, and whether that body
+// has the field.
+func postValue(field, nn string) (string, bool) {
+	switch field {
+	case "name":
+		return "bench item " + nn, true
+	case "description":
+		return "made by the load generator", true
+	case "attributes":
+		return `{"n":` + nn + `,"tags":["a","b"]}`, true
+	}
+	return "", false
 }
 
 func (d *dbTarget) post(ctx context.Context, t *benchkit.Tenant, n uint64) error {
@@ -174,18 +244,19 @@ func (d *dbTarget) post(ctx context.Context, t *benchkit.Tenant, n uint64) error
 	if err != nil {
 		return err
 	}
-	attrs := json.RawMessage(`{"n":` + strconv.FormatUint(n, 10) + `,"tags":["a","b"]}`)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	args := []any{id, "bench item " + strconv.FormatUint(n, 10), "made by the load generator", attrs, now}
-	p := d.pool(t)
-	b := &pgx.Batch{}
-	if !d.prelude(b, t) {
-		_, err = p.Exec(ctx, d.sql[t.ID].insert, args...)
-	} else {
-		b.Queue(d.sql[t.ID].insert, args...)
-		err = p.SendBatch(ctx, b).Close()
+	st := d.sql[t.ID]
+	args := make([]any, 0, 2+len(st.fields))
+	args = append(args, id)
+	if st.stamped {
+		args = append(args, time.Now().UTC().Truncate(time.Microsecond))
 	}
-	if err != nil {
+	nn := strconv.FormatUint(n, 10)
+	for _, f := range st.fields {
+		text, _ := postValue(f, nn)
+		args = append(args, text)
+	}
+	var r row
+	if err := d.row(ctx, t, st.insert, args, r.dest()); err != nil {
 		return fmt.Errorf("post: %v", err)
 	}
 	return nil
@@ -214,9 +285,9 @@ func (d *dbTarget) list(ctx context.Context, t *benchkit.Tenant) error {
 		return fmt.Errorf("list: %v", err)
 	}
 	defer rows.Close()
-	var it item
+	var r row
 	for rows.Next() {
-		if err := rows.Scan(it.dest()...); err != nil {
+		if err := rows.Scan(&r.id, &r.json); err != nil {
 			return fmt.Errorf("list: %v", err)
 		}
 	}
