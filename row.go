@@ -26,7 +26,7 @@ type Row struct {
 	ID uuid.UUID
 	// Version is the row's version; for a resource without a version
 	// column, a token that changes with every write (never sent as an
-	// ETag).
+	// ETag). Rows of a list leave it 0: their versions are in JSON.
 	Version int64
 	// JSON is the row as the API shows it: an object with id, the fields
 	// in column order, then the managed columns the table has.

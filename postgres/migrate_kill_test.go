@@ -99,6 +99,15 @@ func TestMigrateKilledMidRun(t *testing.T) {
 		cmd.Process.Kill()
 	}
 	cmd.Wait()
+	// The killed process's sessions end when their backends notice; one
+	// that had sent its COMMIT still commits. Count only once none is left
+	// in a transaction.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if s.queryInt(t, `SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database()
+			AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')`) == 0 {
+			break
+		}
+	}
 	if progressAtKill == 0 {
 		t.Fatalf("the helper finished or failed before it could be killed:\n%s", stderr.String())
 	}
