@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/rdsdata"
 	"github.com/aws/aws-sdk-go-v2/service/rdsdata/types"
 	"github.com/aws/smithy-go"
@@ -166,6 +167,15 @@ func apiCode(t *testing.T, err error) (code, message string) {
 		t.Fatalf("want a service error, got %v", err)
 	}
 	return apiErr.ErrorCode(), apiErr.ErrorMessage()
+}
+
+// httpStatus is the HTTP status of an SDK error.
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) {
+		return 0
+	}
+	return re.HTTPStatusCode()
 }
 
 // wantError checks that err is the service error code with a message
