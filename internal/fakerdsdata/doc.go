@@ -197,5 +197,5 @@
 // DatabaseResumingException for a while; FailNext makes the next calls
 // answer any other exception; Calls counts requests per operation (Op
 // constants) and Unsigned those without a signature; OpenTransactions
-// counts open transactions.
+// counts open transactions; PutSecret adds or rotates a secret.
 package fakerdsdata

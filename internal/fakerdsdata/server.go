@@ -191,6 +191,14 @@ func NewHandler(opts Options) (*Handler, error) {
 	}, nil
 }
 
+// PutSecret makes secretArn log in as creds from the next call on, as a
+// secret created or rotated in Secrets Manager does.
+func (h *Handler) PutSecret(secretArn string, creds Credentials) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.opts.Secrets[secretArn] = creds
+}
+
 // ClusterARN is the resourceArn calls must name.
 func (h *Handler) ClusterARN() string { return h.opts.ClusterARN }
 
@@ -416,7 +424,9 @@ func (h *Handler) serve(r *http.Request, op string, body []byte, readErr error) 
 	if *req.ResourceArn != h.opts.ClusterARN {
 		return nil, newError("BadRequestException", "Invalid cluster arn: %s", *req.ResourceArn)
 	}
+	h.mu.Lock()
 	creds, ok := h.opts.Secrets[*req.SecretArn]
+	h.mu.Unlock()
 	if !ok {
 		return nil, newError("SecretsErrorException", "Secrets Manager can't find the specified secret.")
 	}

@@ -347,11 +347,17 @@ func TestDatabaseAndSecrets(t *testing.T) {
 	_, err = f.client.ExecuteStatement(t.Context(), in)
 	wantError(t, err, "DatabaseErrorException", `FATAL: password authentication failed for user "`+role+`"; SQLState: 28P01`)
 
-	in.SecretArn = aws.String("arn:aws:secretsmanager:us-east-1:123456789012:secret:unknown")
+	const later = "arn:aws:secretsmanager:us-east-1:123456789012:secret:later"
+	in = f.input(`SELECT current_user`)
+	in.SecretArn = aws.String(later)
 	_, err = f.client.ExecuteStatement(t.Context(), in)
 	var secretsErr *types.SecretsErrorException
-	if !errors.As(err, &secretsErr) {
+	if !errors.As(err, &secretsErr) || secretsErr.ErrorMessage() != "Secrets Manager can't find the specified secret." {
 		t.Fatalf("an unknown secret: %v", err)
+	}
+	f.srv.PutSecret(later, Credentials{Username: role, Password: "runtime-pw"})
+	if out, err := f.client.ExecuteStatement(t.Context(), in); err != nil || out.Records[0][0].(*types.FieldMemberStringValue).Value != role {
+		t.Fatalf("a secret put later: %v", err)
 	}
 
 	in = f.input(`SELECT 1`)
