@@ -17,6 +17,10 @@ import (
 // signingService is the SigV4 signing name of the Data API.
 const signingService = "rds-data"
 
+// incompleteAuthorization is the AWS front end's complaint about an
+// Authorization header that is not a whole SigV4 one.
+const incompleteAuthorization = "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter."
+
 // maxSkew is how far a request's X-Amz-Date may be from the server's
 // clock, as with every AWS service.
 const maxSkew = 15 * time.Minute
@@ -37,7 +41,7 @@ func checkSignature(r *http.Request, body []byte, accessKeys map[string]string, 
 	}
 	rest, ok := strings.CutPrefix(auth, algorithm+" ")
 	if !ok {
-		return true, newError("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", firstWord(auth))
+		return true, newError("IncompleteSignatureException", "%s Authorization=%s", incompleteAuthorization, firstWord(auth))
 	}
 	parts := map[string]string{}
 	for _, p := range strings.Split(rest, ",") {
@@ -46,7 +50,7 @@ func checkSignature(r *http.Request, body []byte, accessKeys map[string]string, 
 	}
 	credential, signedList, signature := parts["Credential"], parts["SignedHeaders"], parts["Signature"]
 	if credential == "" || signedList == "" || signature == "" {
-		return true, newError("IncompleteSignatureException", "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=%s", algorithm)
+		return true, newError("IncompleteSignatureException", "%s Authorization=%s", incompleteAuthorization, algorithm)
 	}
 	scope := strings.Split(credential, "/")
 	if len(scope) != 5 || scope[4] != "aws4_request" {
