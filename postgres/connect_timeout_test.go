@@ -17,7 +17,7 @@ func TestConnectTimeout(t *testing.T) {
 		{"postgres://u:p@127.0.0.1:1/db?sslmode=disable&connect_timeout=7", 7 * time.Second},
 	} {
 		db := open(t, Config{URL: tc.url, RuntimeURL: tc.url})
-		for name, p := range map[string]*pool{"owner": db.owner, "runtime": db.runtime} {
+		for name, p := range map[string]*pool{"owner": db.owner.(*pool), "runtime": db.runtime.(*pool)} {
 			if got := p.Config().ConnConfig.ConnectTimeout; got != tc.want {
 				t.Errorf("%s: %s pool connect timeout %v, want %v", tc.url, name, got, tc.want)
 			}

@@ -69,10 +69,10 @@ type Config struct {
 
 // DB holds the connection pools. It is safe for concurrent use.
 type DB struct {
-	owner *pool
+	owner driver
 	// runtime serves tenant requests; it is owner when no runtime role is
 	// configured.
-	runtime *pool
+	runtime driver
 
 	rolePrefix  string // of tenant roles; see roles.go
 	runtimeRole string // member of every tenant role; "" when the owner serves
@@ -99,7 +99,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{owner: owner, runtime: owner, tenantRoles: cfg.TenantRoles,
-		rolePrefix: rolePrefix(owner.Config().ConnConfig.Database), app: cfg.ApplicationSet}
+		rolePrefix: rolePrefix(owner.database()), app: cfg.ApplicationSet}
 	if db.app == nil {
 		db.app = builtinMigrations
 	}
@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		db.runtimeRole = cfg.RuntimeRole
 		if db.runtimeRole == "" {
-			db.runtimeRole = db.runtime.Config().ConnConfig.User
+			db.runtimeRole = db.runtime.user()
 		}
 	}
 	return db, nil
@@ -238,10 +238,10 @@ func (db *DB) PublicVersion(ctx context.Context) (int, error) {
 	return v, translate(err, publicScope)
 }
 
-// inTx runs fn in a transaction on pool and commits when fn returns nil. The
+// inTx runs fn in a transaction of d and commits when fn returns nil. The
 // error it returns is fn's or the driver's, untranslated.
-func inTx(ctx context.Context, pool *pool, fn func(pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
+func inTx(ctx context.Context, d driver, fn func(pgx.Tx) error) error {
+	tx, err := d.Begin(ctx)
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,7 @@ func checkTenantVersions(t *testing.T, s *stores, ids []tenantapi.TenantID) int 
 	t.Helper()
 	ctx := t.Context()
 	migrated := 0
-	err := pgx.BeginTxFunc(ctx, s.db.owner, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.db.owner.(*pool), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		for _, id := range ids {
 			var registry, ledger int
 			var column bool

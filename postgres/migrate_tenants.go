@@ -183,15 +183,14 @@ func (r *run) migrate(ctx context.Context, id tenantapi.TenantID) {
 // tenant role is granted again only when something is missing, such as a
 // table a migration created.
 func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (applied bool, err error) {
-	conn, err := m.db.owner.Acquire(ctx)
+	c, err := m.db.owner.session(ctx)
 	if err != nil {
 		return false, err
 	}
-	defer conn.Release()
-	c := conn.Conn()
+	defer c.release()
 	committed := false
 	defer func() {
-		if !committed && c.PgConn().TxStatus() != 'I' {
+		if !committed && c.inTx() {
 			// Roll back on a context of its own: ctx may be why it failed.
 			// If even that fails, the pool drops the connection, and the
 			// server rolls back with it.
@@ -218,7 +217,7 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 	err = c.SendBatch(ctx, first).Close()
 	if isUndefinedTable(err) && status != tenantapi.TenantDeleting {
 		// Made before the tracks: start over on the legacy path.
-		if c.PgConn().TxStatus() != 'I' {
+		if c.inTx() {
 			if _, err := c.Exec(ctx, `ROLLBACK`); err != nil {
 				return false, err
 			}

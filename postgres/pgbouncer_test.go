@@ -93,7 +93,7 @@ func newPgbEnv(t *testing.T) *pgbEnv {
 	t.Helper()
 	ctx := t.Context()
 	direct, role := runtimeSetupB(t, true)
-	cc := direct.owner.Config().ConnConfig
+	cc := direct.owner.(*pool).Config().ConnConfig
 
 	// PgBouncer does not pass the search_path start-up parameter on (see
 	// pgbouncer.Config), so a deployment sets the empty search_path on the
@@ -209,7 +209,7 @@ func TestPgBouncerTransactionMode(t *testing.T) {
 	var n int
 	pids.Range(func(any, any) bool { n++; return true })
 	t.Logf("runtime statements ran on %d server connection(s); client pools held %d + %d connections",
-		n, e.plain.runtime.Stat().TotalConns(), e.withRoles.runtime.Stat().TotalConns())
+		n, e.plain.runtime.(*pool).Stat().TotalConns(), e.withRoles.runtime.(*pool).Stat().TotalConns())
 	if n > pgbPoolSize {
 		t.Errorf("runtime statements ran on %d server connections, more than PgBouncer's pool of %d", n, pgbPoolSize)
 	}
@@ -520,7 +520,7 @@ func (e *pgbEnv) countItems(t *testing.T, id tenantapi.TenantID, name string) in
 // checks above could not have caught a leak either.
 func testPgbNegativeControl(t *testing.T, e *pgbEnv) {
 	ctx := t.Context()
-	cc := e.direct.owner.Config().ConnConfig
+	cc := e.direct.owner.(*pool).Config().ConnConfig
 	connect := func() *pgx.Conn {
 		// A bare client, no start-up parameters but the user's.
 		c, err := pgx.Connect(ctx, e.bouncer.URL(e.role, "pw", cc.Database))

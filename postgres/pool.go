@@ -83,6 +83,36 @@ func (p *pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return c, err
 }
 
+// session implements driver: a connection of the pool's own.
+func (p *pool) session(ctx context.Context) (session, error) {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return connSession{c}, nil
+}
+
+// connSession is a pooled connection as a session.
+type connSession struct{ *pgxpool.Conn }
+
+func (c connSession) inTx() bool { return c.Conn.Conn().PgConn().TxStatus() != 'I' }
+func (c connSession) release()   { c.Conn.Release() }
+
+func (p *pool) database() string { return p.Config().ConnConfig.Database }
+func (p *pool) user() string     { return p.Config().ConnConfig.User }
+
+func (p *pool) stat() (PoolStat, bool) {
+	s := p.Stat()
+	return PoolStat{
+		Acquired: s.AcquiredConns(), Idle: s.IdleConns(), Constructing: s.ConstructingConns(),
+		Total: s.TotalConns(), Max: s.MaxConns(),
+		Acquires: s.AcquireCount(), EmptyAcquires: s.EmptyAcquireCount(), CanceledAcquires: s.CanceledAcquireCount(),
+		AcquireWait: s.AcquireDuration(),
+	}, true
+}
+
+var _ driver = (*pool)(nil)
+
 func (p *pool) Ping(ctx context.Context) error {
 	err := p.Pool.Ping(ctx)
 	if p.authFailed(err) {

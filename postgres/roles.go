@@ -37,11 +37,6 @@ func (db *DB) tenantRole(id tenantapi.TenantID) string {
 	return db.rolePrefix + string(id)
 }
 
-// batcher is what grantTenant needs of a transaction: a pgx.Tx, or a
-// connection with a transaction open on it.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
 
 // grantTenant makes sure the tenant's role exists, may use the tenant's
 // schema and every table in it, and that the owner (current_user) and the

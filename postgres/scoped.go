@@ -80,7 +80,7 @@ func (db *DB) sendAsTenant(ctx context.Context, t tenantapi.TenantRef, sql strin
 	b := &pgx.Batch{}
 	b.Queue(setRoleSQL, db.tenantRole(t.ID), statementTimeout(ctx))
 	b.Queue(sql, args...)
-	br := db.runtime.Pool.SendBatch(ctx, b)
+	br := db.runtime.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, err
@@ -159,12 +159,12 @@ func (r *batchRows) Err() error {
 func (db *DB) tenantBatch(ctx context.Context, t tenantapi.TenantRef, b *pgx.Batch) error {
 	run := func() error {
 		if !db.tenantRoles {
-			return db.runtime.Pool.SendBatch(ctx, b).Close()
+			return db.runtime.SendBatch(ctx, b).Close()
 		}
 		withRole := &pgx.Batch{}
 		withRole.Queue(setRoleSQL, db.tenantRole(t.ID), statementTimeout(ctx))
 		withRole.QueuedQueries = append(withRole.QueuedQueries, b.QueuedQueries...)
-		return db.runtime.Pool.SendBatch(ctx, withRole).Close()
+		return db.runtime.SendBatch(ctx, withRole).Close()
 	}
 	err := run()
 	if db.runtime.authFailed(err) {

@@ -16,23 +16,20 @@ type PoolStat struct {
 }
 
 // PoolStats returns a snapshot of each pool: the owner's, then the runtime
-// role's when it has a pool of its own. It takes no locks a query needs.
+// role's when it has a pool of its own; none with a driver that holds no
+// connections (the Data API). It takes no locks a query needs.
 func (db *DB) PoolStats() []PoolStat {
-	pools := []*pool{db.owner}
+	drivers := []driver{db.owner}
 	names := []string{"owner"}
 	if db.runtime != db.owner {
-		pools, names = append(pools, db.runtime), append(names, "runtime")
+		drivers, names = append(drivers, db.runtime), append(names, "runtime")
 	}
-	out := make([]PoolStat, 0, len(pools))
-	for i, p := range pools {
-		s := p.Stat()
-		out = append(out, PoolStat{
-			Pool:     names[i],
-			Acquired: s.AcquiredConns(), Idle: s.IdleConns(), Constructing: s.ConstructingConns(),
-			Total: s.TotalConns(), Max: s.MaxConns(),
-			Acquires: s.AcquireCount(), EmptyAcquires: s.EmptyAcquireCount(), CanceledAcquires: s.CanceledAcquireCount(),
-			AcquireWait: s.AcquireDuration(),
-		})
+	out := make([]PoolStat, 0, len(drivers))
+	for i, d := range drivers {
+		if s, ok := d.stat(); ok {
+			s.Pool = names[i]
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantapi/tenantapi"
 )
@@ -50,13 +49,6 @@ const fleetLedgerInsertSQL = `INSERT INTO public.tenant_migrations (version, fil
 // fleetLedgerSQL lists the application files some tenant has applied.
 const fleetLedgerSQL = `SELECT version, file, checksum FROM public.tenant_migrations ORDER BY version`
 
-// execer is what bringing a tenant up needs of a transaction or connection.
-type execer interface {
-	batcher
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // ledgers are a tenant's applied migrations, by track.
 type ledgers struct {
