@@ -37,7 +37,6 @@ func (db *DB) tenantRole(id tenantapi.TenantID) string {
 	return db.rolePrefix + string(id)
 }
 
-
 // grantTenant makes sure the tenant's role exists, may use the tenant's
 // schema and every table in it, and that the owner (current_user) and the
 // runtime role are members of it, the runtime role with the same rights

@@ -49,7 +49,6 @@ const fleetLedgerInsertSQL = `INSERT INTO public.tenant_migrations (version, fil
 // fleetLedgerSQL lists the application files some tenant has applied.
 const fleetLedgerSQL = `SELECT version, file, checksum FROM public.tenant_migrations ORDER BY version`
 
-
 // ledgers are a tenant's applied migrations, by track.
 type ledgers struct {
 	product, app []appliedMigration
