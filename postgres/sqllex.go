@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -448,4 +450,82 @@ func isSQLKeyword(w, kw string) bool {
 		}
 	}
 	return true
+}
+
+// namedParams rewrites sql, one statement for the Data API, replacing every
+// positional parameter $n outside strings, identifiers, dollar quotes and
+// comments by the named parameter :pn ($1 → :p1, $012 → :p12), and returns
+// the result with the highest n (0 when there is none; sql is then
+// returned as it is). Everything else is left as it is, :: casts included:
+// $1::uuid becomes :p1::uuid. A parameter right after a colon gets a space
+// before it ($1:$2 → :p1: :p2), so that no :: appears where there was none.
+// A $n followed by an identifier character ($1a, $1_0: an error in
+// PostgreSQL 16), $0, a number beyond PostgreSQL's int4, or an
+// unterminated string, identifier, dollar quote or block comment is an
+// error.
+func namedParams(sql string) (string, int, error) {
+	var (
+		b       strings.Builder
+		lx      = sqlLexer{src: sql}
+		highest int
+		copied  int // sql[:copied] is in b
+	)
+	for {
+		tok, err := lx.next()
+		if err != nil {
+			return "", 0, err
+		}
+		if tok.kind == tokEOF {
+			break
+		}
+		if tok.kind != tokParam {
+			continue
+		}
+		param := sql[tok.start:tok.end]
+		line := 1 + strings.Count(sql[:tok.start], "\n")
+		if isSQLIdentCont(sqlByteAt(sql, tok.end)) {
+			return "", 0, fmt.Errorf("parameter %s on line %d is followed by %q", param, line, sql[tok.end:min(tok.end+1, len(sql))])
+		}
+		n, err := strconv.Atoi(param[1:])
+		switch {
+		case err != nil || n > math.MaxInt32:
+			return "", 0, fmt.Errorf("parameter %s on line %d: number too large", param, line)
+		case n == 0:
+			return "", 0, fmt.Errorf("parameter %s on line %d: parameters are numbered from 1", param, line)
+		}
+		b.WriteString(sql[copied:tok.start])
+		if tok.start > 0 && sql[tok.start-1] == ':' {
+			b.WriteByte(' ')
+		}
+		b.WriteString(":p")
+		b.WriteString(strconv.Itoa(n))
+		copied = tok.end
+		highest = max(highest, n)
+	}
+	if copied == 0 {
+		return sql, 0, nil
+	}
+	b.WriteString(sql[copied:])
+	return b.String(), highest, nil
+}
+
+// hasColonName reports whether sql holds, outside strings, identifiers,
+// dollar quotes and comments, a colon followed by an identifier start
+// (:name, a[1:n]) that is not part of a :: cast. The Data API reads such a
+// colon as a named parameter, so the driver refuses SQL with one rather
+// than send it; call it on the SQL before namedParams. It judges by
+// PostgreSQL's tokens: a colon inside a dollar quote, or one followed by a
+// digit (a[1:2]), is not reported. An unterminated string or comment hides
+// the rest of sql (namedParams reports it).
+func hasColonName(sql string) bool {
+	lx := sqlLexer{src: sql}
+	for {
+		tok, err := lx.next()
+		if err != nil || tok.kind == tokEOF {
+			return false
+		}
+		if tok.kind == tokOther && sql[tok.start] == ':' && isSQLIdentStart(sqlByteAt(sql, tok.end)) {
+			return true
+		}
+	}
 }

@@ -445,3 +445,74 @@ SELECT line FROM (
     WHERE c.relnamespace IN (SELECT oid FROM ns)
 ) AS lines (line)
 ORDER BY line`
+
+func TestNamedParams(t *testing.T) {
+	for _, tt := range []struct {
+		sql, want string
+		n         int
+	}{
+		{"SELECT 1", "SELECT 1", 0},
+		{"", "", 0},
+		{"SELECT $1", "SELECT :p1", 1},
+		{"SELECT $1::uuid", "SELECT :p1::uuid", 1},
+		{"SELECT * FROM t WHERE a = $2 AND b = $12 OR c = $1", "SELECT * FROM t WHERE a = :p2 AND b = :p12 OR c = :p1", 12},
+		{"SELECT $1, $1", "SELECT :p1, :p1", 1},
+		{"SELECT $01", "SELECT :p1", 1},
+		{"INSERT INTO t VALUES ($1,$2)", "INSERT INTO t VALUES (:p1,:p2)", 2},
+		{"SELECT $1::text::int, x::text FROM t", "SELECT :p1::text::int, x::text FROM t", 1},
+		{"SELECT a[1:2], a[$1:$2], a[$1:]", "SELECT a[1:2], a[:p1: :p2], a[:p1:]", 2},
+		{"SELECT $1, '$2', E'\\'$3', U&'$4', \"$5\", $$ $6 $$, $q$ $7 $q$", "SELECT :p1, '$2', E'\\'$3', U&'$4', \"$5\", $$ $6 $$, $q$ $7 $q$", 1},
+		{"SELECT 1 -- $1\n, /* $2 /* $3 */ */ $4", "SELECT 1 -- $1\n, /* $2 /* $3 */ */ :p4", 4},
+		{"SELECT a$1, $1", "SELECT a$1, :p1", 1},
+		{"SELECT 'a:b', $1 ::int", "SELECT 'a:b', :p1 ::int", 1},
+		{"SELECT $1\r\n, $2", "SELECT :p1\r\n, :p2", 2},
+	} {
+		got, n, err := namedParams(tt.sql)
+		if err != nil || got != tt.want || n != tt.n {
+			t.Errorf("namedParams(%q) = %q, %d, %v; want %q, %d", tt.sql, got, n, err, tt.want, tt.n)
+		}
+	}
+	for _, tt := range []struct {
+		sql, want string
+	}{
+		{"SELECT $1abc", `parameter $1 on line 1 is followed by "a"`},
+		{"SELECT 1,\n $1_0", `parameter $1 on line 2 is followed by "_"`},
+		{"SELECT $1$", `parameter $1 on line 1 is followed by "$"`},
+		{"SELECT $0", "parameter $0 on line 1: parameters are numbered from 1"},
+		{"SELECT $2147483648", "parameter $2147483648 on line 1: number too large"},
+		{"SELECT $99999999999999999999", "parameter $99999999999999999999 on line 1: number too large"},
+		{"SELECT $1, 'abc", "unterminated quoted string starting on line 1"},
+		{"SELECT $1 /* abc", "unterminated /* comment starting on line 1"},
+	} {
+		got, n, err := namedParams(tt.sql)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("namedParams(%q) = %q, %d, %v; want error %q", tt.sql, got, n, err, tt.want)
+		}
+	}
+}
+
+func TestHasColonName(t *testing.T) {
+	for _, tt := range []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT 1", false},
+		{"SELECT :name", true},
+		{"SELECT :_x", true},
+		{"SELECT a[1:n] FROM t", true},
+		{"SELECT x:::text", true},
+		{"SELECT x::text, $1::uuid", false},
+		{"SELECT a[1:2], a[1 : 2]", false},
+		{"SELECT 'a:b', E'\\':c', \"a:b\", $$ :c $$, $t$ :d $t$", false},
+		{"SELECT 1 -- :x\n, /* :y */ 2", false},
+		{"DO $$ BEGIN x := 1; END $$", false},
+		{"SELECT x := 1", false},
+		{"SELECT :'var', :\"var\"", false},
+		{"SELECT ':' || :x", true},
+		{"SELECT 'abc", false},
+	} {
+		if got := hasColonName(tt.sql); got != tt.want {
+			t.Errorf("hasColonName(%q) = %v, want %v", tt.sql, got, tt.want)
+		}
+	}
+}
