@@ -341,7 +341,7 @@ func isSQLIdentCont(c byte) bool { return isSQLIdentStart(c) || isSQLDigit(c) ||
 // or a string holds no words, so only a BEGIN ATOMIC body counts.
 //
 // Joining the statements with ";\n" and splitting the result gives them
-// back.
+// back (FuzzSplitStatements checks this).
 func splitStatements(script string) ([]string, error) {
 	var (
 		stmts       []string

@@ -15,7 +15,7 @@ import (
 )
 
 // splitTests are scripts and the statements splitStatements finds in
-// them.
+// them. FuzzSplitStatements starts from them too.
 var splitTests = []struct {
 	name   string
 	script string
@@ -513,6 +513,72 @@ func TestHasColonName(t *testing.T) {
 	} {
 		if got := hasColonName(tt.sql); got != tt.want {
 			t.Errorf("hasColonName(%q) = %v, want %v", tt.sql, got, tt.want)
+		}
+	}
+}
+
+// FuzzSplitStatements checks, for any input, that nothing panics; that
+// when splitStatements succeeds, joining its statements with ";\n" and
+// splitting again gives the same statements, each a piece of the input;
+// and that namedParams leaves every string, identifier, dollar quote and
+// comment as it is and leaves no $n behind. Seeds: splitTests and
+// testdata/fuzz/FuzzSplitStatements.
+func FuzzSplitStatements(f *testing.F) {
+	for _, tt := range splitTests {
+		f.Add(tt.script)
+	}
+	for _, s := range postgresScripts {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		stmts, err := splitStatements(script)
+		if err == nil {
+			for _, s := range stmts {
+				if s == "" || !strings.Contains(script, s) {
+					t.Fatalf("splitStatements(%q): statement %q", script, s)
+				}
+			}
+			joined := strings.Join(stmts, ";\n")
+			again, err := splitStatements(joined)
+			if err != nil || !slices.Equal(again, stmts) {
+				t.Fatalf("splitStatements(%q) = %q\nsplitting %q again = %q, %v", script, stmts, joined, again, err)
+			}
+		}
+
+		hasColonName(script)
+		out, n, err := namedParams(script)
+		if err != nil {
+			return
+		}
+		in, inParams := lexPieces(t, script)
+		got, outParams := lexPieces(t, out)
+		if !slices.Equal(got, in) {
+			t.Fatalf("namedParams(%q) = %q: quoted text and comments\n  were %q\n  are  %q", script, out, in, got)
+		}
+		if len(outParams) > 0 || (n == 0) != (len(inParams) == 0) || n == 0 && out != script {
+			t.Fatalf("namedParams(%q) = %q, %d", script, out, n)
+		}
+	})
+}
+
+// lexPieces returns the strings, identifiers, dollar quotes and comments of
+// sql, and its parameters.
+func lexPieces(t *testing.T, sql string) (pieces, params []string) {
+	t.Helper()
+	lx := sqlLexer{src: sql}
+	for {
+		tok, err := lx.next()
+		if err != nil {
+			t.Fatalf("lexing %q: %v", sql, err)
+		}
+		text := sql[tok.start:tok.end]
+		switch tok.kind {
+		case tokEOF:
+			return pieces, params
+		case tokString, tokIdent, tokDollar, tokComment:
+			pieces = append(pieces, text)
+		case tokParam:
+			params = append(params, text)
 		}
 	}
 }
