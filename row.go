@@ -78,8 +78,9 @@ type RowStore interface {
 	Create(ctx context.Context, t TenantRef, res *Resource, vals []Value, idem *Idempotency) (CreatedRow, error)
 	// Get returns the row.
 	Get(ctx context.Context, t TenantRef, res *Resource, id uuid.UUID) (Row, error)
-	// List returns up to q.Limit rows ordered by id.
-	List(ctx context.Context, t TenantRef, res *Resource, q RowQuery) ([]Row, error)
+	// List returns up to q.Limit rows ordered by id, and whether more may
+	// follow the last.
+	List(ctx context.Context, t TenantRef, res *Resource, q RowQuery) (rows []Row, more bool, err error)
 	// Replace writes vals, each a column's value or its default, to an
 	// existing row when pre matches; columns vals does not name keep
 	// theirs (a PUT names every writable column).

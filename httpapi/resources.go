@@ -230,16 +230,10 @@ func (s *Server) listRows(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit := q.Limit
-	q.Limit++
-	rows, err := s.stores.Rows.List(r.Context(), tenantOf(r), res, q)
+	rows, more, err := s.stores.Rows.List(r.Context(), tenantOf(r), res, q)
 	if err != nil {
 		s.rowError(w, r, err)
 		return
-	}
-	more := len(rows) > limit
-	if more {
-		rows = rows[:limit]
 	}
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], `{"`...)

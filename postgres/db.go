@@ -9,6 +9,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -61,6 +62,10 @@ type Config struct {
 	// TracerProvider, when set, gets a client span for every statement and
 	// pipelined batch; nil makes none.
 	TracerProvider trace.TracerProvider
+	// DataAPI, when set, reaches the database through the RDS Data API
+	// instead of connections (SPEC §11); URL and RuntimeURL are then
+	// unused, and so are the pool settings.
+	DataAPI *DataAPI
 	// ApplicationSet is the tenant migrations of the deployment, as
 	// LoadMigrations returns them; nil means the built-in set (items).
 	// Migrators made with NewMigrator apply it.
@@ -78,6 +83,9 @@ type DB struct {
 	runtimeRole string // member of every tenant role; "" when the owner serves
 	tenantRoles bool
 	app         []Migration // the application set
+	// rowChunk, when not 0, is how many characters of a row's JSON one
+	// row of an answer holds (the Data API refuses rows over 64 KB).
+	rowChunk int
 }
 
 // Open creates the pools described by cfg. It does not connect: a database
@@ -85,6 +93,9 @@ type DB struct {
 // starting. It returns a CodeInternal error for an invalid configuration,
 // an empty URL included.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.DataAPI != nil {
+		return openDataAPI(cfg)
+	}
 	if cfg.URL == "" {
 		// pgx would fall back to PGHOST and friends, or to a local socket:
 		// a surprising database to migrate.
@@ -113,6 +124,26 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		if db.runtimeRole == "" {
 			db.runtimeRole = db.runtime.user()
 		}
+	}
+	return db, nil
+}
+
+// openDataAPI is Open with the Data API driver: one for the owner's
+// secret and, when there is a runtime secret, one for the runtime role.
+func openDataAPI(cfg Config) (*DB, error) {
+	a := cfg.DataAPI
+	if a.Client == nil || a.ClusterARN == "" || a.OwnerSecretARN == "" || a.Database == "" {
+		return nil, tenantapi.Errorf(tenantapi.CodeInternal, "the Data API needs a cluster ARN, a secret ARN and a database name")
+	}
+	owner := &dataAPI{c: a.Client, cluster: a.ClusterARN, secret: a.OwnerSecretARN, db: a.Database, u: a.OwnerUser}
+	db := &DB{owner: owner, runtime: owner, tenantRoles: cfg.TenantRoles, rolePrefix: rolePrefix(a.Database), app: cfg.ApplicationSet,
+		rowChunk: dataAPIRowChunk}
+	if db.app == nil {
+		db.app = builtinMigrations
+	}
+	if a.RuntimeSecretARN != "" {
+		db.runtime = &dataAPI{c: a.Client, cluster: a.ClusterARN, secret: a.RuntimeSecretARN, db: a.Database, u: a.RuntimeUser}
+		db.runtimeRole = cmp.Or(cfg.RuntimeRole, a.RuntimeUser)
 	}
 	return db, nil
 }

@@ -73,6 +73,10 @@ func translate(err error, s scope) error {
 	if errors.As(err, &pe) && !isConnectError(err) {
 		return translateServer(pe, err, s)
 	}
+	var busy *dataAPIUnavailable
+	if errors.As(err, &busy) {
+		return tenantapi.Wrap(tenantapi.CodeUnavailable, err, errUnavailable)
+	}
 	if connectionLost(err) {
 		return tenantapi.Wrap(tenantapi.CodeUnavailable, err, errUnavailable)
 	}

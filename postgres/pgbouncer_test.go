@@ -373,7 +373,7 @@ func testPgbStorm(t *testing.T, e *pgbEnv, db *DB, pids *sync.Map) {
 					if r.IntN(2) == 0 {
 						after = &id
 					}
-					list, err := rows.List(ctx, ref, res, tenantapi.RowQuery{After: after, Limit: 1 + r.IntN(20)})
+					list, _, err := rows.List(ctx, ref, res, tenantapi.RowQuery{After: after, Limit: 1 + r.IntN(20)})
 					if expect("List", ref, err) {
 						for j, row := range list {
 							mine("List", ref, row)
@@ -593,7 +593,7 @@ func testPgbNegativeControl(t *testing.T, e *pgbEnv) {
 		// leak, which is what the storm checks.
 		for _, db := range []*DB{e.plain, e.withRoles} {
 			for _, tn := range e.tenants[1:4] {
-				list, err := NewRowStore(db).List(ctx, tn.ref, e.items, tenantapi.RowQuery{Limit: 100})
+				list, _, err := NewRowStore(db).List(ctx, tn.ref, e.items, tenantapi.RowQuery{Limit: 100})
 				if err != nil {
 					t.Fatalf("List(%s) with a poisoned server connection in the pool: %v", tn.ref.ID, err)
 				}

@@ -12,7 +12,7 @@ import "github.com/tenantapi/tenantapi"
 // res.Fields; id, version and JSON). It exists for the load generator's database ceiling
 // (bench/loadgen), which sends tenantapi's statements without tenantapi.
 func ResourceSQL(res *tenantapi.Resource, id tenantapi.TenantID) (get, list, insert string) {
-	p := newRowPlan(res)
+	p := newRowPlan(res, 0)
 	var vals []tenantapi.Value
 	for i, f := range res.Fields {
 		if !f.Generated {

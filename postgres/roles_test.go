@@ -76,7 +76,7 @@ func TestRuntimeRole(t *testing.T) {
 			if _, err := rows.Get(t.Context(), ref, res, c.Row.ID); err != nil {
 				t.Errorf("Get: %v", err)
 			}
-			if got, err := rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(got) != 1 {
+			if got, _, err := rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(got) != 1 {
 				t.Errorf("List: %v %v", got, err)
 			}
 			if err := rows.Check(t.Context(), ref, res, c.Row.ID, tenantapi.Precondition{}); err != nil {

@@ -36,7 +36,7 @@ func (s *RowStore) plan(res *tenantapi.Resource) *rowPlan {
 	if p, ok := s.plans.Load(res); ok {
 		return p.(*rowPlan)
 	}
-	p, _ := s.plans.LoadOrStore(res, newRowPlan(res))
+	p, _ := s.plans.LoadOrStore(res, newRowPlan(res, s.db.rowChunk))
 	return p.(*rowPlan)
 }
 
@@ -56,6 +56,63 @@ func valueArgs(args []any, vals []tenantapi.Value) []any {
 	return args
 }
 
+// collect reads the answer of a shaped statement (rowPlan.shaped): for
+// each row, rec returns the destinations of the columns before the JSON
+// and what takes the JSON (nil for NULL). With chunked, the JSON of one
+// row comes in parts over several rows of the answer, which collect joins.
+func collect(rows pgx.Rows, chunked bool, rec func() (dest []any, done func(json []byte))) error {
+	defer rows.Close()
+	var (
+		pending []byte
+		commit  func([]byte)
+	)
+	for rows.Next() {
+		dest, done := rec()
+		if !chunked {
+			var j []byte
+			if err := rows.Scan(append(dest, &j)...); err != nil {
+				return err
+			}
+			done(j)
+			continue
+		}
+		var (
+			n    int
+			part *string
+		)
+		if err := rows.Scan(append(dest, &n, &part)...); err != nil {
+			return err
+		}
+		if n == 1 {
+			if commit != nil {
+				commit(pending)
+			}
+			commit, pending = done, nil
+		}
+		if part != nil {
+			pending = append(pending, *part...)
+		}
+	}
+	if commit != nil {
+		commit(pending)
+	}
+	return rows.Err()
+}
+
+// one runs a shaped statement that answers at most one row; false when it
+// answers none.
+func (s *RowStore) one(ctx context.Context, t tenantapi.TenantRef, sql string, args []any, dest []any, json *[]byte) (bool, error) {
+	rows, err := s.db.tenantQuery(ctx, t, sql, args...)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	err = collect(rows, s.db.rowChunk > 0, func() ([]any, func([]byte)) {
+		return dest, func(j []byte) { *json, found = j, true }
+	})
+	return found, err
+}
+
 // Create implements tenantapi.RowStore.
 func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, vals []tenantapi.Value, idem *tenantapi.Idempotency) (tenantapi.CreatedRow, error) {
 	p := s.plan(res)
@@ -71,7 +128,10 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 	args = valueArgs(args, vals)
 	if idem == nil {
 		var row tenantapi.Row
-		err := s.db.tenantRow(ctx, t, s.sql.render(t.ID, p.insertSQL(vals)), args...).Scan((*[16]byte)(&row.ID), &row.Version, &row.JSON)
+		found, err := s.one(ctx, t, s.sql.render(t.ID, p.insertSQL(vals)), args, []any{(*[16]byte)(&row.ID), &row.Version}, &row.JSON)
+		if err == nil && !found {
+			err = pgx.ErrNoRows
+		}
 		if err != nil {
 			return tenantapi.CreatedRow{}, rowError(err, res, false)
 		}
@@ -83,21 +143,17 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 	var (
 		created   bool
 		hash      []byte
-		stored    []byte
 		claimedAt *time.Time
 		claimedBy *string
 		rowID     *uuid.UUID
 		version   *int64
-		body      []byte
+		body      []byte // the new row, or the first request's stored answer
 		found     bool
 	)
-	b.Queue(s.sql.render(t.ID, p.insertIdemSQL(vals)), args...).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&created, &hash, &stored, &claimedAt, &claimedBy, &rowID, &version, &body)
-		if isNoRows(err) {
-			return nil
-		}
-		found = err == nil
-		return err
+	b.Queue(s.sql.render(t.ID, p.insertIdemSQL(vals)), args...).Query(func(rows pgx.Rows) error {
+		return collect(rows, s.db.rowChunk > 0, func() ([]any, func([]byte)) {
+			return []any{&created, &hash, &claimedAt, &claimedBy, &rowID, &version}, func(j []byte) { body, found = j, true }
+		})
 	})
 	b.Queue(s.sql.render(t.ID, p.storeResponseSQL()), idem.Key, id)
 	if err := s.db.tenantBatch(ctx, t, b); err != nil {
@@ -115,21 +171,27 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 	case !bytes.Equal(hash, idem.RequestHash[:]) || *claimedBy != res.Name:
 		return tenantapi.CreatedRow{}, errKeyReused
 	}
-	return tenantapi.CreatedRow{Row: tenantapi.Row{ID: *rowID, Version: 1, JSON: stored}, Replayed: true}, nil
+	return tenantapi.CreatedRow{Row: tenantapi.Row{ID: *rowID, Version: 1, JSON: body}, Replayed: true}, nil
 }
 
 // Get implements tenantapi.RowStore.
 func (s *RowStore) Get(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) (tenantapi.Row, error) {
 	var row tenantapi.Row
-	err := s.db.tenantRow(ctx, t, s.sql.render(t.ID, s.plan(res).getSQL()), id).Scan((*[16]byte)(&row.ID), &row.Version, &row.JSON)
+	found, err := s.one(ctx, t, s.sql.render(t.ID, s.plan(res).getSQL()), []any{id}, []any{(*[16]byte)(&row.ID), &row.Version}, &row.JSON)
+	if err == nil && !found {
+		err = pgx.ErrNoRows
+	}
 	if err != nil {
 		return tenantapi.Row{}, rowError(err, res, false)
 	}
 	return row, nil
 }
 
-// List implements tenantapi.RowStore.
-func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, q tenantapi.RowQuery) ([]tenantapi.Row, error) {
+// List implements tenantapi.RowStore. It asks for one row more than the
+// page, to tell whether more follow; when the driver refuses an answer that
+// large (the Data API's 1 MiB), it asks for fewer rows, down to one, and
+// says that more may follow.
+func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, q tenantapi.RowQuery) ([]tenantapi.Row, bool, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = tenantapi.DefaultPageLimit
@@ -139,28 +201,44 @@ func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenanta
 		from = *q.After
 	}
 	fields := make([]int, len(q.Filters))
-	args := []any{from, limit}
+	args := []any{from, limit + 1}
 	for i, f := range q.Filters {
 		fields[i] = f.Field
 		args = append(args, f.Text)
 	}
-	rows, err := s.db.tenantQuery(ctx, t, s.sql.render(t.ID, s.plan(res).listSQL(fields)), args...)
-	if err != nil {
-		return nil, rowError(err, res, false)
-	}
-	defer rows.Close()
-	out := make([]tenantapi.Row, 0, min(limit, 64))
-	for rows.Next() {
-		var row tenantapi.Row
-		if err := rows.Scan((*[16]byte)(&row.ID), &row.JSON); err != nil {
-			return nil, rowError(err, res, false)
+	sql := s.sql.render(t.ID, s.plan(res).listSQL(fields))
+	for ask := limit + 1; ; ask = max(ask/2, 1) {
+		args[1] = ask
+		out, err := s.list(ctx, t, sql, args, min(ask, 64))
+		switch {
+		case errors.Is(err, errResultTooLarge) && ask > 1:
+			continue
+		case err != nil:
+			return nil, false, rowError(err, res, false)
+		case ask > limit:
+			if len(out) > limit {
+				return out[:limit], true, nil
+			}
+			return out, false, nil
 		}
-		out = append(out, row)
+		return out, len(out) == ask, nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, rowError(err, res, false)
+}
+
+func (s *RowStore) list(ctx context.Context, t tenantapi.TenantRef, sql string, args []any, capacity int) ([]tenantapi.Row, error) {
+	rows, err := s.db.tenantQuery(ctx, t, sql, args...)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	out := make([]tenantapi.Row, 0, capacity)
+	err = collect(rows, s.db.rowChunk > 0, func() ([]any, func([]byte)) {
+		var row tenantapi.Row
+		return []any{(*[16]byte)(&row.ID)}, func(j []byte) {
+			row.JSON = j
+			out = append(out, row)
+		}
+	})
+	return out, err
 }
 
 // update runs the conditional update of vals once: the row at its new
@@ -177,7 +255,10 @@ func (s *RowStore) update(ctx context.Context, t tenantapi.TenantRef, res *tenan
 		row     tenantapi.Row
 		written bool
 	)
-	err := s.db.tenantRow(ctx, t, s.sql.render(t.ID, s.plan(res).updateSQL(vals)), args...).Scan(&written, (*[16]byte)(&row.ID), &row.Version, &row.JSON)
+	found, err := s.one(ctx, t, s.sql.render(t.ID, s.plan(res).updateSQL(vals)), args, []any{&written, (*[16]byte)(&row.ID), &row.Version}, &row.JSON)
+	if err == nil && !found {
+		err = pgx.ErrNoRows
+	}
 	if err != nil {
 		return tenantapi.Row{}, false, rowError(err, res, false)
 	}

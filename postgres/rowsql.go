@@ -24,6 +24,10 @@ type rowPlan struct {
 	// changes with every write; returned is what RETURNING gives (0
 	// without a version column).
 	token, returned string
+	// chunk, when not 0, splits each row's JSON over result rows of at
+	// most chunk characters, for a driver that limits a row's size (the
+	// Data API: 64 KB); see shaped.
+	chunk int
 
 	mu       sync.Mutex
 	variants map[string]string
@@ -33,8 +37,8 @@ type rowPlan struct {
 // microseconds, Z.
 const timeFormat = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`
 
-func newRowPlan(res *tenantapi.Resource) *rowPlan {
-	p := &rowPlan{res: res, table: schemaPlaceholder + "." + ident(res.Name), variants: map[string]string{}}
+func newRowPlan(res *tenantapi.Resource, chunk int) *rowPlan {
+	p := &rowPlan{res: res, table: schemaPlaceholder + "." + ident(res.Name), variants: map[string]string{}, chunk: chunk}
 	var b strings.Builder
 	b.WriteString(`'{"id":"' || t.id::text || '"'`)
 	member := func(name, expr string) {
@@ -143,9 +147,39 @@ func (p *rowPlan) variant(key string, build func() string) string {
 	return s
 }
 
+// shaped is a statement whose answer ends with a row's JSON, j: ctes
+// (may be "") and the final query, which names the columns before j cols.
+// With chunk set, the answer has two more columns instead of j, a part
+// number n from 1 and the part, each row of the answer repeating the
+// columns before (see RowStore.each), ordered by order then n.
+func (p *rowPlan) shaped(ctes, final string, cols []string, order string) string {
+	if p.chunk == 0 {
+		if ctes == "" {
+			return final
+		}
+		return `WITH ` + ctes + ` ` + final
+	}
+	if ctes != "" {
+		ctes += `, `
+	}
+	k := strconv.Itoa(p.chunk)
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = `r.` + c
+	}
+	if order != "" {
+		order = `r.` + order + `, `
+	}
+	return `WITH ` + ctes + `r AS (` + final + `)
+		SELECT ` + strings.Join(out, ", ") + `, c.n, c.part FROM r CROSS JOIN LATERAL (
+			SELECT n, substr(r.j, (n - 1) * ` + k + ` + 1, ` + k + `) AS part
+			FROM generate_series(1, greatest(1, ceil(length(r.j)::numeric / ` + k + `)::int)) AS n
+		) AS c ORDER BY ` + order + `c.n`
+}
+
 func (p *rowPlan) getSQL() string {
 	return p.variant("get", func() string {
-		return `SELECT t.id, ` + p.token + `, ` + p.row + ` FROM ` + p.table + ` t WHERE t.id = $1`
+		return p.shaped("", `SELECT t.id, `+p.token+` AS v, `+p.row+` AS j FROM `+p.table+` t WHERE t.id = $1`, []string{"id", "v"}, "")
 	})
 }
 
@@ -164,7 +198,7 @@ func (p *rowPlan) listSQL(fields []int) string {
 	}
 	return p.variant(key, func() string {
 		var b strings.Builder
-		b.WriteString(`SELECT t.id, ` + p.row + ` FROM ` + p.table + ` t WHERE t.id > $1`)
+		b.WriteString(`SELECT t.id, ` + p.row + ` AS j FROM ` + p.table + ` t WHERE t.id > $1`)
 		for i, f := range fields {
 			param := "$" + strconv.Itoa(i+3)
 			if f < 0 {
@@ -175,7 +209,7 @@ func (p *rowPlan) listSQL(fields []int) string {
 			b.WriteString(` AND t.` + ident(fd.Name) + ` = ` + inExpr(fd.Type, param))
 		}
 		b.WriteString(` ORDER BY t.id LIMIT $2`)
-		return b.String()
+		return p.shaped("", b.String(), []string{"id"}, "id")
 	})
 }
 
@@ -230,7 +264,8 @@ func (p *rowPlan) insertColumns(vals []tenantapi.Value) (cols, exprs string) {
 func (p *rowPlan) insertSQL(vals []tenantapi.Value) string {
 	return p.variant(valuesKey("insert", vals), func() string {
 		cols, exprs := p.insertColumns(vals)
-		return `INSERT INTO ` + p.table + ` AS t (` + cols + `) VALUES (` + exprs + `) RETURNING t.id, ` + p.returned + `, ` + p.row
+		return p.shaped("", `INSERT INTO `+p.table+` AS t (`+cols+`) VALUES (`+exprs+`) RETURNING t.id, `+p.returned+` AS v, `+p.row+` AS j`,
+			[]string{"id", "v"}, "")
 	})
 }
 
@@ -250,7 +285,7 @@ func (p *rowPlan) insertIdemSQL(vals []tenantapi.Value) string {
 		}
 		key, hash, cutoff, res, at := "$"+strconv.Itoa(n), "$"+strconv.Itoa(n+1), "$"+strconv.Itoa(n+2), "$"+strconv.Itoa(n+3), "$"+strconv.Itoa(n+4)
 		cols, exprs := p.insertColumns(vals)
-		return `WITH k AS (
+		ctes := `k AS (
 			INSERT INTO ` + schemaPlaceholder + `._tenantapi_idempotency_keys AS k (key, request_hash, response, item_id, created_at, resource)
 			VALUES (` + key + `, ` + hash + `, '\x'::bytea, $1, ` + at + `::timestamptz, ` + res + `)
 			ON CONFLICT (key) DO UPDATE
@@ -261,12 +296,13 @@ func (p *rowPlan) insertIdemSQL(vals []tenantapi.Value) string {
 		), i AS (
 			INSERT INTO ` + p.table + ` AS t (` + cols + `) SELECT ` + exprs + ` FROM k
 			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
-		)
-		SELECT true, NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::text, i.id, i.v, i.j FROM i
+		)`
+		final := `SELECT true AS created, NULL::bytea AS hash, NULL::timestamptz AS at, NULL::text AS res, i.id, i.v, i.j FROM i
 		UNION ALL
-		SELECT false, request_hash, response, created_at, resource, item_id, NULL, NULL
+		SELECT false, request_hash, created_at, resource, item_id, NULL, convert_from(response, 'UTF8')
 		FROM ` + schemaPlaceholder + `._tenantapi_idempotency_keys
 		WHERE key = ` + key + ` AND NOT EXISTS (SELECT 1 FROM k)`
+		return p.shaped(ctes, final, []string{"created", "hash", "at", "res", "id", "v"}, "")
 	})
 }
 
@@ -312,15 +348,16 @@ func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
 		if len(set) == 0 {
 			set = append(set, "id = t.id")
 		}
-		return `WITH upd AS (
+		ctes := `upd AS (
 			UPDATE ` + p.table + ` AS t SET ` + strings.Join(set, ", ") + `
 			WHERE t.id = $1 AND ($2::boolean OR ` + p.token + ` = ANY($3::bigint[]))
 			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
-		)
-		SELECT true, upd.id, upd.v, upd.j FROM upd
+		)`
+		final := `SELECT true AS written, upd.id, upd.v, upd.j FROM upd
 		UNION ALL
 		SELECT false, t.id, ` + p.token + `, NULL FROM ` + p.table + ` t
 		WHERE t.id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`
+		return p.shaped(ctes, final, []string{"written", "id", "v"}, "")
 	})
 }
 

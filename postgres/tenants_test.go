@@ -289,7 +289,7 @@ func TestDropTenantWhileRequestsRun(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	wg.Wait()
-	_, err = s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10})
+	_, _, err = s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10})
 	wantErr(t, err, tenantapi.ErrTenantNotFound)
 }
 

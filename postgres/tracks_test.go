@@ -85,7 +85,7 @@ func TestMigrateCarriesLegacyTenantsOver(t *testing.T) {
 	}
 	ref := tenantRef(tn)
 	res := itemsAt(t, s.db, ref)
-	if rows, err := s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(rows) != 1 || decodeItem(t, rows[0]).Name != "Old" {
+	if rows, _, err := s.rows.List(t.Context(), ref, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(rows) != 1 || decodeItem(t, rows[0]).Name != "Old" {
 		t.Errorf("List = %d, %v", len(rows), err)
 	}
 	_, err = s.rows.Create(t.Context(), ref, res, item(res, "New", `{}`), idemKey("k1", "another body"))

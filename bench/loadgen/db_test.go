@@ -78,7 +78,7 @@ func TestDBTarget(t *testing.T) {
 			}
 		})
 	}
-	page, err := rows.List(ctx, ref, res, tenantapi.RowQuery{})
+	page, _, err := rows.List(ctx, ref, res, tenantapi.RowQuery{})
 	if err != nil || len(page) != 3 {
 		t.Fatalf("List = %d rows, %v; want the seed and two posts", len(page), err)
 	}

@@ -104,6 +104,10 @@ func (e *env) err() error {
 
 // dbConfig is how a command reaches PostgreSQL.
 type dbConfig struct {
+	// Driver is DB_DRIVER: "pgx" (connections) or "data-api" (the RDS
+	// Data API on ClusterARN, database Name, as the secrets' users).
+	Driver     string
+	ClusterARN string
 	URL        string // DATABASE_URL: the owner role
 	RuntimeURL string // DATABASE_RUNTIME_URL: the role that serves tenant requests
 	// SecretARN and RuntimeSecretARN name Secrets Manager secrets holding
@@ -128,7 +132,10 @@ type dbConfig struct {
 }
 
 func (e *env) db() dbConfig {
+	driver := e.str("DB_DRIVER", "pgx")
 	return dbConfig{
+		Driver:           driver,
+		ClusterARN:       e.getenv("DB_CLUSTER_ARN"),
 		URL:              e.getenv("DATABASE_URL"),
 		RuntimeURL:       e.getenv("DATABASE_RUNTIME_URL"),
 		SecretARN:        e.getenv("DB_SECRET_ARN"),
@@ -142,7 +149,9 @@ func (e *env) db() dbConfig {
 		MaxConnIdleTime:  e.duration("DB_MAX_CONN_IDLE_TIME", 0),
 		MaxConnLifetime:  e.duration("DB_MAX_CONN_LIFETIME", 0),
 		ExecMode:         e.str("DB_EXEC_MODE", "exec"),
-		TenantRoles:      e.boolean("DB_TENANT_ROLES", true),
+		// Each tenant statement under its role costs the Data API a
+		// transaction of four calls instead of one (see README).
+		TenantRoles: e.boolean("DB_TENANT_ROLES", driver != "data-api"),
 		DataDir:          e.str("TENANTAPI_DIR", ".tenantapi"),
 		Migrations:       e.getenv("TENANT_MIGRATIONS"),
 	}

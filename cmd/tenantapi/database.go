@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/rdsdata"
+
 	"github.com/tenantapi/tenantapi/awssecrets"
 	"github.com/tenantapi/tenantapi/internal/pgcluster"
 	"github.com/tenantapi/tenantapi/postgres"
@@ -38,6 +41,13 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 	set, err := cfg.applicationSet()
 	if err != nil {
 		return nil, err
+	}
+	switch cfg.Driver {
+	case "data-api":
+		return openDataAPI(ctx, cfg, set, secrets)
+	case "pgx":
+	default:
+		return nil, usagef("DB_DRIVER must be pgx or data-api, not %q", cfg.Driver)
 	}
 	pc := postgres.Config{
 		ApplicationSet:  set,
@@ -177,4 +187,41 @@ func (d *database) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	d.cluster.Stop(ctx)
+}
+
+// openDataAPI opens the database through the RDS Data API (DB_DRIVER=
+// data-api): no connection, the service reads the secrets itself. The
+// runtime role's secret is read here too, for migrate to create the role
+// with its password.
+func openDataAPI(ctx context.Context, cfg dbConfig, set []postgres.Migration, secrets *awssecrets.Cache) (*database, error) {
+	if cfg.ClusterARN == "" || cfg.SecretARN == "" || cfg.Name == "" {
+		return nil, usagef("DB_DRIVER=data-api needs DB_CLUSTER_ARN, DB_SECRET_ARN and DB_NAME")
+	}
+	if cfg.URL != "" || cfg.RuntimeURL != "" {
+		return nil, usagef("DB_DRIVER=data-api takes no DATABASE_URL or DATABASE_RUNTIME_URL")
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	api := &postgres.DataAPI{Client: rdsdata.NewFromConfig(awsCfg), ClusterARN: cfg.ClusterARN, Database: cfg.Name,
+		OwnerSecretARN: cfg.SecretARN}
+	d := &database{}
+	if cfg.RuntimeSecretARN != "" && cfg.RuntimeSecretARN != cfg.SecretARN {
+		if secrets == nil {
+			secrets = awssecrets.NewWithConfig(awsCfg, cfg.SecretsTTL)
+		}
+		creds, err := secrets.DBCredentials(ctx, cfg.RuntimeSecretARN)
+		if err != nil {
+			return nil, err
+		}
+		d.runtimeUser, d.runtimePassword = creds.Username, creds.Password
+		api.RuntimeSecretARN, api.RuntimeUser = cfg.RuntimeSecretARN, creds.Username
+	}
+	db, err := postgres.Open(ctx, postgres.Config{DataAPI: api, TenantRoles: cfg.TenantRoles, ApplicationSet: set})
+	if err != nil {
+		return nil, err
+	}
+	d.DB = db
+	return d, nil
 }
