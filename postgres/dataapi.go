@@ -57,11 +57,11 @@ var (
 	errResultTooLarge = errors.New("the Data API refused a result over its size limits")
 )
 
-func (d *dataAPI) database() string         { return d.db }
-func (d *dataAPI) user() string             { return d.u }
-func (d *dataAPI) authFailed(error) bool    { return false } // the service reads the secret
-func (d *dataAPI) stat() (PoolStat, bool)   { return PoolStat{}, false }
-func (d *dataAPI) Close()                   {}
+func (d *dataAPI) database() string       { return d.db }
+func (d *dataAPI) user() string           { return d.u }
+func (d *dataAPI) authFailed(error) bool  { return false } // the service reads the secret
+func (d *dataAPI) stat() (PoolStat, bool) { return PoolStat{}, false }
+func (d *dataAPI) Close()                 {}
 func (d *dataAPI) Ping(ctx context.Context) error {
 	_, err := d.Exec(ctx, `SELECT 1`)
 	return err
@@ -546,9 +546,11 @@ func oidOfTypeName(name string) uint32 {
 	return pgtype.TextOID
 }
 
-func (r *dataRows) Close()                                       {}
-func (r *dataRows) Err() error                                   { return r.err }
-func (r *dataRows) CommandTag() pgconn.CommandTag                { return pgconn.NewCommandTag("SELECT " + strconv.Itoa(len(r.out.Records))) }
+func (r *dataRows) Close()     {}
+func (r *dataRows) Err() error { return r.err }
+func (r *dataRows) CommandTag() pgconn.CommandTag {
+	return pgconn.NewCommandTag("SELECT " + strconv.Itoa(len(r.out.Records)))
+}
 func (r *dataRows) FieldDescriptions() []pgconn.FieldDescription { return r.fields }
 func (r *dataRows) Conn() *pgx.Conn                              { return nil }
 func (r *dataRows) TypeMap() *pgtype.Map                         { return typeMap }

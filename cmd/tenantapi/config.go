@@ -152,8 +152,8 @@ func (e *env) db() dbConfig {
 		// Each tenant statement under its role costs the Data API a
 		// transaction of four calls instead of one (see README).
 		TenantRoles: e.boolean("DB_TENANT_ROLES", driver != "data-api"),
-		DataDir:          e.str("TENANTAPI_DIR", ".tenantapi"),
-		Migrations:       e.getenv("TENANT_MIGRATIONS"),
+		DataDir:     e.str("TENANTAPI_DIR", ".tenantapi"),
+		Migrations:  e.getenv("TENANT_MIGRATIONS"),
 	}
 }
 
