@@ -25,7 +25,7 @@ const catalogTablesSQL = `SELECT c.oid, c.relname::text FROM pg_catalog.pg_class
 
 const catalogColumnsSQL = `SELECT a.attrelid, a.attname::text, a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod),
 		a.atttypmod, a.attnotnull, a.atthasdef OR a.attidentity <> '', a.attgenerated <> '' OR a.attidentity = 'a',
-		coalesce(e.oid, t.oid), coalesce(e.typtype, t.typtype), e.oid IS NOT NULL,
+		coalesce(e.oid, t.oid), coalesce(e.typtype, t.typtype)::text, e.oid IS NOT NULL,
 		coalesce(e.typname, t.typname)::text,
 		coalesce((SELECT array_agg(l.enumlabel::text ORDER BY l.enumsortorder) FROM pg_catalog.pg_enum l
 			WHERE l.enumtypid = coalesce(e.oid, t.oid)), '{}')

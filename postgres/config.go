@@ -50,7 +50,7 @@ func (s *ConfigStore) PutConfigEntry(ctx context.Context, key string, value []by
 	// json.RawMessage, not []byte: pgx sends []byte as bytea text, which
 	// jsonb would refuse.
 	e, err := scanConfigEntry(s.db.owner.QueryRow(ctx, `
-		INSERT INTO public.config (key, value, updated_at) VALUES ($1, $2, now())
+		INSERT INTO public.config (key, value, updated_at) VALUES ($1, $2::jsonb, now())
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
 		RETURNING key, value, updated_at`, key, json.RawMessage(value)))
 	return e, translate(err, publicScope)

@@ -460,10 +460,12 @@ func (br *dataBatch) Exec() (pgconn.CommandTag, error) {
 	return commandTag(br.b.QueuedQueries[i].SQL, out), nil
 }
 
+// Query returns rows that carry the error too, as pgx's do: a queued
+// query's callback reads the error from them.
 func (br *dataBatch) Query() (pgx.Rows, error) {
 	out, err := br.result()
 	if err != nil {
-		return nil, err
+		return failedRows(err), err
 	}
 	return newDataRows(out), nil
 }
@@ -512,6 +514,11 @@ type dataRows struct {
 }
 
 var typeMap = pgtype.NewMap()
+
+// failedRows are the rows of a statement that failed with err.
+func failedRows(err error) *dataRows {
+	return &dataRows{out: &rdsdata.ExecuteStatementOutput{}, i: -1, err: err}
+}
 
 func newDataRows(out *rdsdata.ExecuteStatementOutput) *dataRows {
 	r := &dataRows{out: out, i: -1}
@@ -735,18 +742,6 @@ func sqlParameter(name string, v any) (types.SqlParameter, error) {
 		p.Value, p.TypeHint = &types.FieldMemberStringValue{Value: x.String()}, types.TypeHintUuid
 	case [16]byte:
 		p.Value, p.TypeHint = &types.FieldMemberStringValue{Value: uuid.UUID(x).String()}, types.TypeHintUuid
-	case []int64:
-		elems := make([]string, len(x))
-		for i, n := range x {
-			elems[i] = strconv.FormatInt(n, 10)
-		}
-		p.Value = &types.FieldMemberStringValue{Value: "{" + strings.Join(elems, ",") + "}"}
-	case []string:
-		elems := make([]string, len(x))
-		for i, s := range x {
-			elems[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-		}
-		p.Value = &types.FieldMemberStringValue{Value: "{" + strings.Join(elems, ",") + "}"}
 	default:
 		rv := reflect.ValueOf(v)
 		switch rv.Kind() {
@@ -762,17 +757,32 @@ func sqlParameter(name string, v any) (types.SqlParameter, error) {
 		case reflect.Float32, reflect.Float64:
 			return sqlParameter(name, rv.Float())
 		case reflect.Slice:
-			if rv.Type().Elem().Kind() == reflect.String {
-				ss := make([]string, rv.Len())
-				for i := range ss {
-					ss[i] = rv.Index(i).String()
-				}
-				return sqlParameter(name, ss)
+			if lit, ok := arrayLiteral(rv); ok {
+				p.Value = &types.FieldMemberStringValue{Value: lit}
+				return p, nil
 			}
 		}
 		return p, fmt.Errorf("the Data API driver cannot send a %T", v)
 	}
 	return p, nil
+}
+
+// arrayLiteral is a slice of integers or strings as a PostgreSQL array
+// literal ({1,2}, {"a","b"}), which the statements cast to their type.
+func arrayLiteral(rv reflect.Value) (string, bool) {
+	elems := make([]string, rv.Len())
+	for i := range elems {
+		e := rv.Index(i)
+		switch e.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			elems[i] = strconv.FormatInt(e.Int(), 10)
+		case reflect.String:
+			elems[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e.String()) + `"`
+		default:
+			return "", false
+		}
+	}
+	return "{" + strings.Join(elems, ",") + "}", true
 }
 
 // sqlStateOf reads the SQLSTATE the Data API puts at the end of a SQL
@@ -792,11 +802,18 @@ type dataAPIUnavailable struct{ name string }
 
 func (e *dataAPIUnavailable) Error() string { return "Data API: " + e.name }
 
-// dataAPIFailure is any other Data API error, by its exception name only:
-// its message may quote SQL or values, and never reaches a log or caller.
-type dataAPIFailure struct{ name string }
+// dataAPIFailure is any other Data API error, by its exception name and,
+// for the exceptions whose messages are the service's own fixed texts,
+// the message: another's may quote SQL or values, and never reaches a log
+// or caller.
+type dataAPIFailure struct{ name, msg string }
 
-func (e *dataAPIFailure) Error() string { return "Data API: " + e.name }
+func (e *dataAPIFailure) Error() string {
+	if e.msg != "" {
+		return "Data API: " + e.name + ": " + e.msg
+	}
+	return "Data API: " + e.name
+}
 
 // dataAPIError turns an error of the rdsdata client into what a
 // connection would have reported: a SQL error becomes a *pgconn.PgError
@@ -837,6 +854,10 @@ func dataAPIError(err error) error {
 		if strings.Contains(msg, "allowed response size") {
 			return errResultTooLarge
 		}
+	}
+	switch name {
+	case "UnsupportedResultException", "ValidationException":
+		return &dataAPIFailure{name: name, msg: msg}
 	}
 	return &dataAPIFailure{name: name}
 }

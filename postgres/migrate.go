@@ -81,7 +81,8 @@ const publicLedgerDDL = `CREATE TABLE IF NOT EXISTS public.schema_migrations (
 func (m *Migrator) MigratePublic(ctx context.Context) (applied []int, err error) {
 	err = inTx(ctx, m.db.owner, func(tx pgx.Tx) error {
 		applied = nil
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::bigint)`, publicLockKey); err != nil {
+		// FROM the function: its result is void, which the Data API cannot answer.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM pg_advisory_xact_lock($1::bigint)`, publicLockKey); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, publicLedgerDDL); err != nil {

@@ -55,7 +55,7 @@ func (m *Migrator) RecordSchemas(ctx context.Context) error {
 			return tenantapi.Wrap(tenantapi.CodeInternal, err, "internal error")
 		}
 		mg := m.app[i]
-		b.Queue(`INSERT INTO public.application_schemas (version, file, checksum, schema) VALUES ($1, $2, $3, $4)
+		b.Queue(`INSERT INTO public.application_schemas (version, file, checksum, schema) VALUES ($1, $2, $3, $4::jsonb)
 			ON CONFLICT (version) DO UPDATE SET file = excluded.file, checksum = excluded.checksum,
 				schema = excluded.schema, recorded_at = now()
 			WHERE application_schemas.checksum <> excluded.checksum`, mg.Version, mg.FileName(), mg.checksum(), string(doc))

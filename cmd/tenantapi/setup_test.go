@@ -66,7 +66,11 @@ func setupSet(t *testing.T, set []postgres.Migration, mod ...func(*serverConfig)
 	t.Parallel()
 	ctx := context.Background()
 	url := testdb.New(t)
-	db, err := postgres.Open(ctx, postgres.Config{URL: url, TenantRoles: true, ApplicationSet: set})
+	pc := postgres.Config{URL: url, TenantRoles: true, ApplicationSet: set}
+	if overDataAPI(t) {
+		pc = postgres.Config{DataAPI: dataAPIFor(t, url), TenantRoles: true, ApplicationSet: set}
+	}
+	db, err := postgres.Open(ctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
