@@ -21,8 +21,11 @@ type harness struct {
 	dir      string // temporary: binaries, logs, the data set
 	bins     map[string]string
 	c        *cluster
-	ds       *benchkit.Dataset
+	ds       *benchkit.Dataset // the main data set's (nil when no section needs it)
 	dataPath string
+	// sets are every data set by database, the main one included.
+	sets     map[string]*dataFile
+	setDir   string // the absolute path of the example application set
 	gunicorn string // "" when the Flask peer is left out
 	res      *results
 }
@@ -35,9 +38,12 @@ type results struct {
 	Command   string           `json:"command"`
 	Options   map[string]any   `json:"options"`
 	Provision *provisionResult `json:"provision,omitempty"`
-	Runs      []*runResult     `json:"runs"`
-	Fleet     map[string]any   `json:"fleet,omitempty"`
-	Notes     []string         `json:"notes,omitempty"`
+	// Datasets are the resource scenarios' data sets (with the example
+	// application set).
+	Datasets []provisionResult `json:"datasets,omitempty"`
+	Runs     []*runResult      `json:"runs"`
+	Fleet    map[string]any    `json:"fleet,omitempty"`
+	Notes    []string          `json:"notes,omitempty"`
 }
 
 type machine struct {
@@ -67,7 +73,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	h := &harness{o: o, dir: dir, res: &results{Started: time.Now().UTC(), Command: strings.Join(os.Args, " "),
+	h := &harness{o: o, dir: dir, sets: map[string]*dataFile{}, res: &results{Started: time.Now().UTC(), Command: strings.Join(os.Args, " "),
 		Machine: describeMachine()}}
 	h.res.Options = map[string]any{"quick": o.quick, "duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(),
 		"concurrency": o.concurrency, "tenants_small": o.small, "tenants_large": o.large, "items_per_tenant": o.items,
@@ -92,19 +98,21 @@ func run(ctx context.Context, o options) (bool, error) {
 	defer h.c.stop()
 	h.res.Machine.PostgreSQL = h.c.version
 
-	step("migrating and provisioning %d tenants × %d items", o.large, o.items)
-	if err := h.tenantapiCommand(ctx, benchDatabase, "migrate"); err != nil {
-		return false, err
+	if o.needsMain() {
+		step("migrating and provisioning %d tenants × %d items", o.large, o.items)
+		if err := h.tenantapiCommand(ctx, benchDatabase, "migrate"); err != nil {
+			return false, err
+		}
+		d, err := h.provision(ctx, dataSpec{database: benchDatabase, tenants: o.large, items: o.items, workers: 6})
+		if err != nil {
+			return false, err
+		}
+		h.ds, h.dataPath, h.res.Provision = d.ds, d.path, &d.prov
 	}
-	ds, prov, err := provisionTenants(ctx, h.c.ownerURL(benchDatabase), h.c.runtimeURL(benchDatabase), o.large, o.items, 6)
-	if err != nil {
-		return false, err
-	}
-	h.ds, h.res.Provision = ds, &prov
-	step("provisioned in %.1f s (ANALYZE %.1f s)", prov.Seconds, prov.AnalyzeSeconds)
-	h.dataPath = filepath.Join(dir, "data.json")
-	if err := benchkit.SaveDataset(h.dataPath, ds); err != nil {
-		return false, err
+	if o.has("resources") {
+		if err := h.provisionResources(ctx); err != nil {
+			return false, err
+		}
 	}
 
 	if o.pause {
@@ -186,6 +194,30 @@ func (h *harness) allOK() bool {
 		}
 	}
 	return true
+}
+
+// dataFile is a provisioned data set and the file the load generator reads
+// it from.
+type dataFile struct {
+	ds   *benchkit.Dataset
+	path string
+	prov provisionResult
+}
+
+// provision provisions spec and writes its data set next to the binaries.
+func (h *harness) provision(ctx context.Context, spec dataSpec) (*dataFile, error) {
+	ds, prov, err := provisionTenants(ctx, h.c, spec)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "bench: provisioned %d tenants into %s in %.1f s (ANALYZE %.1f s)\n", spec.tenants, spec.database,
+		prov.Seconds, prov.AnalyzeSeconds)
+	d := &dataFile{ds: ds, path: filepath.Join(h.dir, "data-"+spec.database+".json"), prov: prov}
+	if err := benchkit.SaveDataset(d.path, ds); err != nil {
+		return nil, err
+	}
+	h.sets[spec.database] = d
+	return d, nil
 }
 
 // tenantapiCommand runs a tenantapi CLI command against database name.
