@@ -212,6 +212,21 @@ func (c *cluster) counters(ctx context.Context, db string) (dbCounters, error) {
 	return d, rows.Err()
 }
 
+// statements returns what pg_stat_statements counted in database db since
+// the last reset, the monitor's left out: each statement's text (white
+// space folded, cut at 120 characters), calls and rows.
+func (c *cluster) statements(ctx context.Context, db string) ([]statementCount, error) {
+	rows, err := c.mon.Query(ctx, `
+		SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 120), calls, rows
+		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+		WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = $1) AND r.rolname <> $2
+		ORDER BY calls DESC, 1`, db, monitorUser)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[statementCount])
+}
+
 // resetStatements empties pg_stat_statements, so each run's counts start
 // from nothing and stay few.
 func (c *cluster) resetStatements(ctx context.Context) error {

@@ -42,6 +42,7 @@ type results struct {
 	// application set).
 	Datasets []provisionResult `json:"datasets,omitempty"`
 	Runs     []*runResult      `json:"runs"`
+	Startup  *startupResults   `json:"startup,omitempty"`
 	Fleet    map[string]any    `json:"fleet,omitempty"`
 	Notes    []string          `json:"notes,omitempty"`
 }
@@ -109,7 +110,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		}
 		h.ds, h.dataPath, h.res.Provision = d.ds, d.path, &d.prov
 	}
-	if o.has("resources") {
+	if o.has("resources") || o.has("startup") {
 		if err := h.provisionResources(ctx); err != nil {
 			return false, err
 		}
@@ -141,6 +142,10 @@ func run(ctx context.Context, o options) (bool, error) {
 		step("%-12s %-22s %-6s %5d tenants %-9s %8.0f req/s  p99 %6.2f ms  errors %d  rt/req %.2f  other CPU %.2f%s",
 			spec.Section, spec.Variant, spec.Scenario, spec.Tenants, spec.Target, r.Load.RPS, r.Load.Latency.P99,
 			r.Load.Errors, r.RoundTripsPerRequest, r.ForeignCPU, errSuffix(r.Error))
+	}
+	if o.has("startup") && ctx.Err() == nil {
+		step("start-up of tenantapi serve with the example set, and the full catalog read")
+		h.res.Startup = h.startup(ctx)
 	}
 	if o.has("fleet") && ctx.Err() == nil {
 		step("fleet operations")
@@ -175,7 +180,10 @@ func errSuffix(e string) string {
 // allOK reports whether every run completed without an error and every
 // fleet operation succeeded.
 func (h *harness) allOK() bool {
-	if len(h.res.Runs) == 0 {
+	if len(h.res.Runs) == 0 && h.res.Startup == nil {
+		return false
+	}
+	if h.res.Startup != nil && !h.res.Startup.ok() {
 		return false
 	}
 	for _, r := range h.res.Runs {

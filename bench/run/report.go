@@ -75,6 +75,10 @@ func renderMarkdown(res *results) string {
 		})
 		runTable(&b, rows, true)
 	}
+	if res.Startup != nil {
+		b.WriteString("\n### Start-up with the example set\n\n")
+		startupTables(&b, res.Startup)
+	}
 	if len(res.Fleet) > 0 {
 		b.WriteString("\n### Fleet operations\n\n")
 		fleetLines(&b, res.Fleet)
@@ -270,6 +274,50 @@ func abTable(b *strings.Builder, runs []*runResult, num, den string) {
 		if medians[d] > 0 {
 			fmt.Fprintf(b, "- %s at %d tenants, %s: %s ÷ %s = %.2f (medians).\n", k.scenario, k.tenants, k.target, num, den, medians[k]/medians[d])
 		}
+	}
+}
+
+// startupTables shows serve's start at each tenant count and the full
+// catalog read on the same databases.
+func startupTables(b *strings.Builder, s *startupResults) {
+	b.WriteString("`tenantapi serve` with `TENANT_MIGRATIONS=" + exampleSet + "`, a fresh process each time; times from just before the exec; VmRSS and VmHWM right after the first resource answer; statements are everything the database ran meanwhile (pg_stat_statements).\n\n")
+	b.WriteString("| tenants | tenant roles | exec → 200 on /readyz, ms (median; each) | exec → 200 on GET /projects/{id}, ms (median; each) | VmRSS MB (median) | VmHWM MB (median) | statements: calls / rows (median) | the application_schemas read: calls / rows |\n|---:|---|---|---|---:|---:|---|---|\n")
+	for _, r := range s.Serve {
+		if r.Error != "" {
+			fmt.Fprintf(b, "| %d | %v | failed: %s |||||\n", r.Tenants, r.TenantRoles, strings.ReplaceAll(r.Error, "\n", " "))
+			continue
+		}
+		var ready, resource, rss, hwm, calls, rows []float64
+		var readyEach, resourceEach []string
+		schemaReads := ""
+		for _, run := range r.Runs {
+			ready, resource = append(ready, run.ReadyMs), append(resource, run.ResourceMs)
+			readyEach, resourceEach = append(readyEach, fmt.Sprintf("%.0f", run.ReadyMs)), append(resourceEach, fmt.Sprintf("%.0f", run.ResourceMs))
+			rss, hwm = append(rss, float64(run.RSS)), append(hwm, float64(run.PeakRSS))
+			var c, n, sc, sn int64
+			for _, st := range run.Statements {
+				c, n = c+st.Calls, n+st.Rows
+				if strings.Contains(st.Query, "application_schemas") {
+					sc, sn = sc+st.Calls, sn+st.Rows
+				}
+			}
+			calls, rows = append(calls, float64(c)), append(rows, float64(n))
+			schemaReads = fmt.Sprintf("%d / %d", sc, sn)
+		}
+		fmt.Fprintf(b, "| %d | %v | %.1f (%s) | %.1f (%s) | %s | %s | %.0f / %.0f | %s |\n", r.Tenants, r.TenantRoles,
+			median(ready), strings.Join(readyEach, ", "), median(resource), strings.Join(resourceEach, ", "),
+			mb(int64(median(rss))), mb(int64(median(hwm))), median(calls), median(rows), schemaReads)
+	}
+	b.WriteString("\nReading every tenant schema's catalog once instead (what a schema cache that learns each schema from PostgreSQL does at start; PostgREST's reads this and more): pg_class, pg_attribute, pg_constraint and pg_index of every table of every `tenant_*` schema, one query through pgx on a fresh owner connection, every row decoded into Go values.\n\n")
+	b.WriteString("| tenants | schemas | tables | columns | constraints | indexes | result MB | first read ms | second read ms | Go heap of the result MB | backend private MB before → after |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, c := range s.Catalog {
+		if c.Error != "" {
+			fmt.Fprintf(b, "| %d | failed: %s |||||||||\n", c.Tenants, strings.ReplaceAll(c.Error, "\n", " "))
+			continue
+		}
+		fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %.1f | %.0f | %.0f | %.1f | %s → %s |\n", c.Tenants, c.Schemas, c.Tables, c.Columns,
+			c.Constraints, c.Indexes, float64(c.ResultBytes)/(1<<20), c.ColdMs, c.WarmMs, float64(c.HeapBytes)/(1<<20),
+			mb(c.BackendPrivateBefore), mb(c.BackendPrivateAfter))
 	}
 }
 

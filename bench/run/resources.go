@@ -9,16 +9,19 @@ import (
 	"github.com/tenantapi/tenantapi/postgres"
 )
 
-// The resource scenarios' database: --tenants-large tenants whose
-// application set is examples/projects (items, projects, tasks).
+// The resource scenarios' databases: tenants whose application set is
+// examples/projects (items, projects, tasks), at --tenants-large and at
+// --tenants-small tenants (the start-up at few tenants needs a database
+// that holds only those).
 const (
-	resourceDatabase = "resources"
-	exampleSet       = "examples/projects"
+	resourceDatabase      = "resources"
+	resourceSmallDatabase = "resources_small"
+	exampleSet            = "examples/projects"
 )
 
-// provisionResources creates the database of the example set, runs
-// `tenantapi migrate --migrations examples/projects` on it (which records
-// the set's shapes in public.application_schemas) and provisions its
+// provisionResources creates the two databases of the example set, runs
+// `tenantapi migrate --migrations examples/projects` on each (which records
+// the set's shapes in public.application_schemas) and provisions their
 // tenants with the set, each with as many projects as items.
 func (h *harness) provisionResources(ctx context.Context) error {
 	dir, err := filepath.Abs(exampleSet)
@@ -38,7 +41,7 @@ func (h *harness) provisionResources(ctx context.Context) error {
 	for _, d := range []struct {
 		name    string
 		tenants int
-	}{{resourceDatabase, h.o.large}} {
+	}{{resourceSmallDatabase, h.o.small}, {resourceDatabase, h.o.large}} {
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+d.name); err != nil {
 			return err
 		}
