@@ -6,7 +6,8 @@
 // parsed and planned once per connection), next to the same batch with a
 // plain column list instead of the row's JSON expression (the statement
 // tenantapi's items store sent before the generic path, which the bare
-// peer and the ceiling still send). One tenant, one connection, requests
+// peer and the ceiling still send), and next to one json_build_object
+// over the columns as a cost reference. One tenant, one connection, requests
 // one after another, the variants alternating in blocks.
 //
 //	go run ./bench/rowcost [--n 3000] [--blocks 8]
@@ -55,6 +56,20 @@ var plainSQL = map[string]string{
 	"projects": `SELECT id, code, title, budget, starts_on, tags, settings, archived, version, created_at, updated_at FROM tenant_r1.projects WHERE id = $1`,
 }
 
+// builtSQL builds each row's JSON with one json_build_object call over
+// the same columns instead of a concatenation per column: a cost
+// reference only (timestamps and numbers are spelled as PostgreSQL's json
+// does, not as the API's contract).
+var builtSQL = map[string]string{
+	"items": `SELECT t.id, t.version, json_build_object('id', t.id, 'name', t.name, 'description', t.description,
+		'attributes', t.attributes, 'version', t.version, 'created_at', t.created_at, 'updated_at', t.updated_at)::text
+		FROM tenant_r1.items t WHERE t.id = $1`,
+	"projects": `SELECT t.id, t.version, json_build_object('id', t.id, 'code', t.code, 'title', t.title, 'budget', t.budget,
+		'starts_on', t.starts_on, 'tags', t.tags, 'settings', t.settings, 'archived', t.archived, 'version', t.version,
+		'created_at', t.created_at, 'updated_at', t.updated_at)::text
+		FROM tenant_r1.projects t WHERE t.id = $1`,
+}
+
 const setRoleSQL = `SELECT set_config('role', $1, true), set_config('statement_timeout', '10000', true)`
 
 func run(ctx context.Context, n, blocks int) error {
@@ -95,7 +110,12 @@ func run(ctx context.Context, n, blocks int) error {
 	if err != nil {
 		return err
 	}
-	raw, err := pgx.Connect(ctx, c.URL())
+	cc, err := pgx.ParseConfig(c.URL())
+	if err != nil {
+		return err
+	}
+	cc.DefaultQueryExecMode = pgx.QueryExecModeExec // tenantapi's default, and the ceiling's
+	raw, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return err
 	}
@@ -133,10 +153,10 @@ func run(ctx context.Context, n, blocks int) error {
 			return err
 		}},
 		{"plain column list, same role batch, exec mode", func(res *tenantapi.Resource, id uuid.UUID) error {
-			b := &pgx.Batch{}
-			b.Queue(setRoleSQL, role)
-			b.Queue(plainSQL[res.Name], id)
-			return raw.SendBatch(ctx, b).Close()
+			return batch(ctx, raw, role, plainSQL[res.Name], id)
+		}},
+		{"json_build_object of the columns (cost reference), same role batch, exec mode", func(res *tenantapi.Resource, id uuid.UUID) error {
+			return batch(ctx, raw, role, builtSQL[res.Name], id)
 		}},
 	}
 	pm, err := postmasterPID(c.DataDir())
@@ -178,6 +198,15 @@ func run(ctx context.Context, n, blocks int) error {
 		}
 	}
 	return nil
+}
+
+// batch sends the role switch and sql in one pipelined batch, as
+// tenantapi does (conn is in exec mode).
+func batch(ctx context.Context, conn *pgx.Conn, role, sql string, id uuid.UUID) error {
+	b := &pgx.Batch{}
+	b.Queue(setRoleSQL, role)
+	b.Queue(sql, id)
+	return conn.SendBatch(ctx, b).Close()
 }
 
 // load inserts 100 items and 100 projects like the harness's (bench/run)
