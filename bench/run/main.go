@@ -6,7 +6,7 @@
 // fleet operations, and writes
 // a markdown table and the raw JSON under bench/results/.
 //
-//	go run ./bench/run            the full benchmark (about 30 minutes)
+//	go run ./bench/run            the full benchmark (about 45 minutes)
 //	go run ./bench/run --quick    a smoke run in under a minute
 //
 // It starts its own PostgreSQL (internal/pgcluster, ephemeral, in a
