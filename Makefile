@@ -102,10 +102,11 @@ fuzz:
 		done; \
 	done
 
-## bench: the benchmark of BENCHMARKS.md (about 30 minutes; run it on an idle
+## bench: the benchmark of BENCHMARKS.md (about 45 minutes; run it on an idle
 ## machine): tenantapi against the Flask seed design, a bare Go handler and
-## the database ceiling, the design questions and the fleet operations, on a
-## PostgreSQL of its own. Results: bench/results/<time>/results.{md,json}.
+## the database ceiling, the design questions, a resource of examples/projects
+## against items, the start-up at 10 and 10,000 tenants and the fleet
+## operations, on a PostgreSQL of its own. Results: bench/results/<time>/results.{md,json}.
 ## Extra flags: make bench ARGS='--quick' (or --sections, --duration, …).
 bench: postgresql
 	$(GO) run ./bench/run $(ARGS)

@@ -13,14 +13,22 @@ md="$out/results/results.md"
 if ! grep -q '^| scenario | tenants | target | req/s' "$md"; then
   cat "$out/stdout"; echo "bench smoke: no results table in $md" >&2; exit 1
 fi
-rows=$(grep -cE '^\| (get|post|mix|list) \| [0-9]+ \| ' "$md" || true)
+# The main table: the rows between "### Requests" and the next heading.
+main=$(awk '/^### /{on = ($0 == "### Requests")} on' "$md")
+rows=$(grep -cE '^\| (get|post|mix|list) \| [0-9]+ \| ' <<<"$main" || true)
 if [ "$rows" -lt 3 ]; then
   cat "$md"; echo "bench smoke: only $rows result rows" >&2; exit 1
 fi
 # The errors column (the 8th) must be 0 on every row.
-bad=$(grep -E '^\| (get|post|mix|list) \| [0-9]+ \| ' "$md" | awk -F'|' '$9+0 != 0 || $5 ~ /failed/' || true)
+bad=$(grep -E '^\| (get|post|mix|list) \| [0-9]+ \| ' <<<"$main" | awk -F'|' '$9+0 != 0 || $5 ~ /failed/' || true)
 if [ -n "$bad" ]; then
   cat "$md"; echo "bench smoke: runs with errors:" >&2; echo "$bad" >&2; exit 1
 fi
+# The quick run's other sections: a resource against items, the start-up.
+for section in '### A resource of the application set against items' '### Start-up with the example set'; do
+  if ! grep -qF "$section" "$md"; then
+    cat "$md"; echo "bench smoke: no section \"$section\"" >&2; exit 1
+  fi
+done
 cat "$md"
 echo "bench smoke: 1 passed, 0 failed"

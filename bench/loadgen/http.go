@@ -13,20 +13,22 @@ import (
 )
 
 // httpTarget sends the scenario's requests over kept-alive connections.
+// Reads (get, list) go to /<resource>; writes always create items.
 type httpTarget struct {
-	base   string
-	auth   bool
-	client *http.Client
+	base     string
+	auth     bool
+	resource string
+	client   *http.Client
 }
 
-func newHTTPTarget(base string, auth bool, concurrency int) *httpTarget {
+func newHTTPTarget(base string, auth bool, resource string, concurrency int) *httpTarget {
 	tr := &http.Transport{
 		MaxIdleConns:        2 * concurrency,
 		MaxIdleConnsPerHost: 2 * concurrency,
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	return &httpTarget{base: strings.TrimSuffix(base, "/"), auth: auth,
+	return &httpTarget{base: strings.TrimSuffix(base, "/"), auth: auth, resource: resource,
 		client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
@@ -61,8 +63,8 @@ func (h *httpTarget) do(ctx context.Context, t *benchkit.Tenant, method, path, b
 	return nil
 }
 
-func (h *httpTarget) get(ctx context.Context, t *benchkit.Tenant, item string) error {
-	return h.do(ctx, t, "GET", "/items/"+item, "", http.StatusOK)
+func (h *httpTarget) get(ctx context.Context, t *benchkit.Tenant, id string) error {
+	return h.do(ctx, t, "GET", "/"+h.resource+"/"+id, "", http.StatusOK)
 }
 
 func (h *httpTarget) post(ctx context.Context, t *benchkit.Tenant, n uint64) error {
@@ -72,7 +74,7 @@ func (h *httpTarget) post(ctx context.Context, t *benchkit.Tenant, n uint64) err
 }
 
 func (h *httpTarget) list(ctx context.Context, t *benchkit.Tenant) error {
-	return h.do(ctx, t, "GET", "/items?limit=50", "", http.StatusOK)
+	return h.do(ctx, t, "GET", "/"+h.resource+"?limit=50", "", http.StatusOK)
 }
 
 func (h *httpTarget) roundTrips() int { return 0 }

@@ -1,13 +1,15 @@
 // Command loadgen drives a fixed number of concurrent clients against an HTTP
 // target (tenantapi, a peer) or directly against PostgreSQL (the database
-// ceiling) for a bounded time, picking the tenant, its key and the item of
-// each request uniformly at random, and writes what it measured as JSON.
+// ceiling) for a bounded time, picking the tenant, its key and the item (or
+// the row of --resource) of each request uniformly at random, and writes what
+// it measured as JSON.
 //
 // It prints "phase measure" when the warm-up ends and "phase end" when the
 // measured window closes, so that the harness can read the other processes'
 // counters at the same moments.
 //
 //	loadgen --data data.json --tenants 10 --scenario get --url http://127.0.0.1:8080 --auth
+//	loadgen --data data.json --tenants 10 --scenario get --resource projects --url http://127.0.0.1:8080 --auth
 //	loadgen --data data.json --tenants 10 --scenario get --db postgres://… --tenant-roles
 package main
 
@@ -46,6 +48,7 @@ type options struct {
 	warmup      time.Duration
 	out         string
 	hold        bool
+	resource    string // what get and list read
 
 	url  string // HTTP target
 	auth bool   // send each tenant's API key
@@ -69,6 +72,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the window, not measured")
 	flag.StringVar(&o.out, "out", "-", "where to write the JSON result (- for stdout)")
 	flag.BoolVar(&o.hold, "hold", false, "keep the connections open after the window until standard input closes, so the harness can read their counters")
+	flag.StringVar(&o.resource, "resource", "items", "HTTP target: the resource that get and list read (GET /<resource>/{id}, GET /<resource>?limit=50), with ids from the data set's rows of that resource")
 	flag.StringVar(&o.url, "url", "", "HTTP target, e.g. http://127.0.0.1:8080")
 	flag.BoolVar(&o.auth, "auth", false, "send Authorization: Bearer <the tenant's key>")
 	flag.StringVar(&o.db, "db", "", "database target: issue tenantapi's statements directly")
@@ -97,12 +101,22 @@ func run(o options) error {
 		return fmt.Errorf("--tenants %d: the data set has %d", o.tenants, len(ds.Tenants))
 	}
 	tenants := ds.Tenants[:o.tenants]
+	if o.resource != "items" {
+		if o.url == "" || (o.scenario != "get" && o.scenario != "list") {
+			return fmt.Errorf("--resource %s: only the get and list scenarios against --url read other resources", o.resource)
+		}
+		for _, t := range tenants {
+			if len(t.IDs(o.resource)) == 0 {
+				return fmt.Errorf("--resource %s: tenant %s has no rows of it in the data set", o.resource, t.ID)
+			}
+		}
+	}
 	ctx := context.Background()
 	var tg target
-	res := benchkit.LoadResult{Scenario: o.scenario, Tenants: o.tenants, Concurrency: o.concurrency, Seconds: o.duration.Seconds()}
+	res := benchkit.LoadResult{Scenario: o.scenario, Resource: o.resource, Tenants: o.tenants, Concurrency: o.concurrency, Seconds: o.duration.Seconds()}
 	if o.url != "" {
 		res.Target = "http"
-		tg = newHTTPTarget(o.url, o.auth, o.concurrency)
+		tg = newHTTPTarget(o.url, o.auth, o.resource, o.concurrency)
 	} else {
 		res.Target = "db"
 		if o.conns == 0 {
@@ -113,7 +127,7 @@ func run(o options) error {
 		}
 	}
 	defer tg.close()
-	op, err := pickOp(o.scenario, tg)
+	op, err := pickOp(o.scenario, o.resource, tg)
 	if err != nil {
 		return err
 	}
@@ -201,9 +215,10 @@ func run(o options) error {
 // opFunc makes one request of the scenario.
 type opFunc func(ctx context.Context, rnd *rand.Rand, t *benchkit.Tenant, n uint64) error
 
-func pickOp(scenario string, tg target) (opFunc, error) {
+func pickOp(scenario, resource string, tg target) (opFunc, error) {
 	get := func(ctx context.Context, rnd *rand.Rand, t *benchkit.Tenant, _ uint64) error {
-		return tg.get(ctx, t, t.Items[rnd.IntN(len(t.Items))])
+		ids := t.IDs(resource)
+		return tg.get(ctx, t, ids[rnd.IntN(len(ids))])
 	}
 	post := func(ctx context.Context, _ *rand.Rand, t *benchkit.Tenant, n uint64) error {
 		return tg.post(ctx, t, n)

@@ -160,8 +160,8 @@ type dbCounters struct {
 	segsIn map[string]int64
 	// commits is pg_stat_database.xact_commit of the database.
 	commits int64
-	// calls are pg_stat_statements calls by kind of statement, the
-	// monitor's left out.
+	// calls are pg_stat_statements calls by kind of statement (item,
+	// project, role, auth, registry, other), the monitor's left out.
 	calls map[string]int64
 }
 
@@ -176,14 +176,14 @@ func segmentsSince(base, last map[string]int64) int64 {
 	return n
 }
 
-// counters reads dbCounters now.
-func (c *cluster) counters(ctx context.Context) (dbCounters, error) {
+// counters reads dbCounters of database db now.
+func (c *cluster) counters(ctx context.Context, db string) (dbCounters, error) {
 	d := dbCounters{calls: map[string]int64{}}
 	var err error
 	if d.segsIn, err = c.segments(); err != nil {
 		return d, err
 	}
-	if err := c.mon.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, benchDatabase).Scan(&d.commits); err != nil {
+	if err := c.mon.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, db).Scan(&d.commits); err != nil {
 		return d, err
 	}
 	rows, err := c.mon.Query(ctx, `
@@ -196,7 +196,7 @@ func (c *cluster) counters(ctx context.Context) (dbCounters, error) {
 		       sum(calls)::bigint
 		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
 		WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = $1) AND r.rolname <> $2
-		GROUP BY 1`, benchDatabase, monitorUser)
+		GROUP BY 1`, db, monitorUser)
 	if err != nil {
 		return d, err
 	}
@@ -209,6 +209,21 @@ func (c *cluster) counters(ctx context.Context) (dbCounters, error) {
 		d.calls[kind] = n
 	}
 	return d, rows.Err()
+}
+
+// statements returns what pg_stat_statements counted in database db since
+// the last reset, the monitor's left out: each statement's text (white
+// space folded, cut at 120 characters), calls and rows.
+func (c *cluster) statements(ctx context.Context, db string) ([]statementCount, error) {
+	rows, err := c.mon.Query(ctx, `
+		SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 120), calls, rows
+		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+		WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = $1) AND r.rolname <> $2
+		ORDER BY calls DESC, 1`, db, monitorUser)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[statementCount])
 }
 
 // resetStatements empties pg_stat_statements, so each run's counts start

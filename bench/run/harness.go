@@ -21,8 +21,11 @@ type harness struct {
 	dir      string // temporary: binaries, logs, the data set
 	bins     map[string]string
 	c        *cluster
-	ds       *benchkit.Dataset
+	ds       *benchkit.Dataset // the main data set's (nil when no section needs it)
 	dataPath string
+	// sets are every data set by database, the main one included.
+	sets     map[string]*dataFile
+	setDir   string // the absolute path of the example application set
 	gunicorn string // "" when the Flask peer is left out
 	res      *results
 }
@@ -35,9 +38,13 @@ type results struct {
 	Command   string           `json:"command"`
 	Options   map[string]any   `json:"options"`
 	Provision *provisionResult `json:"provision,omitempty"`
-	Runs      []*runResult     `json:"runs"`
-	Fleet     map[string]any   `json:"fleet,omitempty"`
-	Notes     []string         `json:"notes,omitempty"`
+	// Datasets are the resource scenarios' data sets (with the example
+	// application set).
+	Datasets []provisionResult `json:"datasets,omitempty"`
+	Runs     []*runResult      `json:"runs"`
+	Startup  *startupResults   `json:"startup,omitempty"`
+	Fleet    map[string]any    `json:"fleet,omitempty"`
+	Notes    []string          `json:"notes,omitempty"`
 }
 
 type machine struct {
@@ -67,7 +74,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	h := &harness{o: o, dir: dir, res: &results{Started: time.Now().UTC(), Command: strings.Join(os.Args, " "),
+	h := &harness{o: o, dir: dir, sets: map[string]*dataFile{}, res: &results{Started: time.Now().UTC(), Command: strings.Join(os.Args, " "),
 		Machine: describeMachine()}}
 	h.res.Options = map[string]any{"quick": o.quick, "duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(),
 		"concurrency": o.concurrency, "tenants_small": o.small, "tenants_large": o.large, "items_per_tenant": o.items,
@@ -92,19 +99,21 @@ func run(ctx context.Context, o options) (bool, error) {
 	defer h.c.stop()
 	h.res.Machine.PostgreSQL = h.c.version
 
-	step("migrating and provisioning %d tenants × %d items", o.large, o.items)
-	if err := h.tenantapiCommand(ctx, benchDatabase, "migrate"); err != nil {
-		return false, err
+	if o.needsMain() {
+		step("migrating and provisioning %d tenants × %d items", o.large, o.items)
+		if err := h.tenantapiCommand(ctx, benchDatabase, "migrate"); err != nil {
+			return false, err
+		}
+		d, err := h.provision(ctx, dataSpec{database: benchDatabase, tenants: o.large, items: o.items, workers: 6})
+		if err != nil {
+			return false, err
+		}
+		h.ds, h.dataPath, h.res.Provision = d.ds, d.path, &d.prov
 	}
-	ds, prov, err := provisionTenants(ctx, h.c.ownerURL(benchDatabase), h.c.runtimeURL(benchDatabase), o.large, o.items, 6)
-	if err != nil {
-		return false, err
-	}
-	h.ds, h.res.Provision = ds, &prov
-	step("provisioned in %.1f s (ANALYZE %.1f s)", prov.Seconds, prov.AnalyzeSeconds)
-	h.dataPath = filepath.Join(dir, "data.json")
-	if err := benchkit.SaveDataset(h.dataPath, ds); err != nil {
-		return false, err
+	if o.has("resources") || o.has("startup") {
+		if err := h.provisionResources(ctx); err != nil {
+			return false, err
+		}
 	}
 
 	if o.pause {
@@ -133,6 +142,10 @@ func run(ctx context.Context, o options) (bool, error) {
 		step("%-12s %-22s %-6s %5d tenants %-9s %8.0f req/s  p99 %6.2f ms  errors %d  rt/req %.2f  other CPU %.2f%s",
 			spec.Section, spec.Variant, spec.Scenario, spec.Tenants, spec.Target, r.Load.RPS, r.Load.Latency.P99,
 			r.Load.Errors, r.RoundTripsPerRequest, r.ForeignCPU, errSuffix(r.Error))
+	}
+	if o.has("startup") && ctx.Err() == nil {
+		step("start-up of tenantapi serve with the example set, and the full catalog read")
+		h.res.Startup = h.startup(ctx)
 	}
 	if o.has("fleet") && ctx.Err() == nil {
 		step("fleet operations")
@@ -167,7 +180,10 @@ func errSuffix(e string) string {
 // allOK reports whether every run completed without an error and every
 // fleet operation succeeded.
 func (h *harness) allOK() bool {
-	if len(h.res.Runs) == 0 {
+	if len(h.res.Runs) == 0 && h.res.Startup == nil {
+		return false
+	}
+	if h.res.Startup != nil && !h.res.Startup.ok() {
 		return false
 	}
 	for _, r := range h.res.Runs {
@@ -186,6 +202,30 @@ func (h *harness) allOK() bool {
 		}
 	}
 	return true
+}
+
+// dataFile is a provisioned data set and the file the load generator reads
+// it from.
+type dataFile struct {
+	ds   *benchkit.Dataset
+	path string
+	prov provisionResult
+}
+
+// provision provisions spec and writes its data set next to the binaries.
+func (h *harness) provision(ctx context.Context, spec dataSpec) (*dataFile, error) {
+	ds, prov, err := provisionTenants(ctx, h.c, spec)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "bench: provisioned %d tenants into %s in %.1f s (ANALYZE %.1f s)\n", spec.tenants, spec.database,
+		prov.Seconds, prov.AnalyzeSeconds)
+	d := &dataFile{ds: ds, path: filepath.Join(h.dir, "data-"+spec.database+".json"), prov: prov}
+	if err := benchkit.SaveDataset(d.path, ds); err != nil {
+		return nil, err
+	}
+	h.sets[spec.database] = d
+	return d, nil
 }
 
 // tenantapiCommand runs a tenantapi CLI command against database name.

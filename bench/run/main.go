@@ -1,10 +1,12 @@
 // Command run is tenantapi's benchmark harness (make bench). In one run, on
 // one machine, one database and one data set, it measures tenantapi serve,
 // the seed design's Flask app, a bare Go handler and the database ceiling,
-// then the design questions of issue 5 and the fleet operations, and writes
+// then the design questions of issue 5, a resource of an application set
+// against items, the server's start-up at few and many tenants and the
+// fleet operations, and writes
 // a markdown table and the raw JSON under bench/results/.
 //
-//	go run ./bench/run            the full benchmark (about 30 minutes)
+//	go run ./bench/run            the full benchmark (about 45 minutes)
 //	go run ./bench/run --quick    a smoke run in under a minute
 //
 // It starts its own PostgreSQL (internal/pgcluster, ephemeral, in a
@@ -53,7 +55,7 @@ func main() {
 	flag.IntVar(&o.small, "tenants-small", 10, "tenants of the small scenarios")
 	flag.IntVar(&o.large, "tenants-large", 10000, "tenants of the large scenarios (all provisioned)")
 	flag.IntVar(&o.items, "items", 100, "items per tenant")
-	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,fleet", "what to run: main, logging, design, roles_ab, steady, fleet")
+	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,resources,startup,fleet", "what to run: main, logging, design, roles_ab, steady, resources, startup, fleet")
 	flag.DurationVar(&o.steadyWarmup, "steady-warmup", time.Minute, "warm-up of the steady-state runs at many tenants")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "leave the Flask peer out")
 	flag.DurationVar(&o.waitIdle, "wait-idle", 0, "first wait up to this long for an idle machine (load average < 1, no go test running)")
@@ -78,7 +80,7 @@ func main() {
 			o.items = 20
 		}
 		if !set["sections"] {
-			o.sections = "main,fleet"
+			o.sections = "main,resources,startup,fleet"
 		}
 	}
 	if o.out == "" {
@@ -108,6 +110,17 @@ func main() {
 }
 
 func (o options) has(section string) bool { return listHas(o.sections, section) }
+
+// needsMain reports whether a chosen section uses the main data set (the
+// built-in set at --tenants-large tenants).
+func (o options) needsMain() bool {
+	for _, s := range []string{"main", "logging", "design", "roles_ab", "steady", "fleet"} {
+		if o.has(s) {
+			return true
+		}
+	}
+	return false
+}
 
 // listHas reports whether the comma-separated list holds v; an empty list
 // holds everything.

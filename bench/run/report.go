@@ -21,6 +21,10 @@ func renderMarkdown(res *results) string {
 		fmt.Fprintf(&b, "Data set: %d tenants × %d items, provisioned through the stores in %.1f s (ANALYZE %.1f s).\n\n",
 			p.Tenants, p.ItemsPerTenant, p.Seconds, p.AnalyzeSeconds)
 	}
+	for _, p := range res.Datasets {
+		fmt.Fprintf(&b, "Data set `%s`: %d tenants with the application set `%s`, each with %d items and %d projects, provisioned through the stores in %.1f s (ANALYZE %.1f s).\n\n",
+			p.Database, p.Tenants, p.Set, p.ItemsPerTenant, p.ProjectsPerTenant, p.Seconds, p.AnalyzeSeconds)
+	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "Note: %s\n\n", n)
 	}
@@ -34,13 +38,23 @@ func renderMarkdown(res *results) string {
 	}
 	var design []*runResult
 	for _, r := range res.Runs {
-		if r.Section != "main" && r.Section != "roles_ab" {
+		if r.Section != "main" && r.Section != "roles_ab" && r.Section != "resources" {
 			design = append(design, r)
 		}
 	}
 	if ab := filter(res.Runs, func(r *runResult) bool { return r.Section == "roles_ab" }); len(ab) > 0 {
 		b.WriteString("\n### Tenant roles, alternating runs\n\n")
-		abTable(&b, ab)
+		abTable(&b, ab, "roles on", "roles off")
+	}
+	if rs := filter(res.Runs, func(r *runResult) bool { return r.Section == "resources" }); len(rs) > 0 {
+		b.WriteString("\n### A resource of the application set against items, alternating runs\n\n")
+		for _, d := range res.Datasets {
+			if d.Database == resourceDatabase {
+				fmt.Fprintf(&b, "One `tenantapi serve` configuration: `TENANT_MIGRATIONS=%s`, tenant roles on, every other setting as in the main table; a fresh server each run, the first N of %d tenants of the database `%s`, each with %d items and %d projects.\n\n",
+					d.Set, d.Tenants, d.Database, d.ItemsPerTenant, d.ProjectsPerTenant)
+			}
+		}
+		abTable(&b, rs, "GET /projects/{id}", "GET /items/{id}")
 	}
 	if len(design) > 0 {
 		b.WriteString("\n### Design questions and logging\n\n")
@@ -60,6 +74,10 @@ func renderMarkdown(res *results) string {
 			return strings.Compare(fmt.Sprintf("%s %6d %s", x.Scenario, x.Tenants, x.Target), fmt.Sprintf("%s %6d %s", y.Scenario, y.Tenants, y.Target))
 		})
 		runTable(&b, rows, true)
+	}
+	if res.Startup != nil {
+		b.WriteString("\n### Start-up with the example set\n\n")
+		startupTables(&b, res.Startup)
 	}
 	if len(res.Fleet) > 0 {
 		b.WriteString("\n### Fleet operations\n\n")
@@ -209,9 +227,9 @@ func fleetLines(b *strings.Builder, fleet map[string]any) {
 }
 
 // abTable summarizes alternating runs of two variants: every run's
-// throughput, the medians and their ratio.
-func abTable(b *strings.Builder, runs []*runResult) {
-	b.WriteString("| scenario | tenants | target | variant | req/s of each run | median req/s | median p99 ms | DB round trips/req |\n|---|---:|---|---|---|---:|---:|---:|\n")
+// throughput, the medians and the ratio of variant num's median to den's.
+func abTable(b *strings.Builder, runs []*runResult, num, den string) {
+	b.WriteString("| scenario | tenants | target | variant | req/s of each run | median req/s | median p99 ms | DB round trips/req | statements/req (last run) | CPU µs/req, median: server / PostgreSQL |\n|---|---:|---|---|---|---:|---:|---:|---|---|\n")
 	type key struct {
 		scenario, target, variant string
 		tenants                   int
@@ -230,27 +248,76 @@ func abTable(b *strings.Builder, runs []*runResult) {
 	}
 	medians := map[key]float64{}
 	for _, k := range order {
-		var rps, p99, rt []float64
+		var rps, p99, rt, svc, pg []float64
 		var each []string
 		for _, r := range groups[k] {
 			rps = append(rps, r.Load.RPS)
 			p99 = append(p99, r.Load.Latency.P99)
 			rt = append(rt, r.RoundTripsPerRequest)
+			if reqs := r.Load.RPS * r.Window; reqs > 0 {
+				svc = append(svc, r.ServiceCPU/reqs*1e6)
+				pg = append(pg, r.PostgresCPU/reqs*1e6)
+			}
 			each = append(each, fmt.Sprintf("%.0f", r.Load.RPS))
 		}
 		medians[k] = median(rps)
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.0f | %.2f | %.2f |\n", k.scenario, k.tenants, k.target, k.variant,
-			strings.Join(each, ", "), medians[k], median(p99), median(rt))
+		last := groups[k][len(groups[k])-1]
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.0f | %.2f | %.2f | %s | %.0f / %.0f |\n", k.scenario, k.tenants, k.target, k.variant,
+			strings.Join(each, ", "), medians[k], median(p99), median(rt), statements(last.StatementsPerRequest), median(svc), median(pg))
 	}
 	b.WriteString("\n")
 	for _, k := range order {
-		if k.variant != "roles on" {
+		if k.variant != num {
 			continue
 		}
-		off := key{k.scenario, k.target, "roles off", k.tenants}
-		if medians[off] > 0 {
-			fmt.Fprintf(b, "- %s at %d tenants, %s: tenant roles on ÷ off = %.2f (medians).\n", k.scenario, k.tenants, k.target, medians[k]/medians[off])
+		d := key{k.scenario, k.target, den, k.tenants}
+		if medians[d] > 0 {
+			fmt.Fprintf(b, "- %s at %d tenants, %s: %s ÷ %s = %.2f (medians).\n", k.scenario, k.tenants, k.target, num, den, medians[k]/medians[d])
 		}
+	}
+}
+
+// startupTables shows serve's start at each tenant count and the full
+// catalog read on the same databases.
+func startupTables(b *strings.Builder, s *startupResults) {
+	b.WriteString("`tenantapi serve` with `TENANT_MIGRATIONS=" + exampleSet + "`, a fresh process each time; times from just before the exec; VmRSS and VmHWM right after the first resource answer; statements are everything the database ran meanwhile (pg_stat_statements).\n\n")
+	b.WriteString("| tenants | tenant roles | exec → 200 on /readyz, ms (median; each) | exec → 200 on GET /projects/{id}, ms (median; each) | VmRSS MB (median) | VmHWM MB (median) | statements: calls / rows (median) | the application_schemas read: calls / rows |\n|---:|---|---|---|---:|---:|---|---|\n")
+	for _, r := range s.Serve {
+		if r.Error != "" {
+			fmt.Fprintf(b, "| %d | %v | failed: %s |||||\n", r.Tenants, r.TenantRoles, strings.ReplaceAll(r.Error, "\n", " "))
+			continue
+		}
+		var ready, resource, rss, hwm, calls, rows []float64
+		var readyEach, resourceEach []string
+		schemaReads := ""
+		for _, run := range r.Runs {
+			ready, resource = append(ready, run.ReadyMs), append(resource, run.ResourceMs)
+			readyEach, resourceEach = append(readyEach, fmt.Sprintf("%.0f", run.ReadyMs)), append(resourceEach, fmt.Sprintf("%.0f", run.ResourceMs))
+			rss, hwm = append(rss, float64(run.RSS)), append(hwm, float64(run.PeakRSS))
+			var c, n, sc, sn int64
+			for _, st := range run.Statements {
+				c, n = c+st.Calls, n+st.Rows
+				if strings.Contains(st.Query, "application_schemas") {
+					sc, sn = sc+st.Calls, sn+st.Rows
+				}
+			}
+			calls, rows = append(calls, float64(c)), append(rows, float64(n))
+			schemaReads = fmt.Sprintf("%d / %d", sc, sn)
+		}
+		fmt.Fprintf(b, "| %d | %v | %.1f (%s) | %.1f (%s) | %s | %s | %.0f / %.0f | %s |\n", r.Tenants, r.TenantRoles,
+			median(ready), strings.Join(readyEach, ", "), median(resource), strings.Join(resourceEach, ", "),
+			mb(int64(median(rss))), mb(int64(median(hwm))), median(calls), median(rows), schemaReads)
+	}
+	b.WriteString("\nReading every tenant schema's catalog once instead (what a schema cache that learns each schema from PostgreSQL does at start; PostgREST's reads this and more): pg_class, pg_attribute, pg_constraint and pg_index of every table of every `tenant_*` schema, one query through pgx on a fresh owner connection, every row decoded into Go values.\n\n")
+	b.WriteString("| tenants | schemas | tables | columns | constraints | indexes | result MB | first read ms | second read ms | Go heap of the result MB | backend private MB before → after |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, c := range s.Catalog {
+		if c.Error != "" {
+			fmt.Fprintf(b, "| %d | failed: %s |||||||||\n", c.Tenants, strings.ReplaceAll(c.Error, "\n", " "))
+			continue
+		}
+		fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %.1f | %.0f | %.0f | %.1f | %s → %s |\n", c.Tenants, c.Schemas, c.Tables, c.Columns,
+			c.Constraints, c.Indexes, float64(c.ResultBytes)/(1<<20), c.ColdMs, c.WarmMs, float64(c.HeapBytes)/(1<<20),
+			mb(c.BackendPrivateBefore), mb(c.BackendPrivateAfter))
 	}
 }
 

@@ -29,11 +29,15 @@ const (
 
 // runSpec is one measurement: a target under one scenario.
 type runSpec struct {
-	Section  string `json:"section"` // main, logging, exec_mode, tenant_roles, auth_cache, lifetime, routing, steady
+	Section  string `json:"section"` // main, logging, exec_mode, tenant_roles, auth_cache, lifetime, routing, steady, roles_ab, resources
 	Variant  string `json:"variant"`
 	Scenario string `json:"scenario"`
 	Tenants  int    `json:"tenants"`
 	Target   string `json:"target"`
+	// Database holds the run's tenants ("": the main data set's);
+	// Resource is what get and list read ("": items).
+	Database string `json:"database,omitempty"`
+	Resource string `json:"resource,omitempty"`
 
 	// Env is added to tenantapi's environment.
 	Env []string `json:"env,omitempty"`
@@ -202,7 +206,20 @@ func (h *harness) plan() []runSpec {
 				Tenants: o.large, Target: tCeiling, TenantRoles: true, Conns: 4, RouteGroups: groups, Warmup: w})
 		}
 	}
+	if o.has("resources") {
+		for _, s := range h.resourceSpecs() {
+			add(s)
+		}
+	}
 	return specs
+}
+
+// database is the database of the run's tenants.
+func (s runSpec) database() string {
+	if s.Database == "" {
+		return benchDatabase
+	}
+	return s.Database
 }
 
 // runOne starts the target, drives the load generator against it and
@@ -225,20 +242,24 @@ type reading struct {
 	db          dbCounters
 }
 
-func (h *harness) read(ctx context.Context, svc *service) (reading, error) {
+func (h *harness) read(ctx context.Context, svc *service, database string) (reading, error) {
 	rd := reading{at: time.Now(), postgresCPU: benchkit.TreeCPU(h.c.postmasterPID()),
 		harnessCPU: benchkit.ProcessCPU(os.Getpid()), busyCPU: benchkit.BusyCPU()}
 	if svc != nil {
 		rd.serviceCPU = svc.cpu()
 	}
 	var err error
-	rd.db, err = h.c.counters(ctx)
+	rd.db, err = h.c.counters(ctx, database)
 	return rd, err
 }
 
 func (h *harness) measure(ctx context.Context, r *runResult) error {
 	if err := h.c.resetStatements(ctx); err != nil {
 		return err
+	}
+	data := h.sets[r.database()]
+	if data == nil {
+		return fmt.Errorf("no data set in database %s", r.database())
 	}
 	svc, err := h.startTarget(ctx, r.runSpec)
 	if err != nil {
@@ -252,16 +273,19 @@ func (h *harness) measure(ctx context.Context, r *runResult) error {
 	if r.Warmup > 0 {
 		warmup = r.Warmup
 	}
-	args := []string{"--data", h.dataPath, "--tenants", strconv.Itoa(r.Tenants), "--scenario", r.Scenario,
+	args := []string{"--data", data.path, "--tenants", strconv.Itoa(r.Tenants), "--scenario", r.Scenario,
 		"--concurrency", strconv.Itoa(h.o.concurrency), "--duration", h.o.duration.String(), "--warmup", warmup.String(),
 		"--out", out, "--hold"}
+	if r.Resource != "" {
+		args = append(args, "--resource", r.Resource)
+	}
 	if svc != nil {
 		args = append(args, "--url", svc.url)
 		if r.Target == tTenantapi {
 			args = append(args, "--auth")
 		}
 	} else {
-		args = append(args, "--db", h.c.runtimeURL(benchDatabase), "--exec-mode", r.ExecMode,
+		args = append(args, "--db", h.c.runtimeURL(r.database()), "--exec-mode", r.ExecMode,
 			"--tenant-roles="+strconv.FormatBool(r.TenantRoles), "--conns", strconv.Itoa(r.Conns),
 			"--route-groups", strconv.Itoa(max(r.RouteGroups, 1)), "--prepare-role="+strconv.FormatBool(r.PrepareRole))
 	}
@@ -291,14 +315,14 @@ func (h *harness) measure(ctx context.Context, r *runResult) error {
 	for sc.Scan() {
 		switch sc.Text() {
 		case "phase measure":
-			a, readErr = h.read(ctx, svc)
+			a, readErr = h.read(ctx, svc, r.database())
 			if r.recycles() {
 				stopPolling = h.pollSegments(last)
 			}
 		case "phase end":
 			stopPolling()
 			if readErr == nil {
-				b, readErr = h.read(ctx, svc)
+				b, readErr = h.read(ctx, svc, r.database())
 			}
 			h.readMemory(ctx, r, svc)
 			stdin.Close() // the load generator may now close its connections
@@ -383,6 +407,15 @@ func (h *harness) readMemory(ctx context.Context, r *runResult, svc *service) {
 	r.BackendMemory, r.Backends, _ = h.c.backendMemory(ctx, app)
 }
 
+// tenantapiEnv is tenantapi serve's environment on database db and port:
+// API keys, warnings only, every other setting at its default unless extra
+// sets it.
+func (h *harness) tenantapiEnv(db string, port int, extra []string) []string {
+	env := []string{"DATABASE_URL=" + h.c.ownerURL(db), "DATABASE_RUNTIME_URL=" + h.c.runtimeURL(db),
+		"HOST=127.0.0.1", "PORT=" + strconv.Itoa(port), "AUTH_MODE=apikey", "LOG_LEVEL=warn"}
+	return append(env, extra...) // later entries win
+}
+
 // startTarget starts the server of spec's target; nil for the ceiling,
 // which has none.
 func (h *harness) startTarget(ctx context.Context, spec runSpec) (*service, error) {
@@ -390,17 +423,15 @@ func (h *harness) startTarget(ctx context.Context, spec runSpec) (*service, erro
 	if err != nil {
 		return nil, err
 	}
-	runtimeURL := h.c.runtimeURL(benchDatabase)
+	db := spec.database()
+	runtimeURL := h.c.runtimeURL(db)
 	switch spec.Target {
 	case tTenantapi:
-		env := []string{"DATABASE_URL=" + h.c.ownerURL(benchDatabase), "DATABASE_RUNTIME_URL=" + runtimeURL,
-			"HOST=127.0.0.1", "PORT=" + strconv.Itoa(port), "AUTH_MODE=apikey", "LOG_LEVEL=warn"}
-		env = append(env, spec.Env...) // later entries win
-		return startService(ctx, h.dir, "tenantapi", "tenantapi", port, "/readyz", env, h.bins["tenantapi"], "serve")
+		return startService(ctx, h.dir, "tenantapi", "tenantapi", port, "/readyz", h.tenantapiEnv(db, port, spec.Env), h.bins["tenantapi"], "serve")
 	case tBare:
 		return startService(ctx, h.dir, "bare", "bench-bare", port, "/healthz", nil, h.bins["bare"],
 			"--addr", "127.0.0.1:"+strconv.Itoa(port), "--db", runtimeURL, "--exec-mode", spec.ExecMode,
-			"--tenant-roles="+strconv.FormatBool(spec.TenantRoles), "--role-prefix", h.ds.RolePrefix)
+			"--tenant-roles="+strconv.FormatBool(spec.TenantRoles), "--role-prefix", h.sets[db].ds.RolePrefix)
 	case tFlask:
 		dir, err := filepath.Abs(filepath.Join("bench", "peers", "flask"))
 		if err != nil {

@@ -24,6 +24,9 @@ type service struct {
 	app string
 	// done is closed when the process has exited and been reaped.
 	done chan struct{}
+	// started is just before the exec; ready when the probe first
+	// answered 200 (the probe is tried every 2 ms).
+	started, ready time.Time
 }
 
 func (s *service) pid() int { return s.cmd.Process.Pid }
@@ -54,12 +57,13 @@ func startService(ctx context.Context, dir, name, app string, port int, probe st
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	cmd.Stdout, cmd.Stderr = log, log
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, err
 	}
 	s := &service{name: name, cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: log, app: app,
-		done: make(chan struct{})}
+		done: make(chan struct{}), started: started}
 	go func() { cmd.Wait(); close(s.done) }()
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
@@ -68,6 +72,7 @@ func startService(ctx context.Context, dir, name, app string, port int, probe st
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				s.ready = time.Now()
 				return s, nil
 			}
 		}
@@ -79,7 +84,7 @@ func startService(ctx context.Context, dir, name, app string, port int, probe st
 			s.stop()
 			b, _ := os.ReadFile(log.Name())
 			return nil, fmt.Errorf("%s exited at start:\n%s", name, lastLines(b, 20))
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	s.stop()

@@ -10,7 +10,8 @@ import (
 )
 
 // Dataset is what the harness provisioned: every tenant with its API key
-// and the ids of its items, in provisioning order. A run at N tenants uses
+// and the ids of its items (and of its rows of other resources), in
+// provisioning order. A run at N tenants uses
 // the first N.
 type Dataset struct {
 	// Database is the name of the database the tenants live in.
@@ -27,6 +28,18 @@ type Tenant struct {
 	ID    string   `json:"id"`
 	Key   string   `json:"key"`
 	Items []string `json:"items"`
+	// Rows are the ids of the tenant's rows of other resources of its
+	// application set, by resource (projects), when the harness made some.
+	Rows map[string][]string `json:"rows,omitempty"`
+}
+
+// IDs returns the ids of the tenant's rows of resource: its items for
+// "items".
+func (t *Tenant) IDs(resource string) []string {
+	if resource == "items" {
+		return t.Items
+	}
+	return t.Rows[resource]
 }
 
 // LoadDataset reads a data set written by SaveDataset.

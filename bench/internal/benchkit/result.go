@@ -10,6 +10,7 @@ import (
 type LoadResult struct {
 	Target      string  `json:"target"`   // "http" or "db"
 	Scenario    string  `json:"scenario"` // get, post, mix, list
+	Resource    string  `json:"resource"` // what get and list read: items, projects
 	Tenants     int     `json:"tenants"`
 	Concurrency int     `json:"concurrency"`
 	Seconds     float64 `json:"seconds"` // length of the measured window
