@@ -192,6 +192,7 @@ func (c *cluster) counters(ctx context.Context, db string) (dbCounters, error) {
 		         WHEN query LIKE '%public.api_keys%' THEN 'auth'
 		         WHEN query LIKE '%public.tenants%' THEN 'registry'
 		         WHEN query LIKE '%.items%' OR query LIKE '%."items"%' THEN 'item'
+		         WHEN query LIKE '%."projects"%' THEN 'project'
 		         ELSE 'other' END,
 		       sum(calls)::bigint
 		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
