@@ -56,24 +56,30 @@ func valueArgs(args []any, vals []tenantapi.Value) []any {
 	return args
 }
 
-// collect reads the answer of a shaped statement (rowPlan.shaped): for
-// each row, rec returns the destinations of the columns before the JSON
-// and what takes the JSON (nil for NULL). With chunked, the JSON of one
-// row comes in parts over several rows of the answer, which collect joins.
-func collect(rows pgx.Rows, chunked bool, rec func() (dest []any, done func(json []byte))) error {
+// collect reads the answer of a shaped statement of p (rowPlan.shaped,
+// rowPlan.out): for each row, rec returns the destinations of the columns
+// before the row's JSON, where the row's id lands, and what takes the JSON
+// (nil for NULL). In chunk mode the JSON comes in parts over several rows
+// of the answer, which collect joins; else as each member's text, which
+// it encodes.
+func collect(rows pgx.Rows, p *rowPlan, rec func() (dest []any, id *[16]byte, done func(json []byte))) error {
 	defer rows.Close()
 	var (
 		pending []byte
 		commit  func([]byte)
+		texts   = make([][]byte, len(p.members))
+		into    = make([]any, len(p.members))
 	)
+	for i := range texts {
+		into[i] = &texts[i]
+	}
 	for rows.Next() {
-		dest, done := rec()
-		if !chunked {
-			var j []byte
-			if err := rows.Scan(append(dest, &j)...); err != nil {
+		dest, id, done := rec()
+		if p.chunk == 0 {
+			if err := rows.Scan(append(dest, into...)...); err != nil {
 				return err
 			}
-			done(j)
+			done(p.encode(make([]byte, 0, 256), *id, texts))
 			continue
 		}
 		var (
@@ -99,16 +105,16 @@ func collect(rows pgx.Rows, chunked bool, rec func() (dest []any, done func(json
 	return rows.Err()
 }
 
-// one runs a shaped statement that answers at most one row; false when it
-// answers none.
-func (s *RowStore) one(ctx context.Context, t tenantapi.TenantRef, sql string, args []any, dest []any, json *[]byte) (bool, error) {
+// one runs a shaped statement of p that answers at most one row; false
+// when it answers none. id is where dest puts the row's id.
+func (s *RowStore) one(ctx context.Context, t tenantapi.TenantRef, p *rowPlan, sql string, args []any, dest []any, id *[16]byte, json *[]byte) (bool, error) {
 	rows, err := s.db.tenantQuery(ctx, t, sql, args...)
 	if err != nil {
 		return false, err
 	}
 	found := false
-	err = collect(rows, s.db.rowChunk > 0, func() ([]any, func([]byte)) {
-		return dest, func(j []byte) { *json, found = j, true }
+	err = collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
+		return dest, id, func(j []byte) { *json, found = j, true }
 	})
 	return found, err
 }
@@ -128,7 +134,7 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 	args = valueArgs(args, vals)
 	if idem == nil {
 		var row tenantapi.Row
-		found, err := s.one(ctx, t, s.sql.render(t.ID, p.insertSQL(vals)), args, []any{(*[16]byte)(&row.ID), &row.Version}, &row.JSON)
+		found, err := s.one(ctx, t, p, s.sql.render(t.ID, p.insertSQL(vals)), args, []any{(*[16]byte)(&row.ID), &row.Version}, (*[16]byte)(&row.ID), &row.JSON)
 		if err == nil && !found {
 			err = pgx.ErrNoRows
 		}
@@ -148,11 +154,22 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 		rowID     *uuid.UUID
 		version   *int64
 		body      []byte // the new row, or the first request's stored answer
+		stored    *string
 		found     bool
+		newID     = [16]byte(id) // the new row's, when it is created
 	)
 	b.Queue(s.sql.render(t.ID, p.insertIdemSQL(vals)), args...).Query(func(rows pgx.Rows) error {
-		return collect(rows, s.db.rowChunk > 0, func() ([]any, func([]byte)) {
-			return []any{&created, &hash, &claimedAt, &claimedBy, &rowID, &version}, func(j []byte) { body, found = j, true }
+		return collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
+			dest := []any{&created, &hash, &claimedAt, &claimedBy, &rowID, &version}
+			if p.chunk == 0 {
+				dest = append(dest, &stored)
+			}
+			return dest, &newID, func(j []byte) {
+				body, found = j, true
+				if stored != nil {
+					body = []byte(*stored)
+				}
+			}
 		})
 	})
 	b.Queue(s.sql.render(t.ID, p.storeResponseSQL()), idem.Key, id)
@@ -177,7 +194,8 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 // Get implements tenantapi.RowStore.
 func (s *RowStore) Get(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) (tenantapi.Row, error) {
 	var row tenantapi.Row
-	found, err := s.one(ctx, t, s.sql.render(t.ID, s.plan(res).getSQL()), []any{id}, []any{(*[16]byte)(&row.ID), &row.Version}, &row.JSON)
+	p := s.plan(res)
+	found, err := s.one(ctx, t, p, s.sql.render(t.ID, p.getSQL()), []any{id}, []any{(*[16]byte)(&row.ID), &row.Version}, (*[16]byte)(&row.ID), &row.JSON)
 	if err == nil && !found {
 		err = pgx.ErrNoRows
 	}
@@ -206,10 +224,11 @@ func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenanta
 		fields[i] = f.Field
 		args = append(args, f.Text)
 	}
-	sql := s.sql.render(t.ID, s.plan(res).listSQL(fields))
+	p := s.plan(res)
+	sql := s.sql.render(t.ID, p.listSQL(fields))
 	for ask := limit + 1; ; ask = max(ask/2, 1) {
 		args[1] = ask
-		out, err := s.list(ctx, t, sql, args, min(ask, 64))
+		out, err := s.list(ctx, t, p, sql, args, min(ask, 64))
 		switch {
 		case errors.Is(err, errResultTooLarge) && ask > 1:
 			continue
@@ -225,17 +244,17 @@ func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenanta
 	}
 }
 
-func (s *RowStore) list(ctx context.Context, t tenantapi.TenantRef, sql string, args []any, capacity int) ([]tenantapi.Row, error) {
+func (s *RowStore) list(ctx context.Context, t tenantapi.TenantRef, p *rowPlan, sql string, args []any, capacity int) ([]tenantapi.Row, error) {
 	rows, err := s.db.tenantQuery(ctx, t, sql, args...)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]tenantapi.Row, 0, capacity)
-	err = collect(rows, s.db.rowChunk > 0, func() ([]any, func([]byte)) {
-		var row tenantapi.Row
-		return []any{(*[16]byte)(&row.ID)}, func(j []byte) {
+	err = collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
+		row := new(tenantapi.Row)
+		return []any{(*[16]byte)(&row.ID)}, (*[16]byte)(&row.ID), func(j []byte) {
 			row.JSON = j
-			out = append(out, row)
+			out = append(out, *row)
 		}
 	})
 	return out, err
@@ -255,7 +274,8 @@ func (s *RowStore) update(ctx context.Context, t tenantapi.TenantRef, res *tenan
 		row     tenantapi.Row
 		written bool
 	)
-	found, err := s.one(ctx, t, s.sql.render(t.ID, s.plan(res).updateSQL(vals)), args, []any{&written, (*[16]byte)(&row.ID), &row.Version}, &row.JSON)
+	p := s.plan(res)
+	found, err := s.one(ctx, t, p, s.sql.render(t.ID, p.updateSQL(vals)), args, []any{&written, (*[16]byte)(&row.ID), &row.Version}, (*[16]byte)(&row.ID), &row.JSON)
 	if err == nil && !found {
 		err = pgx.ErrNoRows
 	}

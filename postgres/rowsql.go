@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,6 +29,10 @@ type rowPlan struct {
 	// most chunk characters, for a driver that limits a row's size (the
 	// Data API: 64 KB); see shaped.
 	chunk int
+	// members are the row's JSON members after id; fieldCols selects
+	// their texts (see out), fieldNulls as many NULLs.
+	members               []member
+	fieldCols, fieldNulls string
 
 	mu       sync.Mutex
 	variants map[string]string
@@ -39,30 +44,199 @@ const timeFormat = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`
 
 func newRowPlan(res *tenantapi.Resource, chunk int) *rowPlan {
 	p := &rowPlan{res: res, table: schemaPlaceholder + "." + ident(res.Name), variants: map[string]string{}, chunk: chunk}
-	var b strings.Builder
-	b.WriteString(`'{"id":"' || t.id::text || '"'`)
-	member := func(name, expr string) {
-		key, _ := json.Marshal(name)
-		b.WriteString(" || " + sqlString(","+string(key)+":") + " || coalesce(" + expr + ", 'null')")
-	}
-	for _, f := range res.Fields {
-		member(f.Name, outExpr(f.Type, "t."+ident(f.Name)))
-	}
 	p.token, p.returned = `t.xmin::text::bigint`, `0::bigint`
 	if res.Versioned {
-		member("version", "t.version::text")
 		p.token, p.returned = "t.version", "t.version"
 	}
 	ts := tenantapi.Type{Kind: tenantapi.KindTimestamp}
+	add := func(name string, t tenantapi.Type, c string) {
+		key, _ := json.Marshal(name)
+		p.members = append(p.members, member{key: append([]byte{','}, append(key, ':')...), t: t, col: c})
+	}
+	for _, f := range res.Fields {
+		add(f.Name, f.Type, "t."+ident(f.Name))
+	}
+	if res.Versioned {
+		add("version", tenantapi.Type{Kind: tenantapi.KindInteger}, "t.version")
+	}
 	if res.Created {
-		member("created_at", outExpr(ts, "t.created_at"))
+		add("created_at", ts, "t.created_at")
 	}
 	if res.Updated {
-		member("updated_at", outExpr(ts, "t.updated_at"))
+		add("updated_at", ts, "t.updated_at")
+	}
+	var b, cols, nulls strings.Builder
+	b.WriteString(`'{"id":"' || t.id::text || '"'`)
+	for i, m := range p.members {
+		b.WriteString(" || " + sqlString(string(m.key)) + " || coalesce(" + outExpr(m.t, m.col) + ", 'null')")
+		if i > 0 {
+			cols.WriteString(", ")
+			nulls.WriteString(", ")
+		}
+		cols.WriteString(textExpr(m.t, m.col) + " AS c" + strconv.Itoa(i))
+		nulls.WriteString("NULL")
 	}
 	b.WriteString(` || '}'`)
 	p.row = b.String()
+	p.fieldCols, p.fieldNulls = cols.String(), nulls.String()
 	return p
+}
+
+// member is a JSON member of the rows of a resource: its key (with the
+// comma before and the colon after), type and column.
+type member struct {
+	key []byte
+	t   tenantapi.Type
+	col string
+}
+
+// out is the select list of a row's JSON, for a statement whose answer the
+// store reads (named j, or c0, c1, … after the columns before it): built by
+// PostgreSQL in chunk mode (the Data API's), else each member's text,
+// which encode turns into the same JSON in Go. PostgreSQL parses and
+// plans the long expression of the first at every statement; the casts of
+// the second cost a fraction of that.
+func (p *rowPlan) out() string {
+	if p.chunk > 0 {
+		return p.row + ` AS j`
+	}
+	return p.fieldCols
+}
+
+// cteOut is out's columns as a CTE named alias answers them.
+func (p *rowPlan) cteOut(alias string) string {
+	if p.chunk > 0 {
+		return alias + `.j`
+	}
+	cols := make([]string, len(p.members))
+	for i := range cols {
+		cols[i] = alias + ".c" + strconv.Itoa(i)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// outNull is out's shape with every value NULL (a branch of a UNION that
+// has no row).
+func (p *rowPlan) outNull() string {
+	if p.chunk > 0 {
+		return `NULL`
+	}
+	return p.fieldNulls
+}
+
+// textExpr is column c of type t as the text encode reads: its cast to
+// text (numbers exact, booleans true or false, timestamps with their
+// offset), or for arrays the JSON text outExpr gives.
+func textExpr(t tenantapi.Type, c string) string {
+	if t.Array {
+		return outExpr(t, c)
+	}
+	return c + `::text`
+}
+
+// encode appends the JSON of a row to dst: id, then each member from its
+// text (nil for NULL), byte for byte what p.row makes PostgreSQL build.
+func (p *rowPlan) encode(dst []byte, id [16]byte, texts [][]byte) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = appendUUID(dst, id)
+	dst = append(dst, '"')
+	for i, m := range p.members {
+		dst = append(dst, m.key...)
+		dst = appendMember(dst, m.t, texts[i])
+	}
+	return append(dst, '}')
+}
+
+// appendMember appends the JSON of one value from its text.
+func appendMember(dst []byte, t tenantapi.Type, text []byte) []byte {
+	if text == nil {
+		return append(dst, "null"...)
+	}
+	if t.Array {
+		return append(dst, text...)
+	}
+	switch t.Kind {
+	case tenantapi.KindInteger, tenantapi.KindNumeric, tenantapi.KindJSON:
+		return append(dst, text...)
+	case tenantapi.KindFloat:
+		if s := string(text); s == "NaN" || s == "Infinity" || s == "-Infinity" {
+			return appendJSONString(dst, text) // as to_jsonb answers them
+		}
+		return append(dst, text...)
+	case tenantapi.KindBoolean:
+		if len(text) > 0 && text[0] == 't' { // boolean::text is true or false; its output, t or f
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case tenantapi.KindTimestamp:
+		ts, err := parseTimestamptz(string(text))
+		if err != nil {
+			return append(dst, "null"...)
+		}
+		dst = append(dst, '"')
+		dst = ts.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z")
+		return append(dst, '"')
+	}
+	return appendJSONString(dst, text)
+}
+
+// parseTimestamptz reads timestamptz's text output (DateStyle ISO, the
+// default): "2026-11-26 14:07:25.123456+00", with an offset of hours,
+// minutes or seconds.
+func parseTimestamptz(s string) (time.Time, error) {
+	var err error
+	for _, layout := range []string{"2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
+		var ts time.Time
+		if ts, err = time.Parse(layout, s); err == nil {
+			return ts, nil
+		}
+	}
+	return time.Time{}, err
+}
+
+// appendJSONString appends s as a JSON string escaped as PostgreSQL's
+// escape_json does (so that both encodings of a row are the same bytes).
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i, c := range s {
+		var esc string
+		switch {
+		case c == '"':
+			esc = `\"`
+		case c == '\\':
+			esc = `\\`
+		case c == '\b':
+			esc = `\b`
+		case c == '\f':
+			esc = `\f`
+		case c == '\n':
+			esc = `\n`
+		case c == '\r':
+			esc = `\r`
+		case c == '\t':
+			esc = `\t`
+		case c < ' ':
+			esc = `\u00` + string("0123456789abcdef"[c>>4]) + string("0123456789abcdef"[c&0xf])
+		default:
+			continue
+		}
+		dst = append(append(dst, s[start:i]...), esc...)
+		start = i + 1
+	}
+	return append(append(dst, s[start:]...), '"')
+}
+
+// appendUUID appends id in its canonical 8-4-4-4-12 form.
+func appendUUID(dst []byte, id [16]byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return dst
 }
 
 // outExpr is the JSON text of column c of type t, NULL for NULL.
@@ -75,6 +249,9 @@ func outExpr(t tenantapi.Type, c string) string {
 		return `'"' || to_char(` + c + ` AT TIME ZONE 'UTC', ` + timeFormat + `) || '"'`
 	case t.Kind == tenantapi.KindJSON && !t.Array:
 		return c + `::text`
+	case t.Kind == tenantapi.KindString && !t.Array:
+		// As text: char(n)'s padding goes, as in textExpr.
+		return `to_jsonb(` + c + `::text)::text`
 	}
 	return `to_jsonb(` + c + `)::text`
 }
@@ -179,7 +356,7 @@ func (p *rowPlan) shaped(ctes, final string, cols []string, order string) string
 
 func (p *rowPlan) getSQL() string {
 	return p.variant("get", func() string {
-		return p.shaped("", `SELECT t.id, `+p.token+` AS v, `+p.row+` AS j FROM `+p.table+` t WHERE t.id = $1`, []string{"id", "v"}, "")
+		return p.shaped("", `SELECT t.id, `+p.token+` AS v, `+p.out()+` FROM `+p.table+` t WHERE t.id = $1`, []string{"id", "v"}, "")
 	})
 }
 
@@ -198,7 +375,7 @@ func (p *rowPlan) listSQL(fields []int) string {
 	}
 	return p.variant(key, func() string {
 		var b strings.Builder
-		b.WriteString(`SELECT t.id, ` + p.row + ` AS j FROM ` + p.table + ` t WHERE t.id > $1`)
+		b.WriteString(`SELECT t.id, ` + p.out() + ` FROM ` + p.table + ` t WHERE t.id > $1`)
 		for i, f := range fields {
 			param := "$" + strconv.Itoa(i+3)
 			if f < 0 {
@@ -264,7 +441,7 @@ func (p *rowPlan) insertColumns(vals []tenantapi.Value) (cols, exprs string) {
 func (p *rowPlan) insertSQL(vals []tenantapi.Value) string {
 	return p.variant(valuesKey("insert", vals), func() string {
 		cols, exprs := p.insertColumns(vals)
-		return p.shaped("", `INSERT INTO `+p.table+` AS t (`+cols+`) VALUES (`+exprs+`) RETURNING t.id, `+p.returned+` AS v, `+p.row+` AS j`,
+		return p.shaped("", `INSERT INTO `+p.table+` AS t (`+cols+`) VALUES (`+exprs+`) RETURNING t.id, `+p.returned+` AS v, `+p.out(),
 			[]string{"id", "v"}, "")
 	})
 }
@@ -295,14 +472,22 @@ func (p *rowPlan) insertIdemSQL(vals []tenantapi.Value) string {
 			RETURNING 1
 		), i AS (
 			INSERT INTO ` + p.table + ` AS t (` + cols + `) SELECT ` + exprs + ` FROM k
-			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
+			RETURNING t.id, ` + p.returned + ` AS v, ` + p.out() + `
 		)`
-		final := `SELECT true AS created, NULL::bytea AS hash, NULL::timestamptz AS at, NULL::text AS res, i.id, i.v, i.j FROM i
+		// The replay's answer is the stored one: j itself in chunk mode,
+		// else a column of its own before the members' texts.
+		created, replay := `i.j`, `convert_from(response, 'UTF8')`
+		before := []string{"created", "hash", "at", "res", "id", "v"}
+		if p.chunk == 0 {
+			created, replay = `NULL::text AS stored, `+p.cteOut("i"), replay+`, `+p.outNull()
+			before = nil
+		}
+		final := `SELECT true AS created, NULL::bytea AS hash, NULL::timestamptz AS at, NULL::text AS res, i.id, i.v, ` + created + ` FROM i
 		UNION ALL
-		SELECT false, request_hash, created_at, resource, item_id, NULL, convert_from(response, 'UTF8')
+		SELECT false, request_hash, created_at, resource, item_id, NULL, ` + replay + `
 		FROM ` + schemaPlaceholder + `._tenantapi_idempotency_keys
 		WHERE key = ` + key + ` AND NOT EXISTS (SELECT 1 FROM k)`
-		return p.shaped(ctes, final, []string{"created", "hash", "at", "res", "id", "v"}, "")
+		return p.shaped(ctes, final, before, "")
 	})
 }
 
@@ -351,11 +536,11 @@ func (p *rowPlan) updateSQL(vals []tenantapi.Value) string {
 		ctes := `upd AS (
 			UPDATE ` + p.table + ` AS t SET ` + strings.Join(set, ", ") + `
 			WHERE t.id = $1 AND ($2::boolean OR ` + p.token + ` = ANY($3::bigint[]))
-			RETURNING t.id, ` + p.returned + ` AS v, ` + p.row + ` AS j
+			RETURNING t.id, ` + p.returned + ` AS v, ` + p.out() + `
 		)`
-		final := `SELECT true AS written, upd.id, upd.v, upd.j FROM upd
+		final := `SELECT true AS written, upd.id, upd.v, ` + p.cteOut("upd") + ` FROM upd
 		UNION ALL
-		SELECT false, t.id, ` + p.token + `, NULL FROM ` + p.table + ` t
+		SELECT false, t.id, ` + p.token + `, ` + p.outNull() + ` FROM ` + p.table + ` t
 		WHERE t.id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`
 		return p.shaped(ctes, final, []string{"written", "id", "v"}, "")
 	})

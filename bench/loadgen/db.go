@@ -32,6 +32,9 @@ const (
 
 type tenantSQL struct {
 	get, list, insert, role string
+	// texts is how many member texts each statement answers after the id
+	// (and the version).
+	texts int
 	// fields are the names of the items fields, in the order of the
 	// insert's parameters after the id and, when stamped, the time.
 	fields  []string
@@ -93,7 +96,7 @@ func newDBTarget(ctx context.Context, o options, rolePrefix string, tenants []be
 	for _, t := range tenants {
 		res := items[t.ID]
 		st := &tenantSQL{role: rolePrefix + t.ID, stamped: res.Created || res.Updated}
-		st.get, st.list, st.insert = postgres.ResourceSQL(res, tenantapi.TenantID(t.ID))
+		st.get, st.list, st.insert, st.texts = postgres.ResourceSQL(res, tenantapi.TenantID(t.ID))
 		for _, f := range res.Fields {
 			if f.Generated {
 				continue
@@ -203,14 +206,26 @@ func (d *dbTarget) row(ctx context.Context, t *benchkit.Tenant, sql string, args
 }
 
 // row is a row as RowStore scans it: the id in place, the version, the
-// JSON text.
+// texts of its members (which RowStore then encodes as JSON).
 type row struct {
 	id      [16]byte
 	version int64
-	json    []byte
+	texts   [][]byte
 }
 
-func (r *row) dest() []any { return []any{&r.id, &r.version, &r.json} }
+// dest returns the destinations of a row of n member texts, with the
+// version when versioned.
+func (r *row) dest(n int, versioned bool) []any {
+	r.texts = make([][]byte, n)
+	d := []any{&r.id}
+	if versioned {
+		d = append(d, &r.version)
+	}
+	for i := range r.texts {
+		d = append(d, &r.texts[i])
+	}
+	return d
+}
 
 func (d *dbTarget) get(ctx context.Context, t *benchkit.Tenant, id string) error {
 	u, err := uuid.Parse(id)
@@ -218,7 +233,7 @@ func (d *dbTarget) get(ctx context.Context, t *benchkit.Tenant, id string) error
 		return err
 	}
 	var r row
-	if err := d.row(ctx, t, d.sql[t.ID].get, []any{u}, r.dest()); err != nil {
+	if err := d.row(ctx, t, d.sql[t.ID].get, []any{u}, r.dest(d.sql[t.ID].texts, true)); err != nil {
 		return fmt.Errorf("get: %v", err)
 	}
 	return nil
@@ -256,7 +271,7 @@ func (d *dbTarget) post(ctx context.Context, t *benchkit.Tenant, n uint64) error
 		args = append(args, text)
 	}
 	var r row
-	if err := d.row(ctx, t, st.insert, args, r.dest()); err != nil {
+	if err := d.row(ctx, t, st.insert, args, r.dest(st.texts, true)); err != nil {
 		return fmt.Errorf("post: %v", err)
 	}
 	return nil
@@ -286,8 +301,9 @@ func (d *dbTarget) list(ctx context.Context, t *benchkit.Tenant) error {
 	}
 	defer rows.Close()
 	var r row
+	dest := r.dest(d.sql[t.ID].texts, false)
 	for rows.Next() {
-		if err := rows.Scan(&r.id, &r.json); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("list: %v", err)
 		}
 	}

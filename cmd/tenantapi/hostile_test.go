@@ -159,7 +159,7 @@ func snapshot(t *testing.T, dbURL string) catalog {
 	if err := conn.QueryRow(ctx, `SELECT 't' || substr(md5(current_database()), 1, 8) || '_'`).Scan(&c.rolePrefix); err != nil {
 		t.Fatal(err)
 	}
-	otherTests := regexp.MustCompile(`^(t[0-9a-f]{8}_|lambda_owner_[0-9]+$)`)
+	otherTests := regexp.MustCompile(`^(t[0-9a-f]{8}_|(lambda_owner|lambda_set|rotation_owner)_[0-9]+$)`)
 	for _, r := range strs(`SELECT rolname FROM pg_roles ORDER BY 1`) {
 		if strings.HasPrefix(r, c.rolePrefix) || !otherTests.MatchString(r) {
 			c.roles = append(c.roles, r)
