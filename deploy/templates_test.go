@@ -625,6 +625,84 @@ func (g *policyGrants) addStatements(doc map[string]any) {
 	sort.Strings(g.secrets)
 }
 
+// TestDatabaseAccessVariants: DatabaseAccess changes the functions' network,
+// role and connection variables and adds their Data API roles, and nothing
+// else in the rendered template; with direct those places keep the values
+// they had before the parameter existed (no VpcConfig change, no Role, no
+// DB_DRIVER, no IAM role: TestFunctions, TestFunctionEnvironment and
+// TestFunctionPolicies), so a stack deployed before it stays as it is.
+func TestDatabaseAccessVariants(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	var want []string
+	for _, fn := range []string{"ApiFunction", "OpsFunction"} {
+		props := "Resources." + fn + ".Properties."
+		want = append(want, props+"VpcConfig", props+"Role", "Resources."+fn+"DataApiRole")
+		for _, v := range append(slices.Collect(maps.Keys(directEnv)), "DB_DRIVER") {
+			want = append(want, props+"Environment.Variables."+v)
+		}
+	}
+	sort.Strings(want)
+	// The rendered template by the values of the other parameters.
+	direct, dataAPI := map[string]map[string]any{}, map[string]map[string]any{}
+	names := map[string]string{} // the direct scenario's name
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		others := maps.Clone(scenarios[name].values)
+		delete(others, "DatabaseAccess")
+		key := fmt.Sprint(others) // fmt prints map keys sorted
+		if isDataAPI(t, scenarios[name]) {
+			dataAPI[key] = doc
+		} else {
+			direct[key], names[key] = doc, name
+		}
+	}
+	if len(direct) == 0 || len(direct) != len(dataAPI) {
+		t.Fatalf("%d direct and %d data-api scenarios, want as many of each", len(direct), len(dataAPI))
+	}
+	for key, d := range direct {
+		got := differences("", d, dataAPI[key])
+		if sort.Strings(got); !slices.Equal(got, want) {
+			t.Errorf("[%s] direct and data-api differ at %v, want exactly %v", names[key], got, want)
+		}
+	}
+}
+
+// differences lists the paths (keys joined by dots) at which two rendered
+// templates differ: a key that one mapping has and the other lacks, or
+// values that are not mappings on both sides and are not equal.
+func differences(path string, a, b any) []string {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if !aok || !bok {
+		if reflect.DeepEqual(a, b) {
+			return nil
+		}
+		return []string{path}
+	}
+	var out []string
+	keys := slices.Collect(maps.Keys(am))
+	for k := range bm {
+		if _, ok := am[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		av, inA := am[k]
+		bv, inB := bm[k]
+		if inA != inB {
+			out = append(out, p)
+			continue
+		}
+		out = append(out, differences(p, av, bv)...)
+	}
+	return out
+}
+
 // TestFunctions checks the build, runtime and network settings of both
 // functions.
 func TestFunctions(t *testing.T) {
