@@ -1092,7 +1092,7 @@ func TestAuroraCluster(t *testing.T) {
 			"DatabaseName":             ref("DBName"),
 			"StorageEncrypted":         true,
 			"ManageMasterUserPassword": true,
-			"EnableHttpEndpoint":       true,
+			"EnableHttpEndpoint":       true, // the Data API (DatabaseAccess=data-api)
 			"DeletionProtection":       s.values["DeletionProtection"] == "true",
 			"ServerlessV2ScalingConfiguration": map[string]any{
 				"MinCapacity": ref("MinCapacity"),
@@ -1135,6 +1135,12 @@ func TestAuroraCluster(t *testing.T) {
 		if secret["Type"] != "AWS::SecretsManager::Secret" || gen["GenerateStringKey"] != "password" ||
 			!strings.Contains(fmt.Sprint(gen["SecretStringTemplate"]), `"username"`) {
 			t.Errorf("[%s] DBRuntimeSecretARN must be a generated secret with username and password: %v", name, secret)
+		}
+		// The cluster's own ARN: template.yaml's DatabaseAccess=data-api
+		// sends the Data API there and allows rds-data on it only.
+		co, _ := outputs["DBClusterARN"].(map[string]any)
+		if !reflect.DeepEqual(co["Value"], map[string]any{"Fn::GetAtt": []any{clusters[0], "DBClusterArn"}}) {
+			t.Errorf("[%s] DBClusterARN output %v, want the cluster's DBClusterArn", name, co["Value"])
 		}
 		so, _ := outputs["DBSecretARN"].(map[string]any)
 		if !reflect.DeepEqual(so["Value"], map[string]any{"Fn::GetAtt": []any{clusters[0], "MasterUserSecret.SecretArn"}}) {
