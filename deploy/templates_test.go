@@ -146,8 +146,10 @@ func idsOfType(doc map[string]any, typ string) []string {
 // every combination of the parameters their conditions read, against the
 // published resource schemas: aurora.yaml against CloudFormation's,
 // template.yaml against SAM's (and its plain CloudFormation resources against
-// CloudFormation's too). It also checks that every reference names something
-// that exists in that combination.
+// CloudFormation's too). For template.yaml the combinations include both
+// DatabaseAccess variants, and so the roles of the data-api one. It also
+// checks that every reference names something that exists in that
+// combination.
 func TestTemplatesMatchSchemas(t *testing.T) {
 	cfn, err := cloudFormationSchema()
 	if err != nil {
