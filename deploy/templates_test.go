@@ -35,11 +35,10 @@ var auroraFed = []string{
 
 // apiEnv is every environment variable the code reads on Lambda, with the
 // template.yaml parameter it must come from. DB_SECRET_ARN is checked apart:
-// ApiFunction gets it only when the admin API is on.
+// ApiFunction gets it only when the admin API is on; so are directEnv and
+// DB_DRIVER, which follow DatabaseAccess.
 var apiEnv = map[string]string{
 	"DB_RUNTIME_SECRET_ARN":  "DBRuntimeSecretARN",
-	"DB_HOST":                "DBEndpoint",
-	"DB_PORT":                "DBPort",
 	"DB_NAME":                "DBName",
 	"DB_CLUSTER_ARN":         "DBClusterARN",
 	"AUTH_MODE":              "AuthMode",
@@ -54,11 +53,16 @@ var apiEnv = map[string]string{
 var opsEnv = map[string]string{
 	"DB_SECRET_ARN":         "DBSecretARN",
 	"DB_RUNTIME_SECRET_ARN": "DBRuntimeSecretARN",
-	"DB_HOST":               "DBEndpoint",
-	"DB_PORT":               "DBPort",
 	"DB_NAME":               "DBName",
 	"DB_CLUSTER_ARN":        "DBClusterARN",
 	"LOG_LEVEL":             "LogLevel",
+}
+
+// directEnv is what both functions read to connect to PostgreSQL, with
+// DatabaseAccess=direct only: the Data API driver opens no connection.
+var directEnv = map[string]string{
+	"DB_HOST": "DBEndpoint",
+	"DB_PORT": "DBPort",
 }
 
 // packagedMigrations is the folder of the application set inside the
@@ -92,6 +96,18 @@ func resolvedAll(t *testing.T, tpl *cfnTemplate) map[string]map[string]any {
 		out[s.name] = doc
 	}
 	return out
+}
+
+// isDataAPI reports whether template.yaml's functions use the RDS Data API
+// under s, checking that the conditions follow DatabaseAccess.
+func isDataAPI(t *testing.T, s scenario) bool {
+	t.Helper()
+	dataAPI := s.values["DatabaseAccess"] == "data-api"
+	if s.conditions["DataApiAccess"] != dataAPI || s.conditions["DirectAccess"] != !dataAPI {
+		t.Fatalf("[%s] DataApiAccess %v and DirectAccess %v must follow DatabaseAccess=%s",
+			s.name, s.conditions["DataApiAccess"], s.conditions["DirectAccess"], s.values["DatabaseAccess"])
+	}
+	return dataAPI
 }
 
 func scenarioByName(t *testing.T, tpl *cfnTemplate) map[string]scenario {
@@ -130,8 +146,10 @@ func idsOfType(doc map[string]any, typ string) []string {
 // every combination of the parameters their conditions read, against the
 // published resource schemas: aurora.yaml against CloudFormation's,
 // template.yaml against SAM's (and its plain CloudFormation resources against
-// CloudFormation's too). It also checks that every reference names something
-// that exists in that combination.
+// CloudFormation's too). For template.yaml the combinations include both
+// DatabaseAccess variants, and so the roles of the data-api one. It also
+// checks that every reference names something that exists in that
+// combination.
 func TestTemplatesMatchSchemas(t *testing.T) {
 	cfn, err := cloudFormationSchema()
 	if err != nil {
@@ -304,12 +322,28 @@ func TestFunctionEnvironment(t *testing.T) {
 		if admin != (scenarios[name].values["AdminTokenSecretARN"] != "") {
 			t.Fatalf("[%s] AdminApiEnabled must follow AdminTokenSecretARN", name)
 		}
+		dataAPI := isDataAPI(t, scenarios[name])
 		for fn, want := range map[string]map[string]string{"ApiFunction": apiEnv, "OpsFunction": opsEnv} {
 			env, _ := propsOf(resourceOf(doc, fn))["Environment"].(map[string]any)
 			vars, _ := env["Variables"].(map[string]any)
 			for v, param := range want {
 				if got := vars[v]; !reflect.DeepEqual(got, ref(param)) {
 					t.Errorf("[%s] %s: %s = %v, want Ref %s", name, fn, v, got, param)
+				}
+			}
+			// The driver follows DatabaseAccess; direct leaves DB_DRIVER
+			// unset (pgx), as before the parameter existed.
+			if got, ok := vars["DB_DRIVER"]; dataAPI && got != "data-api" || !dataAPI && ok {
+				t.Errorf("[%s] %s: DB_DRIVER = %v, want data-api with DatabaseAccess=data-api and unset with direct", name, fn, got)
+			}
+			for v, param := range directEnv {
+				if got, ok := vars[v]; dataAPI && ok || !dataAPI && !reflect.DeepEqual(got, ref(param)) {
+					t.Errorf("[%s] %s: %s = %v, want Ref %s with DatabaseAccess=direct only", name, fn, v, got, param)
+				}
+			}
+			for _, v := range []string{"DATABASE_URL", "DATABASE_RUNTIME_URL"} {
+				if _, ok := vars[v]; ok {
+					t.Errorf("[%s] %s sets %s; the functions take their credentials from the secrets", name, fn, v)
 				}
 			}
 			if fn == "ApiFunction" {
@@ -334,6 +368,9 @@ func TestFunctionEnvironment(t *testing.T) {
 		}
 	}
 	params := tpl.parameters()
+	if p := params["DatabaseAccess"]; !reflect.DeepEqual(p["AllowedValues"], []any{"direct", "data-api"}) || p["Default"] != "direct" {
+		t.Errorf("DatabaseAccess allows %v (default %v), want direct (the default) and data-api", p["AllowedValues"], p["Default"])
+	}
 	// The one folder the Makefile packages (TestMakeBuildLambda), or none.
 	if allowed := params["TenantMigrations"]["AllowedValues"]; !reflect.DeepEqual(allowed, []any{"", packagedMigrations}) || params["TenantMigrations"]["Default"] != "" {
 		t.Errorf("TenantMigrations allows %v (default %q), want \"\" (the built-in set, the default) and %q (the folder in the package)",
@@ -357,14 +394,38 @@ func toFloat(v any) float64 {
 	return f
 }
 
+// dataAPIActions are the RDS Data API calls the driver makes, sorted: with
+// DatabaseAccess=data-api each function may make them on the cluster only.
+var dataAPIActions = []string{
+	"rds-data:BatchExecuteStatement", "rds-data:BeginTransaction", "rds-data:CommitTransaction",
+	"rds-data:ExecuteStatement", "rds-data:RollbackTransaction",
+}
+
 // TestFunctionPolicies: the functions may read the named secrets and nothing
-// else; ApiFunction reads the owner's secret and the admin token only with
-// the admin API on.
+// else, and with DatabaseAccess=data-api call the Data API on the cluster;
+// ApiFunction reads the owner's secret and the admin token only with the
+// admin API on.
+//
+// With direct, SAM builds each function's role from Policies and adds the
+// basic execution, X-Ray and VPC access managed policies. SAM adds the VPC
+// one whenever VpcConfig is present, even as an Fn::If that comes to
+// AWS::NoValue, so with data-api each function has a role written out in the
+// template instead, and SAM's must exist with direct only: SAM creates it
+// under the condition of a Role Fn::If whose other branch is AWS::NoValue.
 func TestFunctionPolicies(t *testing.T) {
 	tpl := loadTemplate(t, samPath)
+	for _, fn := range tpl.resourcesOfType("AWS::Serverless::Function") {
+		if role, ok := propsOf(tpl.resources()[fn])["Role"]; ok && !isConditionalRole(role) {
+			t.Errorf("%s: Role %v; want an Fn::If with AWS::NoValue on one side, for SAM to build its role on that side", fn, role)
+		}
+	}
+	if checkParameterValue(tpl.parameters()["DBClusterARN"], "*") == nil {
+		t.Error("DBClusterARN accepts *; the Data API statements must name one cluster")
+	}
 	scenarios := scenarioByName(t, tpl)
 	for name, doc := range resolvedAll(t, tpl) {
 		admin := scenarios[name].conditions["AdminApiEnabled"]
+		dataAPI := isDataAPI(t, scenarios[name])
 		want := map[string][]string{
 			"ApiFunction": {"DBRuntimeSecretARN"},
 			"OpsFunction": {"DBRuntimeSecretARN", "DBSecretARN"},
@@ -372,84 +433,276 @@ func TestFunctionPolicies(t *testing.T) {
 		if admin {
 			want["ApiFunction"] = []string{"AdminTokenSecretARN", "DBRuntimeSecretARN", "DBSecretARN"}
 		}
+		roles := map[string]string{} // IAM role -> the function it serves
 		for _, fn := range idsOfType(doc, "AWS::Serverless::Function") {
 			props := propsOf(resourceOf(doc, fn))
-			if _, ok := props["Role"]; ok {
-				t.Errorf("[%s] %s brings its own Role; let SAM build it from Policies", name, fn)
+			var g policyGrants
+			if role, ok := props["Role"]; !dataAPI {
+				if ok {
+					t.Errorf("[%s] %s brings its own Role %v; with DatabaseAccess=direct let SAM build it from Policies", name, fn, role)
+				}
+				g = samPolicyGrants(props["Policies"])
+			} else {
+				getAtt, _ := role.(map[string]any)["Fn::GetAtt"].([]any)
+				id, _ := getAtt[0].(string)
+				if len(getAtt) != 2 || getAtt[1] != "Arn" || resourceOf(doc, id)["Type"] != "AWS::IAM::Role" {
+					t.Errorf("[%s] %s: Role %v, want the Arn of an AWS::IAM::Role of the template", name, fn, role)
+					continue
+				}
+				if other, shared := roles[id]; shared {
+					t.Errorf("[%s] %s and %s share role %s; each needs its own secrets", name, other, fn, id)
+				}
+				roles[id] = fn
+				g = dataAPIRoleGrants(propsOf(resourceOf(doc, id)))
 			}
-			got, problems := secretGrants(props["Policies"])
-			for _, p := range problems {
+			for _, p := range g.problems {
 				t.Errorf("[%s] %s: %s", name, fn, p)
 			}
-			if !slices.Equal(got, want[fn]) {
-				t.Errorf("[%s] %s may read %v, want exactly %v", name, fn, got, want[fn])
+			if !slices.Equal(g.secrets, want[fn]) {
+				t.Errorf("[%s] %s may read %v, want exactly %v", name, fn, g.secrets, want[fn])
+			}
+			var wantActions []string
+			var wantResources []any
+			if dataAPI {
+				wantActions, wantResources = dataAPIActions, []any{ref("DBClusterARN")}
+			}
+			if sorted := slices.Sorted(slices.Values(g.dataAPIActions)); !slices.Equal(sorted, wantActions) || !reflect.DeepEqual(g.dataAPIResources, wantResources) {
+				t.Errorf("[%s] %s may call %v on %v, want exactly %v on %v", name, fn, sorted, g.dataAPIResources, wantActions, wantResources)
 			}
 		}
 		for _, id := range idsOfType(doc, "AWS::IAM::Role") {
-			t.Errorf("[%s] unexpected IAM role %s", name, id)
+			if roles[id] == "" {
+				t.Errorf("[%s] unexpected IAM role %s", name, id)
+			}
 		}
 	}
 }
 
-// secretGrants returns the parameters named by the secretsmanager:
-// GetSecretValue statements of a SAM Policies list, sorted, and anything in it
-// that is not such a statement or the VPC access managed policy.
-func secretGrants(policies any) (secrets, problems []string) {
+// isConditionalRole reports whether a SAM function's Role is an Fn::If with
+// AWS::NoValue on exactly one side: SAM then builds its own role from
+// Policies under that side's condition.
+func isConditionalRole(role any) bool {
+	m, _ := role.(map[string]any)
+	args, _ := m["Fn::If"].([]any)
+	if len(m) != 1 || len(args) != 3 {
+		return false
+	}
+	_, named := args[0].(string)
+	noValue := ref("AWS::NoValue")
+	return named && reflect.DeepEqual(args[1], noValue) != reflect.DeepEqual(args[2], noValue)
+}
+
+// policyGrants is what a function's policies allow: the parameters named by
+// its secretsmanager:GetSecretValue statements (sorted), the actions and
+// resources of its rds-data statements, and anything else in them.
+type policyGrants struct {
+	secrets          []string
+	dataAPIActions   []string
+	dataAPIResources []any
+	problems         []string
+}
+
+// samPolicyGrants reads a SAM Policies list: policy documents and the VPC
+// access managed policy.
+func samPolicyGrants(policies any) policyGrants {
+	var g policyGrants
 	list, ok := policies.([]any)
 	if !ok {
-		return nil, []string{fmt.Sprintf("Policies must be a list, not %v", policies)}
+		g.problems = append(g.problems, fmt.Sprintf("Policies must be a list, not %v", policies))
 	}
 	for _, p := range list {
 		switch p := p.(type) {
 		case string:
 			if p != "AWSLambdaVPCAccessExecutionRole" {
-				problems = append(problems, "managed policy "+p+" is not allowed")
+				g.problems = append(g.problems, "managed policy "+p+" is not allowed")
 			}
 		case map[string]any:
-			statements, ok := p["Statement"].([]any)
-			if !ok {
-				problems = append(problems, fmt.Sprintf("policy %v is not a policy document with a Statement list", p))
-				continue
-			}
-			for _, st := range statements {
-				sm, _ := st.(map[string]any)
-				for k := range sm {
-					if !slices.Contains([]string{"Sid", "Effect", "Action", "Resource"}, k) {
-						problems = append(problems, fmt.Sprintf("statement key %s is not allowed", k))
-					}
-				}
-				if sm["Effect"] != "Allow" {
-					problems = append(problems, fmt.Sprintf("statement effect %v", sm["Effect"]))
-				}
-				actions := sm["Action"]
-				if l, ok := actions.([]any); ok && len(l) == 1 {
-					actions = l[0]
-				}
-				if actions != "secretsmanager:GetSecretValue" {
-					problems = append(problems, fmt.Sprintf("action %v; only secretsmanager:GetSecretValue is allowed", sm["Action"]))
-				}
-				resources, ok := sm["Resource"].([]any)
-				if !ok {
-					resources = []any{sm["Resource"]}
-				}
-				for _, r := range resources {
-					rm, _ := r.(map[string]any)
-					name, _ := rm["Ref"].(string)
-					if len(rm) != 1 || !strings.HasSuffix(name, "SecretARN") {
-						problems = append(problems, fmt.Sprintf("resource %v is not a Ref to a secret parameter", r))
-						continue
-					}
-					if !slices.Contains(secrets, name) {
-						secrets = append(secrets, name)
-					}
-				}
-			}
+			g.addStatements(p)
 		default:
-			problems = append(problems, fmt.Sprintf("policy %v is neither a managed policy name nor a document", p))
+			g.problems = append(g.problems, fmt.Sprintf("policy %v is neither a managed policy name nor a document", p))
 		}
 	}
-	sort.Strings(secrets)
-	return secrets, problems
+	return g
+}
+
+// dataAPIRoleGrants reads the properties of a function's own role: assumed
+// by Lambda only, with the managed policies SAM would attach but the VPC
+// access one, and inline policy documents.
+func dataAPIRoleGrants(props map[string]any) policyGrants {
+	var g policyGrants
+	for k := range props {
+		if !slices.Contains([]string{"Description", "AssumeRolePolicyDocument", "ManagedPolicyArns", "Policies"}, k) {
+			g.problems = append(g.problems, fmt.Sprintf("role property %s is not expected", k))
+		}
+	}
+	trust := map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Effect":    "Allow",
+			"Principal": map[string]any{"Service": "lambda.amazonaws.com"},
+			"Action":    "sts:AssumeRole",
+		}},
+	}
+	if got := props["AssumeRolePolicyDocument"]; !reflect.DeepEqual(got, trust) {
+		g.problems = append(g.problems, fmt.Sprintf("role trust policy %v, want Lambda's only: %v", got, trust))
+	}
+	managed := []any{
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"},
+	}
+	if got := props["ManagedPolicyArns"]; !reflect.DeepEqual(got, managed) {
+		g.problems = append(g.problems, fmt.Sprintf("role managed policies %v, want basic execution and X-Ray only (no VPC access): %v", got, managed))
+	}
+	list, _ := props["Policies"].([]any)
+	if len(list) == 0 {
+		g.problems = append(g.problems, "role has no inline Policies")
+	}
+	for _, p := range list {
+		pm, _ := p.(map[string]any)
+		doc, _ := pm["PolicyDocument"].(map[string]any)
+		if len(pm) != 2 || pm["PolicyName"] == nil || doc == nil {
+			g.problems = append(g.problems, fmt.Sprintf("role policy %v is not a PolicyName and a PolicyDocument", p))
+			continue
+		}
+		g.addStatements(doc)
+	}
+	return g
+}
+
+// addStatements reads a policy document's statements: Allow statements of
+// secretsmanager:GetSecretValue on Refs to secret parameters, or of rds-data
+// actions, and no wildcard action.
+func (g *policyGrants) addStatements(doc map[string]any) {
+	statements, ok := doc["Statement"].([]any)
+	if !ok {
+		g.problems = append(g.problems, fmt.Sprintf("policy %v is not a policy document with a Statement list", doc))
+		return
+	}
+	for _, st := range statements {
+		sm, _ := st.(map[string]any)
+		for k := range sm {
+			if !slices.Contains([]string{"Sid", "Effect", "Action", "Resource"}, k) {
+				g.problems = append(g.problems, fmt.Sprintf("statement key %s is not allowed", k))
+			}
+		}
+		if sm["Effect"] != "Allow" {
+			g.problems = append(g.problems, fmt.Sprintf("statement effect %v", sm["Effect"]))
+		}
+		actionList, ok := sm["Action"].([]any)
+		if !ok {
+			actionList = []any{sm["Action"]}
+		}
+		var actions []string
+		for _, a := range actionList {
+			s, _ := a.(string)
+			if s == "" || strings.Contains(s, "*") {
+				g.problems = append(g.problems, fmt.Sprintf("action %v is not one named action", a))
+			}
+			actions = append(actions, s)
+		}
+		resources, ok := sm["Resource"].([]any)
+		if !ok {
+			resources = []any{sm["Resource"]}
+		}
+		switch {
+		case slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}):
+			for _, r := range resources {
+				rm, _ := r.(map[string]any)
+				name, _ := rm["Ref"].(string)
+				if len(rm) != 1 || !strings.HasSuffix(name, "SecretARN") {
+					g.problems = append(g.problems, fmt.Sprintf("resource %v is not a Ref to a secret parameter", r))
+					continue
+				}
+				if !slices.Contains(g.secrets, name) {
+					g.secrets = append(g.secrets, name)
+				}
+			}
+		case len(actions) > 0 && !slices.ContainsFunc(actions, func(a string) bool { return !strings.HasPrefix(a, "rds-data:") }):
+			g.dataAPIActions = append(g.dataAPIActions, actions...)
+			g.dataAPIResources = append(g.dataAPIResources, resources...)
+		default:
+			g.problems = append(g.problems, fmt.Sprintf("actions %v; only secretsmanager:GetSecretValue or rds-data actions are allowed", sm["Action"]))
+		}
+	}
+	sort.Strings(g.secrets)
+}
+
+// TestDatabaseAccessVariants: DatabaseAccess changes the functions' network,
+// role and connection variables and adds their Data API roles, and nothing
+// else in the rendered template; with direct those places keep the values
+// they had before the parameter existed (no VpcConfig change, no Role, no
+// DB_DRIVER, no IAM role: TestFunctions, TestFunctionEnvironment and
+// TestFunctionPolicies), so a stack deployed before it stays as it is.
+func TestDatabaseAccessVariants(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	var want []string
+	for _, fn := range []string{"ApiFunction", "OpsFunction"} {
+		props := "Resources." + fn + ".Properties."
+		want = append(want, props+"VpcConfig", props+"Role", "Resources."+fn+"DataApiRole")
+		for _, v := range append(slices.Collect(maps.Keys(directEnv)), "DB_DRIVER") {
+			want = append(want, props+"Environment.Variables."+v)
+		}
+	}
+	sort.Strings(want)
+	// The rendered template by the values of the other parameters.
+	direct, dataAPI := map[string]map[string]any{}, map[string]map[string]any{}
+	names := map[string]string{} // the direct scenario's name
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		others := maps.Clone(scenarios[name].values)
+		delete(others, "DatabaseAccess")
+		key := fmt.Sprint(others) // fmt prints map keys sorted
+		if isDataAPI(t, scenarios[name]) {
+			dataAPI[key] = doc
+		} else {
+			direct[key], names[key] = doc, name
+		}
+	}
+	if len(direct) == 0 || len(direct) != len(dataAPI) {
+		t.Fatalf("%d direct and %d data-api scenarios, want as many of each", len(direct), len(dataAPI))
+	}
+	for key, d := range direct {
+		got := differences("", d, dataAPI[key])
+		if sort.Strings(got); !slices.Equal(got, want) {
+			t.Errorf("[%s] direct and data-api differ at %v, want exactly %v", names[key], got, want)
+		}
+	}
+}
+
+// differences lists the paths (keys joined by dots) at which two rendered
+// templates differ: a key that one mapping has and the other lacks, or
+// values that are not mappings on both sides and are not equal.
+func differences(path string, a, b any) []string {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if !aok || !bok {
+		if reflect.DeepEqual(a, b) {
+			return nil
+		}
+		return []string{path}
+	}
+	var out []string
+	keys := slices.Collect(maps.Keys(am))
+	for k := range bm {
+		if _, ok := am[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		av, inA := am[k]
+		bv, inB := bm[k]
+		if inA != inB {
+			out = append(out, p)
+			continue
+		}
+		out = append(out, differences(p, av, bv)...)
+	}
+	return out
 }
 
 // TestFunctions checks the build, runtime and network settings of both
@@ -475,10 +728,6 @@ func TestFunctions(t *testing.T) {
 			"Handler":       "bootstrap",
 			"CodeUri":       ".",
 			"Tracing":       "Active",
-			"VpcConfig": map[string]any{
-				"SubnetIds":        ref("SubnetIds"),
-				"SecurityGroupIds": []any{ref("LambdaSecurityGroupId")},
-			},
 		} {
 			if !reflect.DeepEqual(p[key], want) {
 				t.Errorf("%s: %s = %v, want %v", fn, key, p[key], want)
@@ -492,6 +741,23 @@ func TestFunctions(t *testing.T) {
 		}
 		if events, ok := p["Events"]; ok {
 			t.Errorf("%s has SAM events %v; the REST API is wired with plain resources", fn, events)
+		}
+	}
+	// In the VPC with DatabaseAccess=direct, outside it with data-api.
+	directVpc := map[string]any{
+		"SubnetIds":        ref("SubnetIds"),
+		"SecurityGroupIds": []any{ref("LambdaSecurityGroupId")},
+	}
+	scenarios := scenarioByName(t, tpl)
+	for name, doc := range resolvedAll(t, tpl) {
+		dataAPI := isDataAPI(t, scenarios[name])
+		for _, fn := range fns {
+			got, ok := propsOf(resourceOf(doc, fn))["VpcConfig"]
+			if dataAPI && ok {
+				t.Errorf("[%s] %s: VpcConfig %v; with the Data API the function runs outside the VPC", name, fn, got)
+			} else if !dataAPI && !reflect.DeepEqual(got, directVpc) {
+				t.Errorf("[%s] %s: VpcConfig = %v, want %v", name, fn, got, directVpc)
+			}
 		}
 	}
 	api := propsOf(tpl.resources()["ApiFunction"])
@@ -828,7 +1094,7 @@ func TestAuroraCluster(t *testing.T) {
 			"DatabaseName":             ref("DBName"),
 			"StorageEncrypted":         true,
 			"ManageMasterUserPassword": true,
-			"EnableHttpEndpoint":       true,
+			"EnableHttpEndpoint":       true, // the Data API (DatabaseAccess=data-api)
 			"DeletionProtection":       s.values["DeletionProtection"] == "true",
 			"ServerlessV2ScalingConfiguration": map[string]any{
 				"MinCapacity": ref("MinCapacity"),
@@ -871,6 +1137,12 @@ func TestAuroraCluster(t *testing.T) {
 		if secret["Type"] != "AWS::SecretsManager::Secret" || gen["GenerateStringKey"] != "password" ||
 			!strings.Contains(fmt.Sprint(gen["SecretStringTemplate"]), `"username"`) {
 			t.Errorf("[%s] DBRuntimeSecretARN must be a generated secret with username and password: %v", name, secret)
+		}
+		// The cluster's own ARN: template.yaml's DatabaseAccess=data-api
+		// sends the Data API there and allows rds-data on it only.
+		co, _ := outputs["DBClusterARN"].(map[string]any)
+		if !reflect.DeepEqual(co["Value"], map[string]any{"Fn::GetAtt": []any{clusters[0], "DBClusterArn"}}) {
+			t.Errorf("[%s] DBClusterARN output %v, want the cluster's DBClusterArn", name, co["Value"])
 		}
 		so, _ := outputs["DBSecretARN"].(map[string]any)
 		if !reflect.DeepEqual(so["Value"], map[string]any{"Fn::GetAtt": []any{clusters[0], "MasterUserSecret.SecretArn"}}) {
