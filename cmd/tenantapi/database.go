@@ -194,8 +194,13 @@ func (d *database) close() {
 // runtime role's secret is read here too, for migrate to create the role
 // with its password.
 func openDataAPI(ctx context.Context, cfg dbConfig, set []postgres.Migration, secrets *awssecrets.Cache) (*database, error) {
+	if cfg.SecretARN == "" {
+		// A function that serves tenants only is given the runtime
+		// role's secret alone, as with connections.
+		cfg.SecretARN, cfg.RuntimeSecretARN = cfg.RuntimeSecretARN, ""
+	}
 	if cfg.ClusterARN == "" || cfg.SecretARN == "" || cfg.Name == "" {
-		return nil, usagef("DB_DRIVER=data-api needs DB_CLUSTER_ARN, DB_SECRET_ARN and DB_NAME")
+		return nil, usagef("DB_DRIVER=data-api needs DB_CLUSTER_ARN, DB_SECRET_ARN (or DB_RUNTIME_SECRET_ARN) and DB_NAME")
 	}
 	if cfg.URL != "" || cfg.RuntimeURL != "" {
 		return nil, usagef("DB_DRIVER=data-api takes no DATABASE_URL or DATABASE_RUNTIME_URL")
