@@ -197,3 +197,22 @@ func (s *SchemaStore) load(ctx context.Context, prev *schemaState) (*schemaState
 	}
 	return st, nil
 }
+
+// RecordedSchema returns the recorded shape of version v as the owner
+// reads it (migrate's summary, before the runtime role may exist); the
+// empty schema for 0.
+func (m *Migrator) RecordedSchema(ctx context.Context, v int) (*tenantapi.Schema, error) {
+	if v == 0 {
+		return empty, nil
+	}
+	var doc string
+	err := m.db.owner.QueryRow(ctx, `SELECT schema::text FROM public.application_schemas WHERE version = $1`, v).Scan(&doc)
+	if err != nil {
+		return nil, translate(err, publicScope)
+	}
+	sc := new(tenantapi.Schema)
+	if err := json.Unmarshal([]byte(doc), sc); err != nil {
+		return nil, tenantapi.Wrap(tenantapi.CodeInternal, fmt.Errorf("application_schemas: %w", err), "internal error")
+	}
+	return sc, nil
+}

@@ -118,7 +118,7 @@ func migrate(ctx context.Context, db *postgres.DB, id tenantapi.TenantID, concur
 		return res, fmt.Errorf("migrating tenants: %w", err)
 	}
 	res.Total, res.Migrated, res.UpToDate, res.Complete = report.Total, report.Migrated, report.UpToDate, report.Complete
-	schema, err := postgres.NewSchemaStore(db).Schema(ctx, res.TenantVersion)
+	schema, err := m.RecordedSchema(ctx, res.TenantVersion)
 	if err != nil {
 		return res, err
 	}
