@@ -166,5 +166,3 @@ func sqlState(err error) string {
 // isUndefinedTable reports whether err says a table does not exist.
 func isUndefinedTable(err error) bool { return sqlState(err) == sqlUndefinedTable }
 
-// isNoRows reports whether err is the driver's "no rows".
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
