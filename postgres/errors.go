@@ -165,4 +165,3 @@ func sqlState(err error) string {
 
 // isUndefinedTable reports whether err says a table does not exist.
 func isUndefinedTable(err error) bool { return sqlState(err) == sqlUndefinedTable }
-
