@@ -50,6 +50,13 @@ func overDataAPI(t *testing.T) bool { return strings.HasPrefix(t.Name(), "TestOv
 // whose user is the owner's secret, and returns the driver's configuration.
 func dataAPIFor(t *testing.T, dbURL string) *postgres.DataAPI {
 	t.Helper()
+	api, _ := fakeDataAPI(t, dbURL)
+	return api
+}
+
+// fakeDataAPI is dataAPIFor that returns the endpoint too.
+func fakeDataAPI(t testing.TB, dbURL string) (*postgres.DataAPI, *fakerdsdata.Server) {
+	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -70,5 +77,5 @@ func dataAPIFor(t *testing.T, dbURL string) *postgres.DataAPI {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 	})
 	return &postgres.DataAPI{Client: client, ClusterARN: fakerdsdata.DefaultClusterARN, Database: strings.TrimPrefix(u.Path, "/"),
-		OwnerSecretARN: ownerSecret, OwnerUser: u.User.Username()}
+		OwnerSecretARN: ownerSecret, OwnerUser: u.User.Username()}, srv
 }

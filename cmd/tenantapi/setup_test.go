@@ -64,20 +64,19 @@ func setup(t *testing.T, mod ...func(*serverConfig)) *apiEnv {
 func setupSet(t *testing.T, set []postgres.Migration, mod ...func(*serverConfig)) *apiEnv {
 	t.Helper()
 	t.Parallel()
-	ctx := context.Background()
 	url := testdb.New(t)
 	pc := postgres.Config{URL: url, TenantRoles: true, ApplicationSet: set}
 	if overDataAPI(t) {
 		pc = postgres.Config{DataAPI: dataAPIFor(t, url), TenantRoles: true, ApplicationSet: set}
 	}
-	db, err := postgres.Open(ctx, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := migrate(ctx, db, "", 4, nil); err != nil {
-		t.Fatal(err)
-	}
+	return serveDB(t, url, pc, mod...)
+}
+
+// serveDB starts the API on the database at url, opened with pc and
+// migrated.
+func serveDB(t *testing.T, url string, pc postgres.Config, mod ...func(*serverConfig)) *apiEnv {
+	t.Helper()
+	db := openMigrated(t, pc)
 	cfg := newEnv(func(string) string { return "" }).server()
 	cfg.AdminToken = testAdminToken
 	cfg.DeleteGrace = 300 * time.Millisecond
@@ -93,6 +92,21 @@ func setupSet(t *testing.T, set []postgres.Migration, mod ...func(*serverConfig)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &apiEnv{t: t, url: url, db: db, srv: srv, api: api, logs: logs, cfg: cfg, keyOf: map[string]string{}}
+}
+
+// openMigrated opens pc, closed when the test ends, and migrates it.
+func openMigrated(t testing.TB, pc postgres.Config) *postgres.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if _, err := migrate(ctx, db, "", 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // response is a finished HTTP exchange.
