@@ -23,20 +23,27 @@ func cli(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 	return code, out.String(), errb.String()
 }
 
+// cliJSON runs a command (with --json in args) and decodes the one JSON
+// document it prints.
+func cliJSON(t *testing.T, env map[string]string, args ...string) map[string]any {
+	t.Helper()
+	code, out, errs := cli(t, env, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errs)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("%v: not exactly one JSON document: %q", args, out)
+	}
+	return m
+}
+
 func TestCLI(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"DATABASE_URL": testdb.New(t), "TENANT_DELETE_GRACE": "100ms"}
 	mustJSON := func(args ...string) map[string]any {
 		t.Helper()
-		code, out, errs := cli(t, env, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(out), &m); err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
-			t.Fatalf("%v: not exactly one JSON document: %q", args, out)
-		}
-		return m
+		return cliJSON(t, env, args...)
 	}
 	m := mustJSON("migrate", "--json")
 	if m["complete"] != true || m["tenants_total"] != 0.0 {
