@@ -87,6 +87,8 @@ func translate(err error, s scope) error {
 func translateServer(pe *pgconn.PgError, err error, s scope) error {
 	switch {
 	case pe.Code == sqlUniqueViolation && pe.TableName == "tenants" && pe.SchemaName == "public",
+		// The Data API names the constraint only, not its table.
+		pe.Code == sqlUniqueViolation && pe.TableName == "" && pe.ConstraintName == "tenants_pkey",
 		pe.Code == sqlDuplicateSchema:
 		// The tenants primary key, or a schema of that name left behind:
 		// either way the id is taken.
