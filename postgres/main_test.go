@@ -39,13 +39,19 @@ func setup(t *testing.T) *stores {
 func setupWith(t *testing.T, cfg Config) *stores {
 	t.Helper()
 	cfg.URL = testdb.New(t)
-	db := open(t, cfg)
+	return storesOn(t, cfg.URL, open(t, cfg))
+}
+
+// storesOn migrates the public schema of db, at url, and returns the
+// stores on it.
+func storesOn(t *testing.T, url string, db *DB) *stores {
+	t.Helper()
 	mig := NewMigrator(db)
 	if _, err := mig.MigratePublic(t.Context()); err != nil {
 		t.Fatalf("MigratePublic: %v", err)
 	}
 	return &stores{
-		url:     cfg.URL,
+		url:     url,
 		db:      db,
 		mig:     mig,
 		tenants: NewTenantStore(db, mig),
