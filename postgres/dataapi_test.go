@@ -142,20 +142,7 @@ func TestDataAPIResuming(t *testing.T) {
 // connection.
 func TestDataAPITimeoutIsUnavailable(t *testing.T) {
 	dataAPIModes(t, func(t *testing.T, s *stores, _ *fakerdsdata.Server) {
-		ref := s.createTenant(t, "acme")
-		res := itemsAt(t, s.db, ref)
-		tx, err := s.db.owner.Begin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(context.WithoutCancel(t.Context()))
-		if _, err := tx.Exec(t.Context(), `LOCK TABLE "tenant_acme".items IN ACCESS EXCLUSIVE MODE`); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		_, _, err = s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 10})
-		wantCode(t, err, tenantapi.CodeUnavailable)
+		testItemTimeout(t, s, 300*time.Millisecond)
 	})
 }
 

@@ -443,7 +443,12 @@ func TestItemsOfDroppedTenant(t *testing.T) {
 
 func TestItemTimeoutIsUnavailable(t *testing.T) {
 	t.Parallel()
-	s := setup(t)
+	testItemTimeout(t, setup(t), 100*time.Millisecond)
+}
+
+// testItemTimeout lists items while the table is locked, with a deadline
+// of d: unavailable.
+func testItemTimeout(t *testing.T, s *stores, d time.Duration) {
 	ref := s.createTenant(t, "acme")
 	res := itemsAt(t, s.db, ref)
 	tx, err := s.db.owner.Begin(t.Context())
@@ -454,7 +459,7 @@ func TestItemTimeoutIsUnavailable(t *testing.T) {
 	if _, err := tx.Exec(t.Context(), `LOCK TABLE "tenant_acme".items IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
 	_, _, err = s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 10})
 	wantCode(t, err, tenantapi.CodeUnavailable)
