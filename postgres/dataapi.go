@@ -832,6 +832,12 @@ func dataAPIError(err error) error {
 	}
 	name, msg := apiErr.ErrorCode(), apiErr.ErrorMessage()
 	if m := sqlStateOf.FindStringSubmatch(msg); m != nil {
+		if strings.HasPrefix(msg, "FATAL:") {
+			// The service could not log in as the secret's user, or
+			// lost the session: what a connection reports as failing to
+			// connect, unavailable.
+			return &dataAPIUnavailable{name: name + " (FATAL, SQLSTATE " + m[1] + ")"}
+		}
 		pe := &pgconn.PgError{Severity: "ERROR", Code: m[1], Message: "statement failed (the Data API's message is withheld)"}
 		if c := constraintOf.FindStringSubmatch(msg); c != nil {
 			pe.ConstraintName = strings.ReplaceAll(c[1], `""`, `"`)

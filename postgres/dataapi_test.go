@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rdsdata"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantapi/tenantapi"
@@ -238,4 +239,35 @@ func TestDataAPIFailedStatementEndsTransaction(t *testing.T) {
 	if n := s.queryInt(t, `SELECT count(*) FROM public.t`); n != 0 {
 		t.Errorf("%d rows kept by a transaction that failed", n)
 	}
+}
+
+// TestDataAPILoginFailureIsUnavailable: when the service cannot log in
+// as a secret's user (a password rotated in the database but not yet in
+// the secret, a role not created yet), a tenant request is unavailable,
+// as with a connection the server refuses; not an internal error.
+func TestDataAPILoginFailureIsUnavailable(t *testing.T) {
+	t.Parallel()
+	const runtimeSecret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:runtime"
+	s, _ := setupDataAPI(t, Config{}, func(o *fakerdsdata.Options) {
+		o.Secrets[runtimeSecret] = fakerdsdata.Credentials{Username: "no_such_runtime_role", Password: "wrong-password"}
+	})
+	ref := s.createTenant(t, "acme")
+	res := itemsAt(t, s.db, ref)
+	a := *s.db.owner.(*dataAPI)
+	a.secret, a.u = runtimeSecret, "no_such_runtime_role"
+	s.db.runtime = &a
+	_, err := s.rows.Get(t.Context(), ref, res, uuid.Must(uuid.NewV7()))
+	wantCode(t, err, tenantapi.CodeUnavailable)
+
+	// The same with connections.
+	viaPgx := setup(t)
+	ref = viaPgx.createTenant(t, "acme")
+	u, err := url.Parse(viaPgx.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("no_such_runtime_role", "wrong-password")
+	db := open(t, Config{URL: viaPgx.url, RuntimeURL: u.String()})
+	_, err = NewRowStore(db).Get(t.Context(), ref, itemsAt(t, viaPgx.db, ref), uuid.Must(uuid.NewV7()))
+	wantCode(t, err, tenantapi.CodeUnavailable)
 }
