@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	"github.com/tenantapi/tenantapi"
@@ -31,7 +32,7 @@ func NewChangeStore(db *DB) *ChangeStore { return &ChangeStore{db: db} }
 func (s *ChangeStore) RegistryChanges(ctx context.Context, since time.Time) (tenantapi.RegistryChanges, error) {
 	var (
 		c      tenantapi.RegistryChanges
-		hashes [][]byte
+		hashes []string // hex: an array of bytea is one the Data API cannot answer
 		ids    []string
 	)
 	if since.IsZero() {
@@ -41,7 +42,7 @@ func (s *ChangeStore) RegistryChanges(ctx context.Context, since time.Time) (ten
 	}
 	from := since.Add(-changeLookback)
 	err := s.db.runtime.QueryRow(ctx, `SELECT statement_timestamp(),
-		ARRAY(SELECT hash FROM public.api_keys WHERE revoked_at > $1),
+		ARRAY(SELECT encode(hash, 'hex') FROM public.api_keys WHERE revoked_at > $1),
 		ARRAY(SELECT id FROM public.tenants WHERE updated_at > $1 AND updated_at > created_at
 			UNION SELECT id FROM public.tenant_tombstones WHERE deleted_at > $1)`, from).
 		Scan(&c.Until, &hashes, &ids)
@@ -51,8 +52,8 @@ func (s *ChangeStore) RegistryChanges(ctx context.Context, since time.Time) (ten
 	if c.Until.Sub(since) > tombstoneRetention-changeLookback {
 		return tenantapi.RegistryChanges{Until: c.Until, Reset: true}, nil
 	}
-	for _, h := range hashes {
-		if len(h) == 32 {
+	for _, x := range hashes {
+		if h, err := hex.DecodeString(x); err == nil && len(h) == 32 {
 			c.RevokedKeys = append(c.RevokedKeys, [32]byte(h))
 		}
 	}

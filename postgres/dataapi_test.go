@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,4 +271,37 @@ func TestDataAPILoginFailureIsUnavailable(t *testing.T) {
 	db := open(t, Config{URL: viaPgx.url, RuntimeURL: u.String()})
 	_, err = NewRowStore(db).Get(t.Context(), ref, itemsAt(t, viaPgx.db, ref), uuid.Must(uuid.NewV7()))
 	wantCode(t, err, tenantapi.CodeUnavailable)
+}
+
+// TestDataAPIChangeFeed: the registry's change feed reads through the Data
+// API as through a connection: a revoked key and an updated tenant are
+// reported (the feed's arrays are ones the Data API can answer).
+func TestDataAPIChangeFeed(t *testing.T) {
+	t.Parallel()
+	s, _ := setupDataAPI(t, Config{})
+	ctx := t.Context()
+	feed := NewChangeStore(s.db)
+	first, err := feed.RegistryChanges(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.createTenant(t, "acme")
+	key, _, err := s.keys.CreateKey(ctx, "acme", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.keys.RevokeKey(ctx, "acme", key.ID); err != nil {
+		t.Fatal(err)
+	}
+	name := "Renamed"
+	if _, err := s.tenants.UpdateTenant(ctx, "acme", tenantapi.TenantUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := feed.RegistryChanges(ctx, first.Until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RevokedKeys) != 1 || !slices.Contains(c.Tenants, "acme") || c.Reset {
+		t.Errorf("changes = %+v; want the revoked key and acme", c)
+	}
 }
