@@ -232,7 +232,7 @@ func (d *dataAPI) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 	if br.err != nil {
 		_ = d.rollback(context.WithoutCancel(ctx), tx)
 	} else if err := d.commit(ctx, tx); err != nil {
-		br.err, br.failedAt = err, len(b.QueuedQueries)
+		br.err = err
 	}
 	return br
 }
@@ -240,11 +240,11 @@ func (d *dataAPI) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 // batch runs b's statements one by one in transaction tx, stopping at
 // the first error, as PostgreSQL stops a pipeline.
 func (d *dataAPI) batch(ctx context.Context, tx string, b *pgx.Batch) *dataBatch {
-	br := &dataBatch{b: b, failedAt: -1}
-	for i, q := range b.QueuedQueries {
+	br := &dataBatch{b: b}
+	for _, q := range b.QueuedQueries {
 		out, err := d.run(ctx, tx, q.SQL, q.Arguments)
 		if err != nil {
-			br.err, br.failedAt = err, i
+			br.err = err
 			break
 		}
 		br.outs = append(br.outs, out)
@@ -324,20 +324,19 @@ func (s *dataSession) QueryRow(ctx context.Context, sql string, args ...any) pgx
 
 // SendBatch runs b in the session's transaction; a BEGIN in it starts one.
 func (s *dataSession) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	br := &dataBatch{b: b, failedAt: -1}
-	for i, q := range b.QueuedQueries {
-		if tag, ok, err := s.control(ctx, q.SQL); ok {
+	br := &dataBatch{b: b}
+	for _, q := range b.QueuedQueries {
+		if _, ok, err := s.control(ctx, q.SQL); ok {
 			if err != nil {
-				br.err, br.failedAt = err, i
+				br.err = err
 				break
 			}
 			br.outs = append(br.outs, &rdsdata.ExecuteStatementOutput{})
-			_ = tag
 			continue
 		}
 		out, err := s.d.run(ctx, s.tx, q.SQL, q.Arguments)
 		if err != nil {
-			br.err, br.failedAt = err, i
+			br.err = err
 			break
 		}
 		br.outs = append(br.outs, out)
@@ -430,12 +429,11 @@ func commandTag(sql string, out *rdsdata.ExecuteStatementOutput) pgconn.CommandT
 // dataBatch is the results of a batch the Data API ran: one output per
 // statement up to the first that failed.
 type dataBatch struct {
-	b        *pgx.Batch
-	outs     []*rdsdata.ExecuteStatementOutput
-	err      error
-	failedAt int // the statement that failed, -1 for none
-	next     int
-	closed   bool
+	b      *pgx.Batch
+	outs   []*rdsdata.ExecuteStatementOutput
+	err    error
+	next   int
+	closed bool
 }
 
 // result returns the next statement's output.
