@@ -72,20 +72,7 @@ func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, n
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}`, id)); err != nil {
-			return err
-		}
-		prelude := &pgx.Batch{}
-		prelude.Queue(setSearchPath, quotedSchema(id))
-		prelude.Queue(forTenant(tenantLedgerDDL, id))
-		prelude.Queue(fleetLedgerSQL).Query(func(rows pgx.Rows) error {
-			fleet, err := pgx.CollectRows(rows, pgx.RowToStructByPos[appliedMigration])
-			if err == nil {
-				err = checkApplied(s.m.app, fleet, true)
-			}
-			return err
-		})
-		if err := tx.SendBatch(ctx, prelude).Close(); err != nil {
+		if err := s.createSchema(ctx, tx, id); err != nil {
 			return err
 		}
 		product, app, err := s.m.applyPending(ctx, tx, ledgers{})
