@@ -31,6 +31,10 @@ Subcommands:
                                      --rps 0: none; --burst default: one second's worth)
   limit ID --default [--json]        back to RATE_LIMIT_RPS and RATE_LIMIT_BURST
   delete ID --yes                    revoke its keys, wait out caches, drop its schema
+  export ID [--out FILE]             write a consistent snapshot of every table of the tenant
+                                     as one archive (default: standard output; keys are not exported)
+  import FILE [--as NEWID]           create the tenant from an archive ('-': standard input), all or
+                                     nothing, verified, then migrated to this binary's version
 `
 
 // tenantOut is a tenant as the CLI prints it in JSON, the same shape as the
@@ -76,6 +80,8 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	rps := fs.Float64("rps", -1, "requests a second (limit; 0: no limit)")
 	burst := fs.Int("burst", 0, "bucket size (limit; default: one second's worth of --rps)")
 	toDefault := fs.Bool("default", false, "go back to the server's default rate limit (limit)")
+	outFile := fs.String("out", "", "archive to write (export; default: standard output)")
+	asID := fs.String("as", "", "import under this id (import; default: the archive's)")
 	pos, done, err := parseFlags(fs, args[1:], stdout, stderr)
 	if done || err != nil {
 		return err
@@ -84,7 +90,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	switch sub {
 	case "list":
 		wantArgs = 0
-	case "create", "show", "suspend", "activate", "delete", "limit", "usage":
+	case "create", "show", "suspend", "activate", "delete", "limit", "usage", "export", "import":
 	default:
 		return usagef("unknown tenants subcommand %q", sub)
 	}
@@ -92,7 +98,11 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		return usagef("tenants %s takes %d argument(s), got %d", sub, wantArgs, len(pos))
 	}
 	var id tenantapi.TenantID
-	if wantArgs == 1 {
+	if sub == "import" {
+		if id, err = importID(*asID); err != nil {
+			return err
+		}
+	} else if wantArgs == 1 {
 		if id, err = tenantapi.ParseTenantID(pos[0]); err != nil {
 			return usagef("tenant id %q must match ^[a-z0-9][a-z0-9_]{0,39}$", pos[0])
 		}
@@ -148,6 +158,10 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		return listTenants(ctx, store, *asJSON, stdout)
 	case "usage":
 		return showUsage(ctx, store, id, *asJSON, stdout)
+	case "export":
+		return exportTenant(ctx, store, id, *outFile, *asJSON, stdout, stderr)
+	case "import":
+		return importTenant(ctx, store, pos[0], id, *asJSON, stdout)
 	}
 	if err != nil {
 		return err
