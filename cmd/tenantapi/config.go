@@ -30,6 +30,8 @@ type env struct {
 	// migrated, when set, is told how many tenants a migrate command run
 	// in this process migrated and failed (metrics on Lambda).
 	migrated func(migrated, failed int)
+	// stdin is the program's standard input (tenants import -).
+	stdin io.Reader
 }
 
 func newEnv(getenv func(string) string) *env { return &env{getenv: getenv} }

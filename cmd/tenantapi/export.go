@@ -66,8 +66,11 @@ func exportTenant(ctx context.Context, store *postgres.TenantStore, id tenantapi
 }
 
 // importTenant creates a tenant from the archive in file ("-": stdin).
-func importTenant(ctx context.Context, store *postgres.TenantStore, file string, as tenantapi.TenantID, asJSON bool, stdout io.Writer) error {
-	var r io.Reader = os.Stdin
+func importTenant(ctx context.Context, store *postgres.TenantStore, file string, stdin io.Reader, as tenantapi.TenantID, asJSON bool, stdout io.Writer) error {
+	r := stdin
+	if file == "-" && stdin == nil {
+		return usagef("tenants import - reads standard input, which this process has none of; name a file")
+	}
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {

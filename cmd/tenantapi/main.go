@@ -75,6 +75,7 @@ whatever its arguments.
 // command. Tests call it with their own environment and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env := newEnv(getenv)
+	env.stdin = stdin
 	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		// The same file is the Lambda bootstrap, whatever its arguments.
 		return cmdLambda(ctx, env, stdout, stderr)

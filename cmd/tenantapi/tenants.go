@@ -161,7 +161,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	case "export":
 		return exportTenant(ctx, store, id, *outFile, *asJSON, stdout, stderr)
 	case "import":
-		return importTenant(ctx, store, pos[0], id, *asJSON, stdout)
+		return importTenant(ctx, store, pos[0], env.stdin, id, *asJSON, stdout)
 	}
 	if err != nil {
 		return err
