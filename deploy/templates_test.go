@@ -1088,14 +1088,15 @@ func TestAuroraCluster(t *testing.T) {
 		cluster := resourceOf(doc, clusters[0])
 		cp := propsOf(cluster)
 		for key, want := range map[string]any{
-			"Engine":                   "aurora-postgresql",
-			"EngineMode":               "provisioned",
-			"EngineVersion":            ref("EngineVersion"),
-			"DatabaseName":             ref("DBName"),
-			"StorageEncrypted":         true,
-			"ManageMasterUserPassword": true,
-			"EnableHttpEndpoint":       true, // the Data API (DatabaseAccess=data-api)
-			"DeletionProtection":       s.values["DeletionProtection"] == "true",
+			"Engine":                      "aurora-postgresql",
+			"EngineMode":                  "provisioned",
+			"EngineVersion":               ref("EngineVersion"),
+			"DatabaseName":                ref("DBName"),
+			"StorageEncrypted":            true,
+			"ManageMasterUserPassword":    true,
+			"EnableHttpEndpoint":          true, // the Data API (DatabaseAccess=data-api)
+			"DBClusterParameterGroupName": ref("DBClusterParameterGroup"),
+			"DeletionProtection":          s.values["DeletionProtection"] == "true",
 			"ServerlessV2ScalingConfiguration": map[string]any{
 				"MinCapacity": ref("MinCapacity"),
 				"MaxCapacity": ref("MaxCapacity"),
@@ -1104,6 +1105,12 @@ func TestAuroraCluster(t *testing.T) {
 			if !reflect.DeepEqual(cp[key], want) {
 				t.Errorf("[%s] cluster %s = %v, want %v", name, key, cp[key], want)
 			}
+		}
+		// Logical replication, for online tenant moves, on a parameter
+		// group of the engine's family.
+		pg := propsOf(resourceOf(doc, "DBClusterParameterGroup"))
+		if pg["Family"] != "aurora-postgresql16" || !reflect.DeepEqual(pg["Parameters"], map[string]any{"rds.logical_replication": "1"}) {
+			t.Errorf("[%s] cluster parameter group %v: want aurora-postgresql16 with rds.logical_replication 1", name, pg)
 		}
 		if _, ok := cp["MasterUserPassword"]; ok {
 			t.Errorf("[%s] cluster has a MasterUserPassword; RDS manages it", name)
