@@ -337,23 +337,35 @@ func (s *Server) writeInput(r *http.Request, res *tenantapi.Resource) (uuid.UUID
 	return id, obj, pre, err
 }
 
+// writeValues reads a PUT or PATCH of kind: the row id, the body's
+// values (and for PATCH the JSON fields to merge), the precondition. A
+// body that is not valid reports an absent row or a failed precondition
+// first, as §4.1 orders them (a PATCH that is not an object would replace
+// the whole row, which is never valid).
+func (s *Server) writeValues(r *http.Request, res *tenantapi.Resource, kind writeKind) (uuid.UUID, map[string]any, []tenantapi.Value, []int, tenantapi.Precondition, error) {
+	id, obj, pre, err := s.writeInput(r, res)
+	var (
+		vals  []tenantapi.Value
+		merge []int
+	)
+	if err == nil {
+		vals, merge, err = rowValues(res, obj, kind, &id)
+	}
+	if asError(err, tenantapi.CodeValidationFailed) {
+		if cerr := s.stores.Rows.Check(r.Context(), tenantOf(r), res, id, pre); cerr != nil {
+			err = cerr
+		}
+	}
+	return id, obj, vals, merge, pre, err
+}
+
 func (s *Server) replaceRow(w http.ResponseWriter, r *http.Request) {
 	res, err := s.resourceOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	id, obj, pre, err := s.writeInput(r, res)
-	var vals []tenantapi.Value
-	if err == nil {
-		vals, _, err = rowValues(res, obj, replaceBody, &id)
-	}
-	if asError(err, tenantapi.CodeValidationFailed) {
-		// Absent rows and failed preconditions outrank validation (§4.1).
-		if cerr := s.stores.Rows.Check(r.Context(), tenantOf(r), res, id, pre); cerr != nil {
-			err = cerr
-		}
-	}
+	id, _, vals, _, pre, err := s.writeValues(r, res, replaceBody)
 	if err != nil {
 		s.rowError(w, r, err)
 		return
@@ -372,21 +384,7 @@ func (s *Server) patchRow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	id, obj, pre, err := s.writeInput(r, res)
-	var (
-		vals  []tenantapi.Value
-		merge []int
-	)
-	if err == nil {
-		vals, merge, err = rowValues(res, obj, patchBody, &id)
-	}
-	if asError(err, tenantapi.CodeValidationFailed) {
-		// A patch that is not an object replaces the whole row, which is
-		// never valid; but absence and preconditions come first.
-		if cerr := s.stores.Rows.Check(r.Context(), tenantOf(r), res, id, pre); cerr != nil {
-			err = cerr
-		}
-	}
+	id, obj, vals, merge, pre, err := s.writeValues(r, res, patchBody)
 	if err != nil {
 		s.rowError(w, r, err)
 		return

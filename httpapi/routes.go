@@ -119,8 +119,7 @@ type routeKind int
 
 const (
 	openRoute     routeKind = iota // health, readiness, documentation
-	tenantRoute                    // X-Tenant-ID, credential, registry
-	resourceRoute                  // a tenantRoute whose {resource} must exist
+	resourceRoute                  // a known {resource}, then X-Tenant-ID, credential, registry
 	adminRoute                     // the admin token
 )
 
@@ -160,7 +159,7 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 		} else {
 			noteRoute(r, pattern)
 		}
-		if kind == tenantRoute || kind == resourceRoute {
+		if kind == resourceRoute {
 			setHeaders(w.Header(), "Cache-Control", "private, no-cache", "Vary", "Authorization, X-Tenant-ID")
 		}
 		s.cors(w, r)
@@ -181,7 +180,7 @@ func (s *Server) handle(pattern string, kind routeKind, ms methods) {
 			s.writeError(w, r, tenantapi.Errorf(tenantapi.CodeMethodNotAllowed, "method %s is not allowed here", sanitizeMethod(r.Method)))
 			return
 		}
-		if kind == tenantRoute || kind == resourceRoute {
+		if kind == resourceRoute {
 			s.tenant(w, r, h)
 			return
 		}

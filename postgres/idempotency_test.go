@@ -79,20 +79,7 @@ func TestIdempotencyKeyAcrossResources(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ctx := t.Context()
-	s.createTenant(t, "acme")
-	m := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "notes", SQL: "CREATE TABLE notes (id uuid PRIMARY KEY, body text NOT NULL)"})
-	if _, err := m.MigrateTenants(ctx, MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tn, err := s.tenants.Tenant(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := tenantRef(tn)
-	sc, err := NewSchemaStore(s.db).Schema(ctx, ref.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, sc := s.migrateAcme(t, Migration{Version: 2, Name: "notes", SQL: "CREATE TABLE notes (id uuid PRIMARY KEY, body text NOT NULL)"})
 	items, _ := sc.Resource("items")
 	notes, ok := sc.Resource("notes")
 	if ref.Version != 2 || items == nil || !ok {

@@ -214,3 +214,24 @@ func apiTime(t testing.TB, s string) time.Time {
 	}
 	return tm
 }
+
+// migrateAcme creates tenant acme, migrates it with the built-in set and
+// extra, and returns it with the schema of its new version.
+func (s *stores) migrateAcme(t *testing.T, extra Migration) (tenantapi.TenantRef, *tenantapi.Schema) {
+	t.Helper()
+	ctx := t.Context()
+	s.createTenant(t, "acme")
+	if _, err := s.mig.WithTenantMigrations(extra).MigrateTenants(ctx, MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := s.tenants.Tenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := tenantRef(tn)
+	sc, err := NewSchemaStore(s.db).Schema(ctx, ref.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, sc
+}

@@ -18,8 +18,7 @@ func TestRowEncodingsAgree(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	ctx := t.Context()
-	s.createTenant(t, "acme")
-	m := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "kinds", SQL: `
+	ref, sc := s.migrateAcme(t, Migration{Version: 2, Name: "kinds", SQL: `
 		CREATE TYPE mood AS ENUM ('ok', 'très "bien"');
 		CREATE TABLE kinds (
 			id uuid PRIMARY KEY,
@@ -27,18 +26,6 @@ func TestRowEncodingsAgree(t *testing.T) {
 			r real, d double precision, ok boolean, jb jsonb, js json, ts timestamptz, dt date,
 			u uuid, e mood, ta text[], ia integer[], tsa timestamptz[], ea mood[], ja jsonb[],
 			version bigint NOT NULL DEFAULT 1, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)`})
-	if _, err := m.MigrateTenants(ctx, MigrateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tn, err := s.tenants.Tenant(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := tenantRef(tn)
-	sc, err := NewSchemaStore(s.db).Schema(ctx, ref.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
 	res, ok := sc.Resource("kinds")
 	if !ok {
 		t.Fatalf("no kinds resource: %+v", sc.Private)

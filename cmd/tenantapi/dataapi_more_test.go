@@ -74,7 +74,9 @@ func TestDataAPIResumeFromZero(t *testing.T) {
 			if r.header.Get("Retry-After") == "" {
 				t.Errorf("%s %s: 503 without Retry-After", rq.method, rq.path)
 			}
-			if took > deadline+500*time.Millisecond {
+			// Slack for a loaded machine: the point is that the request
+			// does not wait on past its deadline.
+			if took > deadline+2*time.Second {
 				t.Errorf("%s %s answered after %v, past the request deadline of %v", rq.method, rq.path, took, deadline)
 			}
 			calls := 0
