@@ -101,6 +101,9 @@ var (
 	// ErrShapeChanged is a statement that met another shape of a table than
 	// the one the tenant's version has: the tenant was migrated meanwhile.
 	ErrShapeChanged = &Error{Code: CodeUnavailable, Detail: "the tenant's schema is being migrated; retry shortly"}
+	// ErrTenantMoving is a write held while the tenant moves to another
+	// database.
+	ErrTenantMoving = &Error{Code: CodeUnavailable, Detail: "the tenant is moving to another database; retry shortly"}
 )
 
 // Invalid returns a CodeValidationFailed error listing fields.

@@ -40,6 +40,12 @@ func ValidTenantID(s string) bool {
 	return true
 }
 
+// ValidDatabaseName reports whether s may name a database tenants live in:
+// ^[a-z][a-z0-9_]{0,39}$.
+func ValidDatabaseName(s string) bool {
+	return s != "" && s[0] >= 'a' && s[0] <= 'z' && ValidTenantID(s)
+}
+
 // Schema returns the name of the tenant's PostgreSQL schema, unquoted.
 // Callers quote it as an identifier before it reaches SQL.
 func (id TenantID) Schema() string { return "tenant_" + string(id) }
@@ -69,6 +75,9 @@ type Tenant struct {
 	// RateLimit is the tenant's own rate limit; nil means the server's
 	// default.
 	RateLimit *RateLimit
+	// Database names the database the tenant's schema lives in ("main":
+	// the control database).
+	Database string
 }
 
 // TenantRef identifies a tenant for a tenant-scoped store call: the validated
@@ -79,6 +88,11 @@ type TenantRef struct {
 	// Version is the version of the application set the tenant's schema is
 	// at (its schema_version): the shape its requests are served with.
 	Version int
+	// Database names the database the tenant's schema lives in, as the
+	// registry placed it when the reference was made; "" is "main". A
+	// reference that a move made stale still works: the store finds the
+	// tenant where it went.
+	Database string
 }
 
 // TenantUpdate is a partial update of a tenant; nil fields stay as they are.
@@ -104,6 +118,10 @@ type TenantStore interface {
 	// migration in one transaction. It returns ErrTenantExists (CodeConflict)
 	// when the id is taken, including by a tenant that is being deleted.
 	CreateTenant(ctx context.Context, id TenantID, name string) (Tenant, error)
+	// CreateTenantIn is CreateTenant in the database named ("" is where
+	// CreateTenant puts it: the non-draining database with the fewest
+	// tenants). An unknown database is CodeValidationFailed on /database.
+	CreateTenantIn(ctx context.Context, id TenantID, name, database string) (Tenant, error)
 	// Tenant returns the tenant with id, or ErrTenantNotFound.
 	Tenant(ctx context.Context, id TenantID) (Tenant, error)
 	// Tenants returns tenants ordered by id after page.After (a tenant id).

@@ -18,11 +18,13 @@ type tenantJSON struct {
 	CreatedAt     string                 `json:"created_at"`
 	UpdatedAt     string                 `json:"updated_at"`
 	RateLimit     *rateLimitJSON         `json:"rate_limit"`
+	Database      string                 `json:"database"`
 }
 
 func toTenantJSON(t tenantapi.Tenant) tenantJSON {
 	return tenantJSON{ID: t.ID, Name: t.Name, Status: t.Status, SchemaVersion: t.SchemaVersion,
-		CreatedAt: formatTime(t.CreatedAt), UpdatedAt: formatTime(t.UpdatedAt), RateLimit: toRateLimitJSON(t.RateLimit)}
+		CreatedAt: formatTime(t.CreatedAt), UpdatedAt: formatTime(t.UpdatedAt), RateLimit: toRateLimitJSON(t.RateLimit),
+		Database: t.Database}
 }
 
 // pathTenant returns the {id} of an admin path; a malformed id names no
@@ -75,7 +77,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var fe fieldErrors
-	unknownFields(obj, map[string]bool{"id": true, "name": true}, &fe)
+	unknownFields(obj, map[string]bool{"id": true, "name": true, "database": true}, &fe)
 	raw, _ := obj["id"].(string)
 	id, idErr := tenantapi.ParseTenantID(raw)
 	if idErr != nil {
@@ -85,11 +87,17 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 	if v, ok := obj["name"]; ok {
 		name = checkName(v, "/name", &fe)
 	}
+	var database string
+	if v, ok := obj["database"]; ok {
+		if database, _ = v.(string); !tenantapi.ValidDatabaseName(database) {
+			fe.add("/database", "must name a database: ^[a-z][a-z0-9_]{0,39}$")
+		}
+	}
 	if err := fe.err(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.stores.Tenants.CreateTenant(r.Context(), id, name)
+	t, err := s.stores.Tenants.CreateTenantIn(r.Context(), id, name, database)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -256,7 +256,7 @@ func TestDataAPILoginFailureIsUnavailable(t *testing.T) {
 	res := itemsAt(t, s.db, ref)
 	a := *s.db.owner.(*dataAPI)
 	a.secret, a.u = runtimeSecret, "no_such_runtime_role"
-	s.db.runtime = &a
+	s.db.runtime, s.db.main.runtime = &a, &a
 	_, err := s.rows.Get(t.Context(), ref, res, uuid.Must(uuid.NewV7()))
 	wantCode(t, err, tenantapi.CodeUnavailable)
 

@@ -70,22 +70,31 @@ type Config struct {
 	// LoadMigrations returns them; nil means the built-in set (items).
 	// Migrators made with NewMigrator apply it.
 	ApplicationSet []Migration
+	// Locate says how to open the databases other than main that
+	// public.databases lists; nil opens those with a connection string,
+	// as Locate's doc says.
+	Locate Locate
 }
 
-// DB holds the connection pools. It is safe for concurrent use.
+// DB holds the connection pools: those of the control database, which
+// holds the registry, keys and config and is itself the database "main",
+// and, opened on first use, those of every other database tenants live in
+// (see sites.go). It is safe for concurrent use.
 type DB struct {
-	owner driver
-	// runtime serves tenant requests; it is owner when no runtime role is
-	// configured.
-	runtime driver
+	// owner and runtime are the control database's pools: every registry
+	// statement uses them. runtime serves tenant requests; it is owner
+	// when no runtime role is configured.
+	owner, runtime driver
+	// main is the control database as a database tenants live in.
+	main *site
 
-	rolePrefix  string // of tenant roles; see roles.go
-	runtimeRole string // member of every tenant role; "" when the owner serves
 	tenantRoles bool
 	app         []Migration // the application set
 	// rowChunk, when not 0, is how many characters of a row's JSON one
 	// row of an answer holds (the Data API refuses rows over 64 KB).
 	rowChunk int
+
+	sites sites // the other databases
 }
 
 // Open creates the pools described by cfg. It does not connect: a database
@@ -95,6 +104,29 @@ type DB struct {
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.DataAPI != nil {
 		return openDataAPI(cfg)
+	}
+	s, err := openSite(ctx, MainDatabase, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newDB(s, cfg, 0), nil
+}
+
+// newDB returns a DB whose control database is s.
+func newDB(s *site, cfg Config, rowChunk int) *DB {
+	db := &DB{owner: s.owner, runtime: s.runtime, main: s, tenantRoles: cfg.TenantRoles,
+		app: cfg.ApplicationSet, rowChunk: rowChunk}
+	if db.app == nil {
+		db.app = builtinMigrations
+	}
+	db.sites.init(db, cfg)
+	return db
+}
+
+// openSite opens the pools of one database as cfg describes it.
+func openSite(ctx context.Context, name string, cfg Config) (*site, error) {
+	if cfg.DataAPI != nil {
+		return openDataAPISite(name, cfg)
 	}
 	if cfg.URL == "" {
 		// pgx would fall back to PGHOST and friends, or to a local socket:
@@ -109,43 +141,45 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{owner: owner, runtime: owner, tenantRoles: cfg.TenantRoles,
-		rolePrefix: rolePrefix(owner.database()), app: cfg.ApplicationSet}
-	if db.app == nil {
-		db.app = builtinMigrations
-	}
+	s := &site{name: name, owner: owner, runtime: owner, rolePrefix: rolePrefix(owner.database())}
 	if cfg.RuntimeURL != "" {
-		db.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
+		s.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
 		if err != nil {
 			owner.Close()
 			return nil, err
 		}
-		db.runtimeRole = cfg.RuntimeRole
-		if db.runtimeRole == "" {
-			db.runtimeRole = db.runtime.user()
+		s.runtimeRole = cfg.RuntimeRole
+		if s.runtimeRole == "" {
+			s.runtimeRole = s.runtime.user()
 		}
 	}
-	return db, nil
+	return s, nil
 }
 
-// openDataAPI is Open with the Data API driver: one for the owner's
-// secret and, when there is a runtime secret, one for the runtime role.
+// openDataAPI is Open with the Data API driver.
 func openDataAPI(cfg Config) (*DB, error) {
+	s, err := openDataAPISite(MainDatabase, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newDB(s, cfg, dataAPIRowChunk), nil
+}
+
+// openDataAPISite opens a database through the Data API: one driver for
+// the owner's secret and, when there is a runtime secret, one for the
+// runtime role.
+func openDataAPISite(name string, cfg Config) (*site, error) {
 	a := cfg.DataAPI
 	if a.Client == nil || a.ClusterARN == "" || a.OwnerSecretARN == "" || a.Database == "" {
 		return nil, tenantapi.Errorf(tenantapi.CodeInternal, "the Data API needs a cluster ARN, a secret ARN and a database name")
 	}
 	owner := &dataAPI{c: a.Client, cluster: a.ClusterARN, secret: a.OwnerSecretARN, db: a.Database, u: a.OwnerUser}
-	db := &DB{owner: owner, runtime: owner, tenantRoles: cfg.TenantRoles, rolePrefix: rolePrefix(a.Database), app: cfg.ApplicationSet,
-		rowChunk: dataAPIRowChunk}
-	if db.app == nil {
-		db.app = builtinMigrations
-	}
+	s := &site{name: name, owner: owner, runtime: owner, rolePrefix: rolePrefix(a.Database)}
 	if a.RuntimeSecretARN != "" {
-		db.runtime = &dataAPI{c: a.Client, cluster: a.ClusterARN, secret: a.RuntimeSecretARN, db: a.Database, u: a.RuntimeUser}
-		db.runtimeRole = cmp.Or(cfg.RuntimeRole, a.RuntimeUser)
+		s.runtime = &dataAPI{c: a.Client, cluster: a.ClusterARN, secret: a.RuntimeSecretARN, db: a.Database, u: a.RuntimeUser}
+		s.runtimeRole = cmp.Or(cfg.RuntimeRole, a.RuntimeUser)
 	}
-	return db, nil
+	return s, nil
 }
 
 // DefaultConnectTimeout bounds establishing a connection (TCP, TLS,
@@ -217,10 +251,8 @@ func parseExecMode(s string) (pgx.QueryExecMode, error) {
 
 // Close closes the pools, waiting for connections in use to be returned.
 func (db *DB) Close() {
-	if db.runtime != db.owner {
-		db.runtime.Close()
-	}
-	db.owner.Close()
+	db.sites.close()
+	db.main.close()
 }
 
 // Ping checks that both pools can reach the database. It returns a

@@ -19,16 +19,17 @@ import (
 
 // SQLSTATE codes the package reacts to by name.
 const (
-	sqlUniqueViolation     = "23505"
-	sqlForeignKeyViolation = "23503"
-	sqlDuplicateSchema     = "42P06"
-	sqlUndefinedTable      = "42P01"
-	sqlInvalidSchemaName   = "3F000"
-	sqlLockNotAvailable    = "55P03"
-	sqlQueryCanceled       = "57014"
-	sqlSerialization       = "40001"
-	sqlDeadlock            = "40P01"
-	sqlReadOnlyTransaction = "25006"
+	sqlUniqueViolation       = "23505"
+	sqlForeignKeyViolation   = "23503"
+	sqlDuplicateSchema       = "42P06"
+	sqlUndefinedTable        = "42P01"
+	sqlInvalidSchemaName     = "3F000"
+	sqlInsufficientPrivilege = "42501"
+	sqlLockNotAvailable      = "55P03"
+	sqlQueryCanceled         = "57014"
+	sqlSerialization         = "40001"
+	sqlDeadlock              = "40P01"
+	sqlReadOnlyTransaction   = "25006"
 )
 
 // errUnavailable is the caller-safe detail of every CodeUnavailable error.
@@ -95,6 +96,9 @@ func translateServer(pe *pgconn.PgError, err error, s scope) error {
 		return tenantapi.ErrTenantExists
 	case (pe.Code == sqlInvalidSchemaName || pe.Code == sqlUndefinedTable) && s.tenant:
 		return tenantapi.ErrTenantNotFound
+	case pe.Code == sqlTenantMoved:
+		// A move's fence, and the placement did not flip in time.
+		return tenantapi.Wrap(tenantapi.CodeUnavailable, err, tenantapi.ErrTenantMoving.Detail)
 	case pe.Code == sqlForeignKeyViolation && s.notFound != nil:
 		return s.notFound
 	case serverUnavailable(pe.Code):

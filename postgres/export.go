@@ -170,12 +170,27 @@ func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return le
 // tmpDir ("" for the system's) first; see the top of this file. Keys are
 // not exported. It returns the manifest written.
 func (s *TenantStore) ExportTenant(ctx context.Context, id tenantapi.TenantID, w io.Writer, tmpDir string) (Manifest, error) {
-	p, ok := s.db.owner.(*pool)
-	if !ok {
-		return Manifest{}, errNeedsPgx
-	}
 	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
 		return Manifest{}, tenantapi.ErrTenantNotFound
+	}
+	man := Manifest{Format: archiveFormat, Tenant: string(id), ExportedAt: time.Now().UTC().Truncate(time.Second)}
+	// The registry row first, from the control database: a move that
+	// flips the tenant meanwhile leaves the snapshot to fail on the
+	// source's missing schema, not to read a half.
+	var database string
+	err := s.db.owner.QueryRow(ctx, `SELECT name, status, schema_version, product_version, rate_limit_rps, rate_limit_burst, database
+		FROM public.tenants WHERE id = $1 AND status <> 'deleting'`, string(id)).
+		Scan(&man.Name, &man.Status, &man.AppVersion, &man.ProductVersion, &man.RateLimitRPS, &man.RateLimitBurst, &database)
+	if err != nil {
+		return Manifest{}, translate(err, registryScope)
+	}
+	st, err := s.db.site(ctx, database)
+	if err != nil {
+		return Manifest{}, err
+	}
+	p, ok := st.owner.(*pool)
+	if !ok {
+		return Manifest{}, errNeedsPgx
 	}
 	dir, err := os.MkdirTemp(tmpDir, "tenantapi-export-")
 	if err != nil {
@@ -183,7 +198,6 @@ func (s *TenantStore) ExportTenant(ctx context.Context, id tenantapi.TenantID, w
 	}
 	defer os.RemoveAll(dir)
 
-	man := Manifest{Format: archiveFormat, Tenant: string(id), ExportedAt: time.Now().UTC().Truncate(time.Second)}
 	err = func() error {
 		tx, err := p.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 		if err != nil {
@@ -204,15 +218,9 @@ func (s *TenantStore) ExportTenant(ctx context.Context, id tenantapi.TenantID, w
 	return man, nil
 }
 
-// snapshot reads, in tx, the tenant's registry row, ledger, sequences and
-// every table, spooling each table's rows to dir.
+// snapshot reads, in tx, the tenant's ledger, sequences and every table,
+// spooling each table's rows to dir.
 func (s *TenantStore) snapshot(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID, dir string, man *Manifest) error {
-	err := tx.QueryRow(ctx, `SELECT name, status, schema_version, product_version, rate_limit_rps, rate_limit_burst
-		FROM public.tenants WHERE id = $1 AND status <> 'deleting'`, string(id)).
-		Scan(&man.Name, &man.Status, &man.AppVersion, &man.ProductVersion, &man.RateLimitRPS, &man.RateLimitBurst)
-	if err != nil {
-		return err
-	}
 	rows, err := tx.Query(ctx, forTenant(`SELECT track, version, file, checksum FROM {{schema}}._tenantapi_migrations ORDER BY track DESC, version`, id))
 	if err != nil {
 		return err
@@ -383,11 +391,10 @@ func (m *Migrator) checkVersions(man Manifest) error {
 // tenant to this binary's versions. It returns the tenant's id;
 // ErrTenantExists when the id is taken; CodeValidationFailed, naming why,
 // for an archive that is damaged, newer or foreign.
-func (s *TenantStore) ImportTenant(ctx context.Context, r io.Reader, id tenantapi.TenantID) (tenantapi.TenantID, error) {
-	p, ok := s.db.owner.(*pool)
-	if !ok {
-		return "", errNeedsPgx
-	}
+//
+// The tenant goes to database, or where automatic placement puts a new
+// tenant when that is "".
+func (s *TenantStore) ImportTenant(ctx context.Context, r io.Reader, id tenantapi.TenantID, database string) (tenantapi.TenantID, error) {
 	tr := tar.NewReader(r)
 	man, err := readManifest(tr)
 	if err != nil {
@@ -405,7 +412,14 @@ func (s *TenantStore) ImportTenant(ctx context.Context, r io.Reader, id tenantap
 	if err := s.m.RecordSchemas(ctx); err != nil {
 		return "", err
 	}
-	err = inTx(ctx, p, func(tx pgx.Tx) error { return s.restore(ctx, tx, tr, id, man) })
+	st, err := s.db.placement(ctx, database)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := st.owner.(*pool); !ok {
+		return "", errNeedsPgx
+	}
+	err = s.db.inPlaced(ctx, st, func(reg, sch pgx.Tx) error { return s.restore(ctx, reg, sch, st, tr, id, man) })
 	if err != nil {
 		var te *tenantapi.Error
 		if errors.As(err, &te) {
@@ -423,21 +437,22 @@ func (s *TenantStore) ImportTenant(ctx context.Context, r io.Reader, id tenantap
 	return id, nil
 }
 
-// restore is ImportTenant's transaction.
-func (s *TenantStore) restore(ctx context.Context, tx pgx.Tx, tr *tar.Reader, id tenantapi.TenantID, man Manifest) error {
+// restore is ImportTenant's transactions: reg in the control database, tx
+// in the tenant's database st (the same one for main).
+func (s *TenantStore) restore(ctx context.Context, reg, tx pgx.Tx, st *site, tr *tar.Reader, id tenantapi.TenantID, man Manifest) error {
 	status := man.Status
 	if status != string(tenantapi.TenantSuspended) {
 		status = string(tenantapi.TenantActive)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO public.tenants (id, name, status, schema_version, product_version, rate_limit_rps, rate_limit_burst)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, string(id), man.Name, status, man.AppVersion, man.ProductVersion, man.RateLimitRPS, man.RateLimitBurst)
+	_, err := reg.Exec(ctx, `INSERT INTO public.tenants (id, name, status, schema_version, product_version, rate_limit_rps, rate_limit_burst, database)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, string(id), man.Name, status, man.AppVersion, man.ProductVersion, man.RateLimitRPS, man.RateLimitBurst, st.name)
 	if sqlState(err) == sqlUniqueViolation {
 		return tenantapi.ErrTenantExists
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.createSchema(ctx, tx, id); err != nil {
+	if err := s.createSchema(ctx, reg, tx, id); err != nil {
 		return err
 	}
 	// The archive's files, product first, from this deployment's set
@@ -459,7 +474,7 @@ func (s *TenantStore) restore(ctx context.Context, tx pgx.Tx, tr *tar.Reader, id
 	}
 	if len(app) > 0 {
 		v, f, c := ledgerColumns(applied(app))
-		if _, err := tx.Exec(ctx, fleetLedgerInsertSQL, v, f, c); err != nil {
+		if _, err := reg.Exec(ctx, fleetLedgerInsertSQL, v, f, c); err != nil {
 			return err
 		}
 	}
@@ -494,27 +509,37 @@ func (s *TenantStore) restore(ctx context.Context, tx pgx.Tx, tr *tar.Reader, id
 	if err := verifyLedger(ctx, tx, id, man.Ledger); err != nil {
 		return err
 	}
-	return s.db.grantTenant(ctx, tx, id)
+	return st.grantTenant(ctx, tx, id)
 }
 
 // createSchema creates the tenant's schema and empty ledger, with the
 // search_path set to it for the migrations that follow, and checks that
 // the deployment's application set agrees with what the fleet applied.
-func (s *TenantStore) createSchema(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID) error {
-	if _, err := tx.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}`, id)); err != nil {
+//
+// The fleet's ledger is in the control database (reg), the schema in the
+// tenant's (sch); for a tenant of main they are the same transaction.
+func (s *TenantStore) createSchema(ctx context.Context, reg, sch pgx.Tx, id tenantapi.TenantID) error {
+	if _, err := sch.Exec(ctx, forTenant(`CREATE SCHEMA {{schema}}`, id)); err != nil {
 		return err
 	}
 	prelude := &pgx.Batch{}
 	prelude.Queue(setSearchPath, quotedSchema(id))
 	prelude.Queue(forTenant(tenantLedgerDDL, id))
-	prelude.Queue(fleetLedgerSQL).Query(func(rows pgx.Rows) error {
+	fleet := prelude
+	if reg != sch {
+		fleet = &pgx.Batch{}
+	}
+	fleet.Queue(fleetLedgerSQL).Query(func(rows pgx.Rows) error {
 		fleet, err := pgx.CollectRows(rows, pgx.RowToStructByPos[appliedMigration])
 		if err == nil {
 			err = checkApplied(s.m.app, fleet, true)
 		}
 		return err
 	})
-	return tx.SendBatch(ctx, prelude).Close()
+	if err := sch.SendBatch(ctx, prelude).Close(); err != nil || reg == sch {
+		return err
+	}
+	return reg.SendBatch(ctx, fleet).Close()
 }
 
 // sameTables refuses an archive whose tables or columns are not those the
@@ -676,12 +701,20 @@ func verifyLedger(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID, want []
 // TableChecksums returns the SHA-256 of each table of the tenant's schema,
 // by name, as an archive's manifest has it, and the row counts.
 func (s *TenantStore) TableChecksums(ctx context.Context, id tenantapi.TenantID) (map[string]string, map[string]int64, error) {
-	p, ok := s.db.owner.(*pool)
+	t, err := s.Tenant(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := s.db.site(ctx, t.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, ok := st.owner.(*pool)
 	if !ok {
 		return nil, nil, errNeedsPgx
 	}
 	sums, counts := map[string]string{}, map[string]int64{}
-	err := inTx(ctx, p, func(tx pgx.Tx) error {
+	err = inTx(ctx, p, func(tx pgx.Tx) error {
 		if err := setCopySettings(ctx, tx); err != nil {
 			return err
 		}

@@ -139,7 +139,7 @@ func itemsAt(t testing.TB, db *DB, ref tenantapi.TenantRef) *tenantapi.Resource 
 
 // tenantRef returns the reference of tn as a request holds it.
 func tenantRef(tn tenantapi.Tenant) tenantapi.TenantRef {
-	return tenantapi.TenantRef{ID: tn.ID, UID: tn.UID, Version: tn.SchemaVersion}
+	return tenantapi.TenantRef{ID: tn.ID, UID: tn.UID, Version: tn.SchemaVersion, Database: tn.Database}
 }
 
 // values returns the values of a write of res: each field named in set

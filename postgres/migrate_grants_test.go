@@ -18,11 +18,11 @@ func TestGrantsMissing(t *testing.T) {
 	if _, err := tenants.CreateTenant(t.Context(), "acme", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	role := pgx.Identifier{db.tenantRole("acme")}.Sanitize()
+	role := pgx.Identifier{db.main.tenantRole("acme")}.Sanitize()
 	missing := func(runtimeRole string) bool {
 		t.Helper()
 		var m bool
-		if err := db.owner.QueryRow(t.Context(), grantsMissingSQL, db.tenantRole("acme"), "tenant_acme", runtimeRole).Scan(&m); err != nil {
+		if err := db.owner.QueryRow(t.Context(), grantsMissingSQL, db.main.tenantRole("acme"), "tenant_acme", runtimeRole).Scan(&m); err != nil {
 			t.Fatal(err)
 		}
 		return m
@@ -40,7 +40,7 @@ func TestGrantsMissing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(t.Context())
-		if err := db.grantTenant(t.Context(), tx, "acme"); err != nil {
+		if err := db.main.grantTenant(t.Context(), tx, "acme"); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(t.Context()); err != nil {
@@ -133,7 +133,7 @@ func TestMigrateTenantsDeletedMeanwhile(t *testing.T) {
 	s.createTenant(t, "kept")
 	m2 := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "col", SQL: `ALTER TABLE items ADD COLUMN c int`})
 	// The run lists tenants first; simulate a delete that lands after.
-	applied, err := m2.migrateTenant(t.Context(), "kept")
+	applied, err := m2.migrateTenant(t.Context(), "kept", MainDatabase)
 	if err != nil || !applied {
 		t.Fatalf("kept: %v %v", applied, err)
 	}
@@ -141,12 +141,12 @@ func TestMigrateTenantsDeletedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.exec(t, `DROP SCHEMA "tenant_gone" CASCADE`)
-	applied, err = m2.migrateTenant(t.Context(), "gone")
+	applied, err = m2.migrateTenant(t.Context(), "gone", MainDatabase)
 	if err != nil || applied {
 		t.Errorf("deleting tenant: %v %v; want skipped", applied, err)
 	}
 	s.exec(t, `DELETE FROM public.tenants WHERE id = 'gone'`)
-	applied, err = m2.migrateTenant(t.Context(), "gone")
+	applied, err = m2.migrateTenant(t.Context(), "gone", MainDatabase)
 	if err != nil || applied {
 		t.Errorf("deleted tenant: %v %v; want skipped", applied, err)
 	}
@@ -176,7 +176,7 @@ func TestGrantTenantRolesCatchesUp(t *testing.T) {
 	for _, sql := range []string{
 		`REVOKE USAGE ON SCHEMA "tenant_a" FROM ` + rt,
 		`REVOKE ALL ON "tenant_a".items FROM ` + rt,
-		`REVOKE ` + pgx.Identifier{db.tenantRole("b")}.Sanitize() + ` FROM ` + rt,
+		`REVOKE ` + pgx.Identifier{db.main.tenantRole("b")}.Sanitize() + ` FROM ` + rt,
 	} {
 		if _, err := db.owner.Exec(t.Context(), sql); err != nil {
 			t.Fatal(err)
@@ -187,7 +187,7 @@ func TestGrantTenantRolesCatchesUp(t *testing.T) {
 	}
 	for _, id := range []tenantapi.TenantID{"a", "b", "c"} {
 		var missing bool
-		if err := db.owner.QueryRow(t.Context(), grantsMissingSQL, db.tenantRole(id), id.Schema(), runtime).Scan(&missing); err != nil || missing {
+		if err := db.owner.QueryRow(t.Context(), grantsMissingSQL, db.main.tenantRole(id), id.Schema(), runtime).Scan(&missing); err != nil || missing {
 			t.Errorf("tenant %s: grants missing %v, %v", id, missing, err)
 		}
 	}

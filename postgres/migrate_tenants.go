@@ -83,12 +83,12 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts MigrateOptions) (Rep
 	if workers < 1 {
 		workers = defaultConcurrency
 	}
-	ids := make(chan tenantapi.TenantID)
+	ids := make(chan placedTenant)
 	var wg sync.WaitGroup
 	for range min(workers, len(todo)) {
 		wg.Go(func() {
-			for id := range ids {
-				r.migrate(ctx, id)
+			for t := range ids {
+				r.migrate(ctx, t)
 			}
 		})
 	}
@@ -108,23 +108,38 @@ feed:
 	return r.report, nil
 }
 
+// placedTenant is a tenant id and the database the registry placed it in.
+type placedTenant struct {
+	id       tenantapi.TenantID
+	database string
+}
+
 // tenantsBehind returns the tenants whose mirrored schema version is behind,
 // by id, and how many others there are. With one tenant named, it is
 // returned whatever its mirror says: the ledger is checked under the lock.
-func (m *Migrator) tenantsBehind(ctx context.Context, one tenantapi.TenantID) (todo []tenantapi.TenantID, upToDate int, err error) {
+func (m *Migrator) tenantsBehind(ctx context.Context, one tenantapi.TenantID) (todo []placedTenant, upToDate int, err error) {
 	if one != "" {
 		var status tenantapi.TenantStatus
-		err := m.db.owner.QueryRow(ctx, `SELECT status FROM public.tenants WHERE id = $1`, string(one)).Scan(&status)
+		t := placedTenant{id: one}
+		err := m.db.owner.QueryRow(ctx, `SELECT status, database FROM public.tenants WHERE id = $1`, string(one)).Scan(&status, &t.database)
 		if err == nil && status == tenantapi.TenantDeleting {
 			err = tenantapi.ErrTenantNotFound
 		}
-		return []tenantapi.TenantID{one}, 0, err
+		return []placedTenant{t}, 0, err
 	}
+	var (
+		ids []tenantapi.TenantID
+		dbs []string
+	)
 	err = m.db.owner.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE schema_version >= $1 AND product_version >= $2),
-		       coalesce(array_agg(id ORDER BY id) FILTER (WHERE schema_version < $1 OR product_version < $2), '{}')
+		       coalesce(array_agg(id ORDER BY id) FILTER (WHERE schema_version < $1 OR product_version < $2), '{}'),
+		       coalesce(array_agg(database ORDER BY id) FILTER (WHERE schema_version < $1 OR product_version < $2), '{}')
 		FROM public.tenants
-		WHERE status <> 'deleting'`, m.LatestTenantVersion(), LatestProductVersion()).Scan(&upToDate, &todo)
+		WHERE status <> 'deleting'`, m.LatestTenantVersion(), LatestProductVersion()).Scan(&upToDate, &ids, &dbs)
+	for i, id := range ids {
+		todo = append(todo, placedTenant{id: id, database: dbs[i]})
+	}
 	return todo, upToDate, err
 }
 
@@ -140,11 +155,17 @@ type run struct {
 }
 
 // migrate migrates one tenant and records the outcome.
-func (r *run) migrate(ctx context.Context, id tenantapi.TenantID) {
+func (r *run) migrate(ctx context.Context, t placedTenant) {
 	if ctx.Err() != nil {
 		return
 	}
-	applied, err := r.m.migrateTenant(ctx, id)
+	id := t.id
+	applied, err := r.m.migrateTenant(ctx, t.id, t.database)
+	var moved errMovedMeanwhile
+	if errors.As(err, &moved) {
+		// A move finished between the listing and the lock.
+		applied, err = r.m.migrateTenant(ctx, t.id, string(moved))
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped, not failed: the transaction rolled back and the next
 		// run picks the tenant up again.
@@ -182,43 +203,74 @@ func (r *run) migrate(ctx context.Context, id tenantapi.TenantID) {
 // fifteen. The grants are only checked (one catalog query on indexes): the
 // tenant role is granted again only when something is missing, such as a
 // table a migration created.
-func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (applied bool, err error) {
-	c, err := m.db.owner.session(ctx)
+func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID, database string) (applied bool, err error) {
+	st, err := m.db.site(ctx, database)
 	if err != nil {
 		return false, err
 	}
-	defer c.release()
+	reg, err := m.db.owner.session(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer reg.release()
+	// The registry row is locked in the control database (reg), the
+	// schema migrated in the tenant's (sch): one session for a tenant of
+	// main.
+	sch := reg
+	if st != m.db.main {
+		if sch, err = st.owner.session(ctx); err != nil {
+			return false, err
+		}
+		defer sch.release()
+	}
 	committed := false
 	defer func() {
-		if !committed && c.inTx() {
-			// Roll back on a context of its own: ctx may be why it failed.
-			// If even that fails, the pool drops the connection, and the
-			// server rolls back with it.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_, _ = c.Exec(rctx, `ROLLBACK`)
+		if committed {
+			return
+		}
+		// Roll back on a context of its own: ctx may be why it failed.
+		// If even that fails, the pool drops the connection, and the
+		// server rolls back with it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if sch != reg && sch.inTx() {
+			_, _ = sch.Exec(rctx, `ROLLBACK`)
+		}
+		if reg.inTx() {
+			_, _ = reg.Exec(rctx, `ROLLBACK`)
 		}
 	}()
 
 	var (
 		status tenantapi.TenantStatus
+		placed string
+		moving bool
 		done   ledgers
 		legacy bool
 	)
 	queueStart := func(b *pgx.Batch) {
 		b.Queue(`BEGIN`)
-		b.Queue(`SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&status)
+		b.Queue(`SELECT t.status, t.database, EXISTS (SELECT 1 FROM public.tenant_moves mv WHERE mv.tenant_uid = t.uid)
+			FROM public.tenants t WHERE t.id = $1 FOR UPDATE OF t`, string(id)).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&status, &placed, &moving)
 		})
 	}
 	first := &pgx.Batch{}
 	queueStart(first)
-	queueLedgerRead(first, id, &done)
-	err = c.SendBatch(ctx, first).Close()
-	if isUndefinedTable(err) && status != tenantapi.TenantDeleting {
+	ledgerBatch := first
+	if sch != reg {
+		ledgerBatch = &pgx.Batch{}
+		ledgerBatch.Queue(`BEGIN`)
+	}
+	queueLedgerRead(ledgerBatch, id, &done)
+	err = reg.SendBatch(ctx, first).Close()
+	if err == nil && sch != reg && status != tenantapi.TenantDeleting && placed == st.name && !moving {
+		err = sch.SendBatch(ctx, ledgerBatch).Close()
+	}
+	if isUndefinedTable(err) && status != tenantapi.TenantDeleting && placed == st.name && sch == reg {
 		// Made before the tracks: start over on the legacy path.
-		if c.inTx() {
-			if _, err := c.Exec(ctx, `ROLLBACK`); err != nil {
+		if reg.inTx() {
+			if _, err := reg.Exec(ctx, `ROLLBACK`); err != nil {
 				return false, err
 			}
 		}
@@ -226,7 +278,7 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 		again := &pgx.Batch{}
 		queueStart(again)
 		again.Queue(setSearchPath, quotedSchema(id))
-		err = c.SendBatch(ctx, again).Close()
+		err = reg.SendBatch(ctx, again).Close()
 	}
 	if err != nil {
 		if status == "" && errors.Is(err, pgx.ErrNoRows) || status == tenantapi.TenantDeleting {
@@ -234,26 +286,35 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 		}
 		return false, err
 	}
-	if status == tenantapi.TenantDeleting {
+	switch {
+	case status == tenantapi.TenantDeleting:
 		return false, nil
+	case placed != st.name:
+		return false, errMovedMeanwhile(placed)
+	case moving:
+		return false, errors.New("the tenant is moving to another database; migrate it once the move is done")
 	}
 	if legacy {
-		if done.app, err = m.carryLegacyLedger(ctx, c, id); err != nil {
+		if done.app, err = m.carryLegacyLedger(ctx, reg, id); err != nil {
 			return false, err
 		}
 	}
 
-	product, app, err := m.applyPending(ctx, c, done)
+	product, app, err := m.applyPending(ctx, sch, done)
 	if err != nil {
 		return false, err
 	}
 	applied = legacy || len(product) > 0 || len(app) > 0
 	var missing bool
 	second := &pgx.Batch{}
+	schBatch := second
+	if sch != reg {
+		schBatch = &pgx.Batch{}
+	}
 	if applied {
-		queueRecord(second, id, product, app)
+		queueRecord(second, schBatch, id, product, app)
 		// New tables need the tenant role's grants too.
-		second.Queue(grantsMissingSQL, m.db.tenantRole(id), id.Schema(), m.db.runtimeRole).QueryRow(func(row pgx.Row) error {
+		schBatch.Queue(grantsMissingSQL, st.tenantRole(id), id.Schema(), st.runtimeRole).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&missing)
 		})
 	}
@@ -263,25 +324,52 @@ func (m *Migrator) migrateTenant(ctx context.Context, id tenantapi.TenantID) (ap
 			updated_at = CASE WHEN schema_version <> $2 THEN now() ELSE updated_at END
 		WHERE id = $1 AND (schema_version <> $2 OR product_version <> $3 OR migration_error IS NOT NULL)`,
 		string(id), versionsAfter(done.app, m.app), versionsAfter(done.product, productMigrations))
-	if err := c.SendBatch(ctx, second).Close(); err != nil {
-		return false, err
-	}
-	if missing {
-		if err := m.db.grantTenant(ctx, c, id); err != nil {
+	if sch != reg && len(schBatch.QueuedQueries) > 0 {
+		if err := sch.SendBatch(ctx, schBatch).Close(); err != nil {
 			return false, err
 		}
 	}
-	tag, err := c.Exec(ctx, `COMMIT`)
-	if err != nil {
-		return false, fmt.Errorf("commit: %w", err)
+	if err := reg.SendBatch(ctx, second).Close(); err != nil {
+		return false, err
 	}
-	if tag.String() != "COMMIT" {
-		// COMMIT of a failed transaction answers ROLLBACK, not an error.
-		return false, pgx.ErrTxCommitRollback
+	if missing {
+		if err := st.grantTenant(ctx, sch, id); err != nil {
+			return false, err
+		}
+	}
+	// The tenant's database commits first: a control database lost right
+	// after leaves the schema migrated and its mirror behind, which the
+	// next run puts right from the ledger.
+	if sch != reg {
+		if err := commit(ctx, sch); err != nil {
+			return false, err
+		}
+	}
+	if err := commit(ctx, reg); err != nil {
+		return false, err
 	}
 	committed = true
 	return applied, nil
 }
+
+// commit commits the session's transaction.
+func commit(ctx context.Context, c session) error {
+	tag, err := c.Exec(ctx, `COMMIT`)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		// COMMIT of a failed transaction answers ROLLBACK, not an error.
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// errMovedMeanwhile is the database a tenant was found in under its lock,
+// when that is not where the listing placed it.
+type errMovedMeanwhile string
+
+func (e errMovedMeanwhile) Error() string { return "the tenant moved to database " + string(e) }
 
 // recordFailure notes err on the tenant's registry row for operators. It is
 // best effort: the run's report carries the error too.

@@ -533,7 +533,7 @@ func testPgbNegativeControl(t *testing.T, e *pgbEnv) {
 	a, b := connect(), connect()
 	victim := e.tenants[0].ref
 	victimSchema := quotedSchema(victim.ID)
-	victimRole := e.withRoles.tenantRole(victim.ID)
+	victimRole := e.withRoles.main.tenantRole(victim.ID)
 	state := func(c *pgx.Conn) sessionState {
 		var s sessionState
 		if err := c.QueryRow(ctx, `SELECT current_user::text, current_setting('role'), current_setting('search_path'), pg_backend_pid()`).

@@ -33,8 +33,8 @@ func rolePrefix(database string) string {
 }
 
 // tenantRole returns the name of the tenant's role, unquoted.
-func (db *DB) tenantRole(id tenantapi.TenantID) string {
-	return db.rolePrefix + string(id)
+func (s *site) tenantRole(id tenantapi.TenantID) string {
+	return s.rolePrefix + string(id)
 }
 
 // grantTenant makes sure the tenant's role exists, may use the tenant's
@@ -44,8 +44,8 @@ func (db *DB) tenantRole(id tenantapi.TenantID) string {
 // inside its transaction, and a tenant migration when grantsMissingSQL
 // finds something missing. Two round trips: what exists, then every grant
 // in one batch.
-func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID) error {
-	role := db.tenantRole(id)
+func (s *site) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID) error {
+	role := s.tenantRole(id)
 	r, schema := pgx.Identifier{role}.Sanitize(), quotedSchema(id)
 	var (
 		exists    bool
@@ -90,8 +90,8 @@ func (db *DB) grantTenant(ctx context.Context, tx batcher, id tenantapi.TenantID
 	}
 	grant(r)
 	grants.Queue(`GRANT ` + r + ` TO CURRENT_USER`)
-	if db.runtimeRole != "" {
-		rt := pgx.Identifier{db.runtimeRole}.Sanitize()
+	if s.runtimeRole != "" {
+		rt := pgx.Identifier{s.runtimeRole}.Sanitize()
 		grants.Queue(`GRANT ` + r + ` TO ` + rt)
 		// The same rights granted directly too: with tenant roles off the
 		// runtime role then reads the tenant's tables on a grant of its own,
@@ -134,8 +134,8 @@ var grantsMissingSQL = `SELECT r.oid IS NULL
 
 // dropTenantRole drops the tenant's role inside the transaction that drops
 // its schema.
-func (db *DB) dropTenantRole(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID) error {
-	_, err := tx.Exec(ctx, `DROP ROLE IF EXISTS `+pgx.Identifier{db.tenantRole(id)}.Sanitize())
+func (s *site) dropTenantRole(ctx context.Context, tx pgx.Tx, id tenantapi.TenantID) error {
+	_, err := tx.Exec(ctx, `DROP ROLE IF EXISTS `+pgx.Identifier{s.tenantRole(id)}.Sanitize())
 	return err
 }
 
@@ -145,11 +145,29 @@ func (db *DB) dropTenantRole(ctx context.Context, tx pgx.Tx, id tenantapi.Tenant
 // tenant roles (see grantTenant); GrantTenantRoles catches up existing
 // tenants. The password goes to the server as a bound value and is quoted
 // there, never logged or spliced here.
+//
+// It does so in every database tenants live in: the role has the same name
+// and password in each.
 func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string) error {
 	if name == "" || password == "" {
 		return errors.New("the runtime role needs a name and a password")
 	}
-	err := inTx(ctx, m.db.owner, func(tx pgx.Tx) error {
+	sites, err := m.db.allSites(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range sites {
+		if err := ensureRuntimeRole(ctx, s, name, password); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureRuntimeRole is EnsureRuntimeRole on one database. Only the control
+// database has the registry to grant.
+func ensureRuntimeRole(ctx context.Context, s *site, name, password string) error {
+	err := inTx(ctx, s.owner, func(tx pgx.Tx) error {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil {
 			return err
@@ -167,14 +185,19 @@ func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string)
 			return err
 		}
 		r := pgx.Identifier{name}.Sanitize()
-		for _, s := range []string{
+		stmts := []string{
 			// Also the role's default, for poolers (PgBouncer) that drop
 			// the search_path start-up parameter the pools send.
 			`ALTER ROLE ` + r + ` SET search_path = ''`,
 			`GRANT USAGE ON SCHEMA public TO ` + r,
-			`GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones, public.application_schemas TO ` + r,
-		} {
-			if _, err := tx.Exec(ctx, s); err != nil {
+		}
+		if s.name == MainDatabase {
+			stmts = append(stmts, `GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones, public.application_schemas TO `+r,
+				// Not url: it holds the owner's password.
+				`GRANT SELECT (name, address, secret_arn, cluster_arn, draining, added_at) ON public.databases TO `+r)
+		}
+		for _, stmt := range stmts {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return err
 			}
 		}
@@ -192,38 +215,61 @@ func (m *Migrator) EnsureRuntimeRole(ctx context.Context, name, password string)
 // directly), for tenants created before the runtime role was configured or
 // before it was granted them directly. It returns how many tenants it fixed.
 func (m *Migrator) GrantTenantRoles(ctx context.Context) (int, error) {
-	prefix := m.db.rolePrefix
-	member := "current_user"
-	if m.db.runtimeRole != "" {
-		member = "$2"
+	sites, err := m.db.allSites(ctx)
+	if err != nil {
+		return 0, err
 	}
-	args := []any{prefix}
-	if m.db.runtimeRole != "" {
-		args = append(args, m.db.runtimeRole)
+	fixed := 0
+	for _, st := range sites {
+		n, err := m.grantTenantRoles(ctx, st)
+		fixed += n
+		if err != nil {
+			return fixed, err
+		}
+	}
+	return fixed, nil
+}
+
+// grantTenantRoles is GrantTenantRoles for the tenants of one database:
+// the registry says which live there, the database's catalog what they
+// lack.
+func (m *Migrator) grantTenantRoles(ctx context.Context, st *site) (int, error) {
+	rows, err := m.db.owner.Query(ctx, `SELECT id FROM public.tenants WHERE status <> 'deleting' AND database = $1 ORDER BY id`, st.name)
+	if err != nil {
+		return 0, translate(err, publicScope)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) == 0 {
+		return 0, translate(err, publicScope)
+	}
+	member := "current_user"
+	args := []any{st.rolePrefix, ids}
+	if st.runtimeRole != "" {
+		member = "$3"
+		args = append(args, st.runtimeRole)
 	}
 	// A tenant whose role lacks the member, or (with a runtime role) whose
 	// schema the runtime role may not use directly, as before the direct
 	// grants.
 	direct := ""
-	if m.db.runtimeRole != "" {
+	if st.runtimeRole != "" {
 		direct = ` OR NOT EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a
-			WHERE n.nspname = 'tenant_' || t.id AND a.grantee = to_regrole(quote_ident($2)) AND a.privilege_type = 'USAGE')`
+			WHERE n.nspname = 'tenant_' || t.id AND a.grantee = to_regrole(quote_ident($3)) AND a.privilege_type = 'USAGE')`
 	}
-	rows, err := m.db.owner.Query(ctx, `SELECT t.id FROM public.tenants t
-		WHERE t.status <> 'deleting' AND (NOT EXISTS (
+	rows, err = st.owner.Query(ctx, `SELECT t.id FROM unnest($2::text[]) t(id)
+		WHERE NOT EXISTS (
 			SELECT 1 FROM pg_auth_members am
 			JOIN pg_roles g ON g.oid = am.roleid AND g.rolname = $1 || t.id
-			JOIN pg_roles u ON u.oid = am.member AND u.rolname = `+member+`)`+direct+`)
+			JOIN pg_roles u ON u.oid = am.member AND u.rolname = `+member+`)`+direct+`
 		ORDER BY t.id`, args...)
 	if err != nil {
 		return 0, translate(err, publicScope)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 		return 0, translate(err, publicScope)
 	}
 	for _, id := range ids {
-		err := inTx(ctx, m.db.owner, func(tx pgx.Tx) error { return m.db.grantTenant(ctx, tx, tenantapi.TenantID(id)) })
+		err := inTx(ctx, st.owner, func(tx pgx.Tx) error { return st.grantTenant(ctx, tx, tenantapi.TenantID(id)) })
 		if err != nil {
 			return 0, translate(err, publicScope)
 		}

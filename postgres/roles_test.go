@@ -108,7 +108,7 @@ func TestRuntimeRole(t *testing.T) {
 			if err := tenants.DropTenant(t.Context(), "acme", time.Second); err != nil {
 				t.Fatal(err)
 			}
-			role := db.tenantRole("acme")
+			role := db.main.tenantRole("acme")
 			var n int
 			db.owner.QueryRow(t.Context(), `SELECT count(*) FROM pg_roles WHERE rolname = $1`, role).Scan(&n)
 			if n != 0 {

@@ -108,13 +108,11 @@ func collect(rows pgx.Rows, p *rowPlan, rec func() (dest []any, id *[16]byte, do
 // one runs a shaped statement of p that answers at most one row; false
 // when it answers none. id is where dest puts the row's id.
 func (s *RowStore) one(ctx context.Context, t tenantapi.TenantRef, p *rowPlan, sql string, args []any, dest []any, id *[16]byte, json *[]byte) (bool, error) {
-	rows, err := s.db.tenantQuery(ctx, t, sql, args...)
-	if err != nil {
-		return false, err
-	}
 	found := false
-	err = collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
-		return dest, id, func(j []byte) { *json, found = j, true }
+	err := s.db.tenantRows(ctx, t, sql, args, func(rows pgx.Rows) error {
+		return collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
+			return dest, id, func(j []byte) { *json, found = j, true }
+		})
 	})
 	return found, err
 }
@@ -245,17 +243,16 @@ func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenanta
 }
 
 func (s *RowStore) list(ctx context.Context, t tenantapi.TenantRef, p *rowPlan, sql string, args []any, capacity int) ([]tenantapi.Row, error) {
-	rows, err := s.db.tenantQuery(ctx, t, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]tenantapi.Row, 0, capacity)
-	err = collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
-		row := new(tenantapi.Row)
-		return []any{(*[16]byte)(&row.ID)}, (*[16]byte)(&row.ID), func(j []byte) {
-			row.JSON = j
-			out = append(out, *row)
-		}
+	var out []tenantapi.Row
+	err := s.db.tenantRows(ctx, t, sql, args, func(rows pgx.Rows) error {
+		out = make([]tenantapi.Row, 0, capacity)
+		return collect(rows, p, func() ([]any, *[16]byte, func([]byte)) {
+			row := new(tenantapi.Row)
+			return []any{(*[16]byte)(&row.ID)}, (*[16]byte)(&row.ID), func(j []byte) {
+				row.JSON = j
+				out = append(out, *row)
+			}
+		})
 	})
 	return out, err
 }

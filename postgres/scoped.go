@@ -11,10 +11,12 @@ import (
 	"github.com/tenantapi/tenantapi"
 )
 
-// tenantRow, tenantQuery and tenantExec run one statement of tenant t on the
-// runtime pool. With tenant roles on, the statement is pipelined after
-// set_config('role', <tenant role>, true): both go in one batch, so one
-// round trip and one implicit transaction, and the role ends with it.
+// tenantRow, tenantRows, tenantExec and tenantBatch run statements of tenant
+// t on the runtime pool of t's database, through routed: a stale placement
+// is corrected with one retry. With tenant roles on, the statement is
+// pipelined after set_config('role', <tenant role>, true): both go in one
+// batch, so one round trip and one implicit transaction, and the role ends
+// with it.
 
 // setRoleSQL switches to a tenant's role until the end of the transaction,
 // and bounds the statement by what is left of the request's deadline: a
@@ -32,55 +34,76 @@ func statementTimeout(ctx context.Context) string {
 	return strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)
 }
 
+// tenantRow runs a statement that answers one row; Scan reads it.
 func (db *DB) tenantRow(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) pgx.Row {
-	if !db.tenantRoles {
-		return db.runtime.QueryRow(ctx, sql, args...)
-	}
-	return &tenantBatchRow{db: db, ctx: ctx, t: t, sql: sql, args: args}
+	return &tenantRow{db: db, ctx: ctx, t: t, sql: sql, args: args}
 }
 
-func (db *DB) tenantQuery(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgx.Rows, error) {
+// tenantRows runs a statement and hands its rows to each, which reads them
+// all (or fails); the rows are closed after.
+func (db *DB) tenantRows(ctx context.Context, t tenantapi.TenantRef, sql string, args []any, each func(pgx.Rows) error) error {
+	return db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
+		rows, err := db.query(ctx, s, t, sql, args)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if err := each(rows); err != nil {
+			return err
+		}
+		rows.Close()
+		return rows.Err()
+	})
+}
+
+// query runs one statement of t on s.
+func (db *DB) query(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
 	if !db.tenantRoles {
-		return db.runtime.Query(ctx, sql, args...)
+		return s.runtime.Query(ctx, sql, args...)
 	}
-	rows, err := db.batchQuery(ctx, t, sql, args)
-	if db.runtime.authFailed(err) {
-		rows, err = db.batchQuery(ctx, t, sql, args)
+	rows, err := db.batchQuery(ctx, s, t, sql, args)
+	if s.runtime.authFailed(err) {
+		rows, err = db.batchQuery(ctx, s, t, sql, args)
 	}
 	return rows, err
 }
 
 func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgconn.CommandTag, error) {
-	if !db.tenantRoles {
-		return db.runtime.Exec(ctx, sql, args...)
-	}
 	var tag pgconn.CommandTag
-	run := func() error {
-		br, err := db.sendAsTenant(ctx, t, sql, args)
-		if err != nil {
+	err := db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
+		if !db.tenantRoles {
+			var err error
+			tag, err = s.runtime.Exec(ctx, sql, args...)
 			return err
 		}
-		tag, err = br.Exec()
-		if cerr := br.Close(); err == nil {
-			err = cerr
+		run := func() error {
+			br, err := db.sendAsTenant(ctx, s, t, sql, args)
+			if err != nil {
+				return err
+			}
+			tag, err = br.Exec()
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+		err := run()
+		if s.runtime.authFailed(err) {
+			err = run()
 		}
 		return err
-	}
-	err := run()
-	if db.runtime.authFailed(err) {
-		err = run()
-	}
+	})
 	return tag, err
 }
 
 // sendAsTenant sends the role switch and the statement as one batch and
 // consumes the switch's result; the caller reads the statement's and
 // closes the batch.
-func (db *DB) sendAsTenant(ctx context.Context, t tenantapi.TenantRef, sql string, args []any) (pgx.BatchResults, error) {
+func (db *DB) sendAsTenant(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(setRoleSQL, db.tenantRole(t.ID), statementTimeout(ctx))
+	b.Queue(setRoleSQL, s.tenantRole(t.ID), statementTimeout(ctx))
 	b.Queue(sql, args...)
-	br := db.runtime.SendBatch(ctx, b)
+	br := s.runtime.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, err
@@ -88,8 +111,8 @@ func (db *DB) sendAsTenant(ctx context.Context, t tenantapi.TenantRef, sql strin
 	return br, nil
 }
 
-func (db *DB) batchQuery(ctx context.Context, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
-	br, err := db.sendAsTenant(ctx, t, sql, args)
+func (db *DB) batchQuery(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
+	br, err := db.sendAsTenant(ctx, s, t, sql, args)
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +124,8 @@ func (db *DB) batchQuery(ctx context.Context, t tenantapi.TenantRef, sql string,
 	return &batchRows{Rows: rows, br: br}, nil
 }
 
-// tenantBatchRow is the pgx.Row of tenantRow with tenant roles on.
-type tenantBatchRow struct {
+// tenantRow is the pgx.Row of DB.tenantRow.
+type tenantRow struct {
 	db   *DB
 	ctx  context.Context
 	t    tenantapi.TenantRef
@@ -110,16 +133,21 @@ type tenantBatchRow struct {
 	args []any
 }
 
-func (r *tenantBatchRow) Scan(dest ...any) error {
-	err := r.scan(dest)
-	if r.db.runtime.authFailed(err) {
-		err = r.scan(dest)
-	}
-	return err
+func (r *tenantRow) Scan(dest ...any) error {
+	return r.db.routed(r.ctx, r.t, func(s *site, t tenantapi.TenantRef) error {
+		err := r.scan(s, t, dest)
+		if s.runtime.authFailed(err) {
+			err = r.scan(s, t, dest)
+		}
+		return err
+	})
 }
 
-func (r *tenantBatchRow) scan(dest []any) error {
-	br, err := r.db.sendAsTenant(r.ctx, r.t, r.sql, r.args)
+func (r *tenantRow) scan(s *site, t tenantapi.TenantRef, dest []any) error {
+	if !r.db.tenantRoles {
+		return s.runtime.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+	}
+	br, err := r.db.sendAsTenant(r.ctx, s, t, r.sql, r.args)
 	if err != nil {
 		return err
 	}
@@ -157,18 +185,20 @@ func (r *batchRows) Err() error {
 // The statements' callbacks (QueuedQuery.QueryRow and the like) read
 // their results.
 func (db *DB) tenantBatch(ctx context.Context, t tenantapi.TenantRef, b *pgx.Batch) error {
-	run := func() error {
-		if !db.tenantRoles {
-			return db.runtime.SendBatch(ctx, b).Close()
+	return db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
+		run := func() error {
+			if !db.tenantRoles {
+				return s.runtime.SendBatch(ctx, b).Close()
+			}
+			withRole := &pgx.Batch{}
+			withRole.Queue(setRoleSQL, s.tenantRole(t.ID), statementTimeout(ctx))
+			withRole.QueuedQueries = append(withRole.QueuedQueries, b.QueuedQueries...)
+			return s.runtime.SendBatch(ctx, withRole).Close()
 		}
-		withRole := &pgx.Batch{}
-		withRole.Queue(setRoleSQL, db.tenantRole(t.ID), statementTimeout(ctx))
-		withRole.QueuedQueries = append(withRole.QueuedQueries, b.QueuedQueries...)
-		return db.runtime.SendBatch(ctx, withRole).Close()
-	}
-	err := run()
-	if db.runtime.authFailed(err) {
-		err = run()
-	}
-	return err
+		err := run()
+		if s.runtime.authFailed(err) {
+			err = run()
+		}
+		return err
+	})
 }

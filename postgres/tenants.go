@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -32,7 +33,7 @@ func NewTenantStore(db *DB, m *Migrator) *TenantStore {
 	return &TenantStore{db: db, m: m, schemas: NewSchemaStore(db)}
 }
 
-const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at, rate_limit_rps, rate_limit_burst`
+const tenantColumns = `id, uid, name, status, schema_version, created_at, updated_at, rate_limit_rps, rate_limit_burst, database`
 
 func scanTenant(row pgx.Row) (tenantapi.Tenant, error) {
 	var (
@@ -40,19 +41,27 @@ func scanTenant(row pgx.Row) (tenantapi.Tenant, error) {
 		rps   *float64
 		burst *int
 	)
-	err := row.Scan(&t.ID, &t.UID, &t.Name, &t.Status, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt, &rps, &burst)
+	err := row.Scan(&t.ID, &t.UID, &t.Name, &t.Status, &t.SchemaVersion, &t.CreatedAt, &t.UpdatedAt, &rps, &burst, &t.Database)
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	t.RateLimit = rateLimitOf(rps, burst)
 	return t, err
 }
 
-// CreateTenant creates the registry row, the schema, its ledger and every
-// tenant migration in one transaction: they commit together or not at all.
-// It returns ErrTenantExists when the id is taken (by a tenant in any
-// status, or by a schema left behind), an *Error with CodeInvalidTenantID for
-// an id that does not match the grammar, CodeUnavailable when the database
-// cannot be reached and CodeInternal when a migration fails.
+// CreateTenant creates a tenant where automatic placement puts it; see
+// CreateTenantIn.
 func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, name string) (tenantapi.Tenant, error) {
+	return s.CreateTenantIn(ctx, id, name, "")
+}
+
+// CreateTenantIn creates the registry row, the schema, its ledger and
+// every tenant migration in database ("" places it in the non-draining
+// database with the fewest tenants): they commit together or not at all
+// (see inPlaced). It returns ErrTenantExists when the id is taken (by a
+// tenant in any status, or by a schema left behind), an *Error with
+// CodeInvalidTenantID for an id that does not match the grammar,
+// CodeValidationFailed for an unknown database, CodeUnavailable when a
+// database cannot be reached and CodeInternal when a migration fails.
+func (s *TenantStore) CreateTenantIn(ctx context.Context, id tenantapi.TenantID, name, database string) (tenantapi.Tenant, error) {
 	// id becomes part of DDL; TenantID may have been made by a conversion.
 	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
 		return tenantapi.Tenant{}, err
@@ -62,34 +71,79 @@ func (s *TenantStore) CreateTenant(ctx context.Context, id tenantapi.TenantID, n
 	if err := s.m.RecordSchemas(ctx); err != nil {
 		return tenantapi.Tenant{}, err
 	}
+	st, err := s.db.placement(ctx, database)
+	if err != nil {
+		return tenantapi.Tenant{}, err
+	}
 	var t tenantapi.Tenant
-	err := inTx(ctx, s.db.owner, func(tx pgx.Tx) error {
+	err = s.db.inPlaced(ctx, st, func(reg, sch pgx.Tx) error {
 		// The row goes first: a racing create of the same id waits on the
 		// primary key and then fails there, before touching any DDL.
 		var err error
-		t, err = scanTenant(tx.QueryRow(ctx, `INSERT INTO public.tenants (id, name, schema_version, product_version)
-			VALUES ($1, $2, $3, $4) RETURNING `+tenantColumns, string(id), name, s.m.LatestTenantVersion(), LatestProductVersion()))
+		t, err = scanTenant(reg.QueryRow(ctx, `INSERT INTO public.tenants (id, name, schema_version, product_version, database)
+			VALUES ($1, $2, $3, $4, $5) RETURNING `+tenantColumns, string(id), name, s.m.LatestTenantVersion(), LatestProductVersion(), st.name))
 		if err != nil {
 			return err
 		}
-		if err := s.createSchema(ctx, tx, id); err != nil {
+		if err := s.createSchema(ctx, reg, sch, id); err != nil {
 			return err
 		}
-		product, app, err := s.m.applyPending(ctx, tx, ledgers{})
+		product, app, err := s.m.applyPending(ctx, sch, ledgers{})
 		if err != nil {
 			return err
 		}
-		record := &pgx.Batch{}
-		queueRecord(record, id, product, app)
-		if err := tx.SendBatch(ctx, record).Close(); err != nil {
+		if err := sendRecord(ctx, reg, sch, id, product, app); err != nil {
 			return err
 		}
-		return s.db.grantTenant(ctx, tx, id)
+		return st.grantTenant(ctx, sch, id)
 	})
 	if err != nil {
 		return tenantapi.Tenant{}, translate(err, publicScope)
 	}
 	return t, nil
+}
+
+// placement returns the database a new tenant goes to: the one named, or
+// the non-draining one with the fewest tenants (main first on a tie).
+func (db *DB) placement(ctx context.Context, name string) (*site, error) {
+	if name != "" {
+		if name == MainDatabase {
+			return db.main, nil
+		}
+		if _, err := db.database(ctx, name); err != nil {
+			return nil, tenantapi.Invalid(tenantapi.FieldError{Field: "/database", Message: "no database is named " + strconv.Quote(name)})
+		}
+		return db.site(ctx, name)
+	}
+	err := db.owner.QueryRow(ctx, `SELECT d.name FROM public.databases d WHERE NOT d.draining
+		ORDER BY (SELECT count(*) FROM public.tenants t WHERE t.database = d.name), d.name <> 'main', d.name
+		LIMIT 1`).Scan(&name)
+	switch {
+	case isUndefinedTable(err):
+		return db.main, nil // a control database from before databases
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, tenantapi.Errorf(tenantapi.CodeConflict, "every database is draining: name one for the tenant")
+	case err != nil:
+		return nil, translate(err, publicScope)
+	}
+	return db.site(ctx, name)
+}
+
+// inPlaced runs fn in a transaction of the control database (reg, for the
+// registry) and, for a tenant of another database, one of that database
+// (sch, for the schema); for a tenant of main they are one transaction.
+// The tenant's database commits first, then the control database: a
+// failure before leaves nothing, and fn is written so that the rare
+// failure between (the control database lost right then) leaves at most a
+// schema no registry row names, which a new tenant of that id is refused
+// over rather than handed.
+func (db *DB) inPlaced(ctx context.Context, st *site, fn func(reg, sch pgx.Tx) error) error {
+	return inTx(ctx, db.owner, func(reg pgx.Tx) error {
+		if st == db.main {
+			return fn(reg, reg)
+		}
+		return inTx(ctx, st.owner, func(sch pgx.Tx) error { return fn(reg, sch) })
+	})
 }
 
 // Tenant returns the tenant with id, in any status, or ErrTenantNotFound.
@@ -196,22 +250,40 @@ func (s *TenantStore) DropTenant(ctx context.Context, id tenantapi.TenantID, loc
 			return err
 		}
 		var (
-			status tenantapi.TenantStatus
-			uid    int64
+			status   tenantapi.TenantStatus
+			uid      int64
+			database string
 		)
-		err := tx.QueryRow(ctx, `SELECT status, uid FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).Scan(&status, &uid)
+		err := tx.QueryRow(ctx, `SELECT status, uid, database FROM public.tenants WHERE id = $1 FOR UPDATE`, string(id)).Scan(&status, &uid, &database)
 		if err != nil {
 			return err
 		}
 		if status != tenantapi.TenantDeleting {
 			return errNotDeleting
 		}
-		// IF EXISTS: a schema someone dropped by hand must not keep the
-		// registry row alive forever.
-		if _, err := tx.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, id)); err != nil {
+		st, err := s.db.site(ctx, database)
+		if err != nil {
 			return err
 		}
-		if err := s.db.dropTenantRole(ctx, tx, id); err != nil {
+		drop := func(sch pgx.Tx) error {
+			// IF EXISTS: a schema someone dropped by hand must not keep
+			// the registry row alive forever.
+			if _, err := sch.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, id)); err != nil {
+				return err
+			}
+			return st.dropTenantRole(ctx, sch, id)
+		}
+		if st == s.db.main {
+			err = drop(tx)
+		} else {
+			err = inTx(ctx, st.owner, func(sch pgx.Tx) error {
+				if _, err := sch.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, ms); err != nil {
+					return err
+				}
+				return drop(sch)
+			})
+		}
+		if err != nil {
 			return err
 		}
 		if _, err = tx.Exec(ctx, `DELETE FROM public.tenants WHERE id = $1`, string(id)); err != nil {
@@ -238,8 +310,8 @@ func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (
 		rps    *float64
 		burst  *int
 	)
-	err := s.db.runtime.QueryRow(ctx, `SELECT uid, schema_version, status, rate_limit_rps, rate_limit_burst FROM public.tenants WHERE id = $1`, string(id)).
-		Scan(&ref.UID, &ref.Version, &status, &rps, &burst)
+	err := s.db.runtime.QueryRow(ctx, `SELECT uid, schema_version, status, rate_limit_rps, rate_limit_burst, database FROM public.tenants WHERE id = $1`, string(id)).
+		Scan(&ref.UID, &ref.Version, &status, &rps, &burst, &ref.Database)
 	if err != nil {
 		return tenantapi.TenantRef{}, "", nil, translate(err, registryScope)
 	}

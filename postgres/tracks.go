@@ -153,14 +153,31 @@ func (m *Migrator) applyPending(ctx context.Context, c execer, done ledgers) (pr
 }
 
 // queueRecord queues the ledger rows of what applyPending applied, in the
-// tenant's ledger and, for the application set, in the fleet's.
-func queueRecord(b *pgx.Batch, id tenantapi.TenantID, product, app []Migration) {
-	queueLedgerInsert(b, id, trackProduct, applied(product))
-	queueLedgerInsert(b, id, trackApp, applied(app))
+// tenant's ledger (on sch, in the tenant's database) and, for the
+// application set, in the fleet's (on reg, in the control database; the
+// same batch for a tenant of main).
+func queueRecord(reg, sch *pgx.Batch, id tenantapi.TenantID, product, app []Migration) {
+	queueLedgerInsert(sch, id, trackProduct, applied(product))
+	queueLedgerInsert(sch, id, trackApp, applied(app))
 	if len(app) > 0 {
 		v, f, c := ledgerColumns(applied(app))
-		b.Queue(fleetLedgerInsertSQL, v, f, c)
+		reg.Queue(fleetLedgerInsertSQL, v, f, c)
 	}
+}
+
+// sendRecord is queueRecord sent, on reg and sch (one batch when they are
+// one transaction).
+func sendRecord(ctx context.Context, reg, sch batcher, id tenantapi.TenantID, product, app []Migration) error {
+	bs := &pgx.Batch{}
+	br := bs
+	if reg != sch {
+		br = &pgx.Batch{}
+	}
+	queueRecord(br, bs, id, product, app)
+	if err := sch.SendBatch(ctx, bs).Close(); err != nil || br == bs {
+		return err
+	}
+	return reg.SendBatch(ctx, br).Close()
 }
 
 func applied(ms []Migration) []appliedMigration {

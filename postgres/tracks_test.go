@@ -29,7 +29,7 @@ func legacyTenant(t *testing.T, s *stores, id tenantapi.TenantID) {
 		INSERT INTO `+q+`.schema_migrations (version, name) VALUES (1, 'items');
 		INSERT INTO `+q+`.items (id, name, created_at, updated_at) VALUES ('0193a6f1-0000-7000-8000-000000000001', 'Old', now(), now());
 		INSERT INTO `+q+`.idempotency_keys VALUES ('k1', '\x00', '\x7b7d', '0193a6f1-0000-7000-8000-000000000001', now())`)
-	if err := s.db.grantTenant(t.Context(), s.db.owner, id); err != nil {
+	if err := s.db.main.grantTenant(t.Context(), s.db.owner, id); err != nil {
 		t.Fatalf("grantTenant: %v", err)
 	}
 }

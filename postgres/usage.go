@@ -9,20 +9,14 @@ import (
 
 var _ tenantapi.UsageStore = (*TenantStore)(nil)
 
-// tenantUsageSQL reads the tenant's status and version and sums the size
-// of its schema's relations (found as schemaRelations says, without a
-// catalog scan). Indexes and TOAST tables depend on their table, not the
-// namespace, and pg_total_relation_size of the table counts them.
-var tenantUsageSQL = `
-	SELECT t.status, t.schema_version,
-		coalesce((
-			SELECT sum(pg_total_relation_size(c.oid))::bigint ` + schemaRelations("$2") + `
-		), 0)
-	FROM public.tenants t
-	WHERE t.id = $1`
+// schemaSizeSQL sums the size of the schema $1's relations (found as
+// schemaRelations says, without a catalog scan). Indexes and TOAST tables
+// depend on their table, not the namespace, and pg_total_relation_size of
+// the table counts them.
+var schemaSizeSQL = `SELECT coalesce((SELECT sum(pg_total_relation_size(c.oid))::bigint ` + schemaRelations("$1") + `), 0)`
 
 // TenantUsage returns the tenant's row count of every resource at its
-// version and its storage bytes, in two round trips: the registry and
+// version and its storage bytes, in three round trips: the registry, the
 // sizes, then one statement counting each resource's table. A tenant
 // that is absent, being deleted or dropped while the call runs gives
 // ErrTenantNotFound.
@@ -34,15 +28,23 @@ func (s *TenantStore) TenantUsage(ctx context.Context, id tenantapi.TenantID) (t
 	gone := scope{notFound: tenantapi.ErrTenantNotFound, tenant: true}
 	u := tenantapi.TenantUsage{Tenant: id, Rows: map[string]int64{}}
 	var (
-		status  tenantapi.TenantStatus
-		version int
+		status   tenantapi.TenantStatus
+		version  int
+		database string
 	)
-	err := s.db.owner.QueryRow(ctx, tenantUsageSQL, string(id), id.Schema()).Scan(&status, &version, &u.StorageBytes)
+	err := s.db.owner.QueryRow(ctx, `SELECT status, schema_version, database FROM public.tenants WHERE id = $1`, string(id)).Scan(&status, &version, &database)
 	if err != nil {
 		return tenantapi.TenantUsage{}, translate(err, gone)
 	}
 	if status == tenantapi.TenantDeleting {
 		return tenantapi.TenantUsage{}, tenantapi.ErrTenantNotFound
+	}
+	st, err := s.db.site(ctx, database)
+	if err != nil {
+		return tenantapi.TenantUsage{}, err
+	}
+	if err := st.owner.QueryRow(ctx, schemaSizeSQL, id.Schema()).Scan(&u.StorageBytes); err != nil {
+		return tenantapi.TenantUsage{}, translate(err, gone)
 	}
 	schema, err := s.schemas.Schema(ctx, version)
 	if err != nil || len(schema.Resources) == 0 {
@@ -55,7 +57,7 @@ func (s *TenantStore) TenantUsage(ctx context.Context, id tenantapi.TenantID) (t
 		counts[i] = `(SELECT count(*) FROM ` + quotedSchema(id) + `.` + ident(r.Name) + `)`
 		dest[i] = &n[i]
 	}
-	if err := s.db.owner.QueryRow(ctx, `SELECT `+strings.Join(counts, ", ")).Scan(dest...); err != nil {
+	if err := st.owner.QueryRow(ctx, `SELECT `+strings.Join(counts, ", ")).Scan(dest...); err != nil {
 		return tenantapi.TenantUsage{}, translate(err, gone)
 	}
 	for i, r := range schema.Resources {

@@ -27,6 +27,9 @@ type database struct {
 	// runtimeUser and runtimePassword are the runtime role's credentials
 	// when one is configured, for migrate to create or update the role.
 	runtimeUser, runtimePassword string
+	// secretAddress returns where the database of a secret is, as
+	// postgres://host:port/dbname (databases add --secret-arn).
+	secretAddress func(ctx context.Context, arn string) (string, error)
 }
 
 // openDatabase connects the owner and runtime pools. Each role comes from
@@ -115,6 +118,7 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 		d.runtimeUser, d.runtimePassword = creds.Username, creds.Password
 		pc.RuntimeRole = creds.Username
 	}
+	d.locateBySecret(&pc, cfg, secrets)
 	db, err := postgres.Open(ctx, pc)
 	if err != nil {
 		d.close()
@@ -122,6 +126,57 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 	}
 	d.DB = db
 	return d, nil
+}
+
+// locateBySecret sets pc.Locate to open the databases added by secret,
+// with the pool settings of main: the owner from the database's secret,
+// the runtime role (when main has one) with main's runtime credentials at
+// the database's address. The secrets cache is made on first use.
+func (d *database) locateBySecret(pc *postgres.Config, cfg dbConfig, secrets *awssecrets.Cache) {
+	base := *pc
+	// DB_HOST, DB_PORT and DB_NAME are main's; another database's secret
+	// says where it is.
+	own := cfg
+	own.Host, own.Port, own.Name = "", "", ""
+	cache := func(ctx context.Context) (*awssecrets.Cache, error) {
+		var err error
+		if secrets == nil {
+			secrets, err = awssecrets.New(ctx, cfg.SecretsTTL)
+		}
+		return secrets, err
+	}
+	d.secretAddress = func(ctx context.Context, arn string) (string, error) {
+		c, err := cache(ctx)
+		if err != nil {
+			return "", err
+		}
+		u, _, err := secretConnection(ctx, c, arn, own)
+		if err != nil {
+			return "", err
+		}
+		return postgres.Address(u)
+	}
+	pc.Locate = func(ctx context.Context, db postgres.Database) (postgres.Config, error) {
+		c, err := cache(ctx)
+		if err != nil {
+			return postgres.Config{}, err
+		}
+		out := base
+		out.Locate = nil
+		if out.URL, out.OwnerCredentials, err = secretConnection(ctx, c, db.SecretARN, own); err != nil {
+			return postgres.Config{}, err
+		}
+		out.RuntimeURL = ""
+		switch {
+		case base.RuntimeCredentials != nil:
+			out.RuntimeURL = out.URL
+		case base.RuntimeURL != "":
+			if out.RuntimeURL, err = postgres.WithAddress(base.RuntimeURL, out.URL); err != nil {
+				return postgres.Config{}, err
+			}
+		}
+		return out, nil
+	}
 }
 
 // secretConnection reads a database secret once to learn where the
@@ -223,7 +278,13 @@ func openDataAPI(ctx context.Context, cfg dbConfig, set []postgres.Migration, se
 		d.runtimeUser, d.runtimePassword = creds.Username, creds.Password
 		api.RuntimeSecretARN, api.RuntimeUser = cfg.RuntimeSecretARN, creds.Username
 	}
-	db, err := postgres.Open(ctx, postgres.Config{DataAPI: api, TenantRoles: cfg.TenantRoles, ApplicationSet: set})
+	client := api.Client
+	db, err := postgres.Open(ctx, postgres.Config{DataAPI: api, TenantRoles: cfg.TenantRoles, ApplicationSet: set,
+		// Another cluster is its ARN and secret; the owner serves there.
+		Locate: func(_ context.Context, db postgres.Database) (postgres.Config, error) {
+			return postgres.Config{DataAPI: &postgres.DataAPI{Client: client, ClusterARN: db.ClusterARN,
+				OwnerSecretARN: db.SecretARN, Database: cfg.Name}}, nil
+		}})
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func exportTenant(ctx context.Context, store *postgres.TenantStore, id tenantapi
 }
 
 // importTenant creates a tenant from the archive in file ("-": stdin).
-func importTenant(ctx context.Context, store *postgres.TenantStore, file string, stdin io.Reader, as tenantapi.TenantID, asJSON bool, stdout io.Writer) error {
+func importTenant(ctx context.Context, store *postgres.TenantStore, file string, stdin io.Reader, as tenantapi.TenantID, database string, asJSON bool, stdout io.Writer) error {
 	r := stdin
 	if file == "-" && stdin == nil {
 		return usagef("tenants import - reads standard input, which this process has none of; name a file")
@@ -79,7 +79,7 @@ func importTenant(ctx context.Context, store *postgres.TenantStore, file string,
 		defer f.Close()
 		r = f
 	}
-	id, err := store.ImportTenant(ctx, r, as)
+	id, err := store.ImportTenant(ctx, r, as, database)
 	if err != nil {
 		return err
 	}
@@ -90,6 +90,6 @@ func importTenant(ctx context.Context, store *postgres.TenantStore, file string,
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(toTenantOut(t))
 	}
-	fmt.Fprintf(stdout, "imported tenant %s (schema version %d)\n", id, t.SchemaVersion)
+	fmt.Fprintf(stdout, "imported tenant %s into database %s (schema version %d)\n", id, t.Database, t.SchemaVersion)
 	return nil
 }

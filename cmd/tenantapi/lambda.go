@@ -115,7 +115,7 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// directCommands runs the CLI's migrate, tenants and keys commands for
+// directCommands runs the CLI's migrate, tenants, keys and databases commands for
 // direct invocations, with --json, and returns the JSON they print. They
 // share the process's secrets cache.
 func directCommands(env *env) awslambda.Commands {
@@ -137,8 +137,10 @@ func directCommands(env *env) awslambda.Commands {
 			err = cmdTenants(ctx, env, args, &out, &errb)
 		case "keys":
 			err = cmdKeys(ctx, env, args, &out, &errb)
+		case "databases":
+			err = cmdDatabases(ctx, env, args, &out, &errb)
 		default:
-			return nil, fmt.Errorf("unknown command %q (want migrate, tenants or keys)", command)
+			return nil, fmt.Errorf("unknown command %q (want migrate, tenants, keys or databases)", command)
 		}
 		var result json.RawMessage
 		if b := bytes.TrimSpace(out.Bytes()); len(b) > 0 && json.Valid(b) {

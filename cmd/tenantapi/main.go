@@ -59,7 +59,9 @@ Commands:
   dev        run locally on an embedded PostgreSQL, with a demo tenant and key
   migrate    apply schema migrations to public and every tenant schema
              (migrate status: tenants per version, behind and failed)
-  tenants    create | list | show | suspend | activate | delete tenants
+  tenants    create | list | show | suspend | activate | delete | move |
+             export | import tenants
+  databases  add | list | drain | remove the databases tenants live in
   keys       create | list | revoke API keys
   resources  list the resources your tenant migrations serve, and the
              tables they keep private
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdMigrate(ctx, env, rest, stdout, stderr)
 	case "tenants":
 		return cmdTenants(ctx, env, rest, stdout, stderr)
+	case "databases":
+		return cmdDatabases(ctx, env, rest, stdout, stderr)
 	case "keys":
 		return cmdKeys(ctx, env, rest, stdout, stderr)
 	case "resources":

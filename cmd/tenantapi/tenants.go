@@ -18,7 +18,9 @@ import (
 const tenantsUsage = `tenantapi tenants <subcommand> [flags]
 
 Subcommands:
-  create ID [--name NAME] [--json]   create a tenant (schema and migrations, atomically)
+  create ID [--name NAME] [--database NAME] [--json]
+                                     create a tenant (schema and migrations, atomically), in the
+                                     database named or the non-draining one with the fewest tenants
   list [--json]                      list tenants
   show ID [--json]                   show one tenant with its schema version
   usage ID [--json]                  row count of each resource and storage bytes of the tenant's schema
@@ -33,7 +35,8 @@ Subcommands:
   delete ID --yes                    revoke its keys, wait out caches, drop its schema
   export ID [--out FILE]             write a consistent snapshot of every table of the tenant
                                      as one archive (default: standard output; keys are not exported)
-  import FILE [--as NEWID]           create the tenant from an archive ('-': standard input), all or
+  import FILE [--as NEWID] [--database NAME]
+                                     create the tenant from an archive ('-': standard input), all or
                                      nothing, verified, then migrated to this binary's version
 `
 
@@ -47,6 +50,7 @@ type tenantOut struct {
 	CreatedAt     time.Time              `json:"created_at"`
 	UpdatedAt     time.Time              `json:"updated_at"`
 	RateLimit     *rateLimitOut          `json:"rate_limit"`
+	Database      string                 `json:"database"`
 }
 
 type rateLimitOut struct {
@@ -56,7 +60,7 @@ type rateLimitOut struct {
 
 func toTenantOut(t tenantapi.Tenant) tenantOut {
 	out := tenantOut{ID: t.ID, Name: t.Name, Status: t.Status, SchemaVersion: t.SchemaVersion,
-		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+		CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), Database: t.Database}
 	if l := t.RateLimit; l != nil {
 		out.RateLimit = &rateLimitOut{RPS: l.RPS, Burst: l.Burst}
 	}
@@ -82,6 +86,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	toDefault := fs.Bool("default", false, "go back to the server's default rate limit (limit)")
 	outFile := fs.String("out", "", "archive to write (export; default: standard output)")
 	asID := fs.String("as", "", "import under this id (import; default: the archive's)")
+	database := fs.String("database", "", "database to put the tenant in (create, import; default: the non-draining one with the fewest tenants)")
 	pos, done, err := parseFlags(fs, args[1:], stdout, stderr)
 	if done || err != nil {
 		return err
@@ -133,7 +138,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		if *name == "" {
 			*name = string(id)
 		}
-		t, err = store.CreateTenant(ctx, id, *name)
+		t, err = store.CreateTenantIn(ctx, id, *name, *database)
 	case "show":
 		t, err = store.Tenant(ctx, id)
 	case "suspend", "activate":
@@ -161,7 +166,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	case "export":
 		return exportTenant(ctx, store, id, *outFile, *asJSON, stdout, stderr)
 	case "import":
-		return importTenant(ctx, store, pos[0], env.stdin, id, *asJSON, stdout)
+		return importTenant(ctx, store, pos[0], env.stdin, id, *database, *asJSON, stdout)
 	}
 	if err != nil {
 		return err
@@ -203,7 +208,7 @@ func listTenants(ctx context.Context, store *postgres.TenantStore, asJSON bool, 
 
 func printTenants(w io.Writer, ts []tenantapi.Tenant) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSCHEMA VERSION\tCREATED\tRATE LIMIT")
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSCHEMA VERSION\tDATABASE\tCREATED\tRATE LIMIT")
 	for _, t := range ts {
 		limit := "default"
 		if l := t.RateLimit; l != nil {
@@ -212,7 +217,7 @@ func printTenants(w io.Writer, ts []tenantapi.Tenant) {
 				limit = "none"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Name, t.Status, t.SchemaVersion, t.CreatedAt.UTC().Format(time.RFC3339), limit)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.Name, t.Status, t.SchemaVersion, t.Database, t.CreatedAt.UTC().Format(time.RFC3339), limit)
 	}
 	tw.Flush()
 }
