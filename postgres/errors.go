@@ -25,6 +25,7 @@ const (
 	sqlUndefinedTable        = "42P01"
 	sqlInvalidSchemaName     = "3F000"
 	sqlInsufficientPrivilege = "42501"
+	sqlInvalidParameterValue = "22023"
 	sqlLockNotAvailable      = "55P03"
 	sqlQueryCanceled         = "57014"
 	sqlSerialization         = "40001"

@@ -452,31 +452,10 @@ func (s *TenantStore) restore(ctx context.Context, reg, tx pgx.Tx, st *site, tr 
 	if err != nil {
 		return err
 	}
-	if err := s.createSchema(ctx, reg, tx, id); err != nil {
+	// The archive's files, from this deployment's set (checkVersions made
+	// sure it has them); its ledger rows come with the table's data.
+	if err := s.schemaAt(ctx, reg, tx, id, man.Ledger); err != nil {
 		return err
-	}
-	// The archive's files, product first, from this deployment's set
-	// (checkVersions made sure it has them); its ledger rows come with the
-	// table's data.
-	var app []Migration
-	for _, e := range man.Ledger {
-		set := productMigrations
-		if e.Track == trackApp {
-			set = s.m.app
-		}
-		mg := set[slices.IndexFunc(set, func(mg Migration) bool { return mg.Version == e.Version })]
-		if _, err := tx.Exec(ctx, mg.SQL); err != nil {
-			return migrationError("migration", mg, err)
-		}
-		if e.Track == trackApp {
-			app = append(app, mg)
-		}
-	}
-	if len(app) > 0 {
-		v, f, c := ledgerColumns(applied(app))
-		if _, err := reg.Exec(ctx, fleetLedgerInsertSQL, v, f, c); err != nil {
-			return err
-		}
 	}
 	if err := setCopySettings(ctx, tx); err != nil {
 		return err
@@ -510,6 +489,40 @@ func (s *TenantStore) restore(ctx context.Context, reg, tx pgx.Tx, st *site, tr 
 		return err
 	}
 	return st.grantTenant(ctx, tx, id)
+}
+
+// schemaAt creates the tenant's schema (on sch) with the files of ledger,
+// product track first as a ledger lists them, from this deployment's set
+// (the caller made sure it has them), but leaves the ledger table empty:
+// its rows come with the tables' data.
+func (s *TenantStore) schemaAt(ctx context.Context, reg, sch pgx.Tx, id tenantapi.TenantID, ledger []LedgerEntry) error {
+	if err := s.createSchema(ctx, reg, sch, id); err != nil {
+		return err
+	}
+	var app []Migration
+	for _, e := range ledger {
+		set := productMigrations
+		if e.Track == trackApp {
+			set = s.m.app
+		}
+		i := slices.IndexFunc(set, func(mg Migration) bool { return mg.Version == e.Version })
+		if i < 0 {
+			return fmt.Errorf("the %s migration %d is not in this deployment's set", e.Track, e.Version)
+		}
+		mg := set[i]
+		if _, err := sch.Exec(ctx, mg.SQL); err != nil {
+			return migrationError("migration", mg, err)
+		}
+		if e.Track == trackApp {
+			app = append(app, mg)
+		}
+	}
+	if len(app) == 0 {
+		return nil
+	}
+	v, f, c := ledgerColumns(applied(app))
+	_, err := reg.Exec(ctx, fleetLedgerInsertSQL, v, f, c)
+	return err
 }
 
 // createSchema creates the tenant's schema and empty ledger, with the

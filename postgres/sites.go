@@ -301,16 +301,18 @@ func deref(s *string) string {
 const sqlTenantMoved = "TA001"
 
 // staleRoute reports whether err is what a tenant statement meets on a
-// database the tenant no longer lives in: no schema or table there, or the
-// fence a move leaves on the source. Nothing was done, so the statement
-// may run again where the registry now places the tenant.
+// database the tenant no longer lives in: no schema or table there, no
+// tenant role to switch to (22023, which a statement's own bad value gives
+// too: relocate then finds the tenant where it was and nothing is run
+// again), or the fence a move leaves on the source. Nothing was done, so
+// the statement may run again where the registry now places the tenant.
 func staleRoute(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
 	}
 	switch pe.Code {
-	case sqlInvalidSchemaName, sqlUndefinedTable, sqlTenantMoved:
+	case sqlInvalidSchemaName, sqlUndefinedTable, sqlTenantMoved, sqlInvalidParameterValue:
 		return true
 	}
 	return false
@@ -321,27 +323,31 @@ func staleRoute(err error) bool {
 var relocateWait = 2 * time.Second
 
 // relocate returns t with the database the registry places it in now, and
-// whether that differs from t's. A fenced source (fenced is true) means the
-// flip is imminent: the registry is read again, every 20 ms, until it
-// flips, relocateWait passes or ctx ends.
-func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) (tenantapi.TenantRef, bool) {
+// whether that differs from t's; ErrTenantNotFound when the registry has
+// no such tenant any more. A fenced source (fenced is true) means the flip
+// is imminent: the registry is read again, every 20 ms, until it flips,
+// relocateWait passes or ctx ends.
+func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) (tenantapi.TenantRef, bool, error) {
 	deadline := time.Now().Add(relocateWait)
 	for {
 		var now string
-		err := db.runtime.QueryRow(ctx, `SELECT database FROM public.tenants WHERE uid = $1`, t.UID).Scan(&now)
+		err := db.runtime.QueryRow(ctx, `SELECT database FROM public.tenants WHERE uid = $1 AND status <> 'deleting'`, t.UID).Scan(&now)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return t, false, tenantapi.ErrTenantNotFound
+		}
 		if err != nil {
-			return t, false
+			return t, false, nil
 		}
 		if now != t.Database && !(now == MainDatabase && t.Database == "") {
 			t.Database = now
-			return t, true
+			return t, true, nil
 		}
 		if !fenced || time.Now().After(deadline) {
-			return t, false
+			return t, false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return t, false
+			return t, false, nil
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -363,7 +369,10 @@ func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, 
 	}
 	var pe *pgconn.PgError
 	errors.As(err, &pe)
-	moved, ok := db.relocate(ctx, t, pe.Code == sqlTenantMoved)
+	moved, ok, gone := db.relocate(ctx, t, pe.Code == sqlTenantMoved)
+	if gone != nil {
+		return gone
+	}
 	if !ok {
 		return err
 	}
