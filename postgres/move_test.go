@@ -1,0 +1,290 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// leftovers returns the replication objects a move of uid may leave: the
+// publication and slots on the source, the subscription on the target.
+func leftovers(t *testing.T, src, dst *DB, uid int64) []string {
+	t.Helper()
+	name := moveName(src.owner.database(), uid)
+	var out []string
+	check := func(db *DB, what, sql string) {
+		var n int
+		if err := db.owner.QueryRow(t.Context(), sql, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	check(src, "publication", `SELECT count(*) FROM pg_publication WHERE pubname = $1`)
+	check(src, "slots", `SELECT count(*) FROM pg_replication_slots WHERE database = current_database()
+		AND (slot_name = $1 OR slot_name LIKE 'pg\_%\_sync\_%')`)
+	check(dst, "subscription", `SELECT count(*) FROM pg_subscription WHERE subname = $1`+thisDatabase)
+	return out
+}
+
+// abortAtEnd aborts a move of id that a failed test left, so that its
+// databases can be dropped.
+func abortAtEnd(t *testing.T, s *stores, id tenantapi.TenantID) {
+	t.Cleanup(func() { _ = s.tenants.AbortMove(context.WithoutCancel(t.Context()), id, nil) })
+}
+
+// fill creates n items in the tenant.
+func fill(t *testing.T, s *stores, ref tenantapi.TenantRef, n int) {
+	t.Helper()
+	res := itemsAt(t, s.db, ref)
+	for i := range n {
+		if _, err := s.rows.Create(t.Context(), ref, res, values(res, map[string]string{"name": fmt.Sprintf("item %d", i)}), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMoveUnderWrites moves a tenant from main to b while writers create
+// items through a reference made before the move (a cached route) and
+// readers read: every acknowledged write is on the target and nothing
+// else is, none failed but with 503, reads never failed, the source is
+// fenced (kept) and no replication object is left.
+func TestMoveUnderWrites(t *testing.T) {
+	t.Parallel()
+	s, other := twoDatabases(t, Config{TenantRoles: true})
+	ctx := t.Context()
+	ref := s.createTenant(t, "acme")
+	abortAtEnd(t, s, "acme")
+	fill(t, s, ref, 300)
+	res := itemsAt(t, s.db, ref)
+
+	var (
+		mu       sync.Mutex
+		acked    = map[uuid.UUID]bool{}
+		held     atomic.Int64 // writes answered unavailable
+		failures []error
+		reads    atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for w := range 3 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := s.rows.Create(ctx, ref, res, values(res, map[string]string{"name": fmt.Sprintf("w%d-%d", w, i)}), nil)
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked[c.Row.ID] = true
+				case tenantapi.ErrorCode(err) == tenantapi.CodeUnavailable:
+					held.Add(1)
+				default:
+					failures = append(failures, err)
+				}
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 5}); err != nil {
+				mu.Lock()
+				failures = append(failures, fmt.Errorf("read: %w", err))
+				mu.Unlock()
+			}
+			reads.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	})
+	time.Sleep(100 * time.Millisecond)
+	var lines []string
+	rep, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{KeepSource: true, Progress: func(l string) { lines = append(lines, l) }})
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("MoveTenant: %v\n%v", err, lines)
+	}
+	t.Logf("moved: %+v; %d writes acknowledged, %d held, %d reads", rep, len(acked), held.Load(), reads.Load())
+	for _, f := range failures {
+		t.Errorf("failure under the move: %v", f)
+	}
+	if tn, _ := s.tenants.Tenant(ctx, "acme"); tn.Database != "b" {
+		t.Fatalf("tenant in %q after the move", tn.Database)
+	}
+	// Reconcile: the target holds the 300 and every acknowledged write,
+	// nothing else.
+	bdb := open(t, Config{URL: other})
+	ids := func(db *DB) map[uuid.UUID]bool {
+		rows, err := db.owner.Query(ctx, `SELECT id FROM tenant_acme.items`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[uuid.UUID]bool{}
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out[id] = true
+		}
+		return out
+	}
+	onTarget, onSource := ids(bdb), ids(s.db)
+	for id := range acked {
+		if !onTarget[id] {
+			t.Errorf("acknowledged write %s is not on the target", id)
+		}
+	}
+	if len(onTarget) != 300+len(acked) {
+		t.Errorf("target holds %d rows, want 300 + %d acknowledged", len(onTarget), len(acked))
+	}
+	for id := range onSource {
+		if !onTarget[id] {
+			t.Errorf("row %s is on the source only: accepted there after the flip", id)
+		}
+	}
+	if len(acked) == 0 {
+		t.Error("no write was acknowledged during the move")
+	}
+	// The kept source refuses writes.
+	_, err = s.db.owner.Exec(ctx, `INSERT INTO tenant_acme.items (id, name) VALUES (gen_random_uuid(), 'late')`)
+	if sqlState(err) != sqlTenantMoved {
+		t.Errorf("a write to the kept source: %v, want SQLSTATE %s", err, sqlTenantMoved)
+	}
+	if l := leftovers(t, s.db, bdb, ref.UID); len(l) > 0 {
+		t.Errorf("left behind: %v", l)
+	}
+	var moves int
+	s.db.owner.QueryRow(ctx, `SELECT count(*) FROM public.tenant_moves`).Scan(&moves)
+	if moves != 0 {
+		t.Errorf("%d moves still recorded", moves)
+	}
+	// Moving it back drops the source: b's schema, after the grace.
+	if _, err := s.db.owner.Exec(ctx, `DROP SCHEMA tenant_acme CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.tenants.MoveTenant(ctx, "acme", MainDatabase, MoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if schemaIn(t, other, "acme") || !s.schemaExists(t, "acme") {
+		t.Error("after moving back, the schema is not in main alone")
+	}
+	if n := s.queryInt(t, `SELECT count(*) FROM tenant_acme.items`); n != len(onTarget) {
+		t.Errorf("moved back with %d rows, want %d", n, len(onTarget))
+	}
+}
+
+var errCrash = errors.New("crash")
+
+// TestMoveCrashAtEachStep stops the move after each step, as a crash
+// would, then runs it again (even steps) or aborts it (odd ones): the
+// tenant serves throughout, ends in one database with every row, and no
+// replication object is left.
+func TestMoveCrashAtEachStep(t *testing.T) {
+	t.Parallel()
+	for i, step := range stepOrder[:len(stepOrder)-1] {
+		abort := i%2 == 1 && stepIndex(step) < stepIndex(stepFlipped)
+		t.Run(fmt.Sprintf("%s abort=%v", step, abort), func(t *testing.T) {
+			t.Parallel()
+			s, other := twoDatabases(t, Config{})
+			ctx := t.Context()
+			ref := s.createTenant(t, "acme")
+			abortAtEnd(t, s, "acme")
+			fill(t, s, ref, 20)
+			_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{AfterStep: func(st string) error {
+				if st == step {
+					return errCrash
+				}
+				return nil
+			}})
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("MoveTenant = %v, want the crash", err)
+			}
+			res := itemsAt(t, s.db, ref)
+			// Serving between: a read, and a write unless fenced.
+			if _, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 5}); err != nil {
+				t.Errorf("read after the crash: %v", err)
+			}
+			want := 20
+			if stepIndex(step) < stepIndex(stepFenced) || stepIndex(step) >= stepIndex(stepFlipped) {
+				if _, err := s.rows.Create(ctx, ref, res, values(res, map[string]string{"name": "between"}), nil); err != nil {
+					t.Errorf("write after the crash: %v", err)
+				}
+				want++
+			}
+			// A move to elsewhere waits for this one to be done.
+			_, err = s.tenants.MoveTenant(ctx, "acme", "c", MoveOptions{})
+			wantCode(t, err, tenantapi.CodeConflict)
+			home := "b"
+			if abort {
+				if err := s.tenants.AbortMove(ctx, "acme", nil); err != nil {
+					t.Fatalf("AbortMove: %v", err)
+				}
+				home = MainDatabase
+			} else if _, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{}); err != nil {
+				t.Fatalf("MoveTenant again: %v", err)
+			}
+			if tn, _ := s.tenants.Tenant(ctx, "acme"); tn.Database != home {
+				t.Fatalf("tenant in %s, want %s", tn.Database, home)
+			}
+			inB, inMain := schemaIn(t, other, "acme"), s.schemaExists(t, "acme")
+			if inB != (home == "b") || inMain != (home == MainDatabase) {
+				t.Errorf("schema in b %v, in main %v; want it in %s alone", inB, inMain, home)
+			}
+			if rows, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 100}); err != nil || len(rows) != want {
+				t.Errorf("after: %d rows (%v), want %d", len(rows), err, want)
+			}
+			if _, err := s.rows.Create(ctx, ref, res, values(res, map[string]string{"name": "after"}), nil); err != nil {
+				t.Errorf("write after: %v", err)
+			}
+			if l := leftovers(t, s.db, open(t, Config{URL: other}), ref.UID); len(l) > 0 {
+				t.Errorf("left behind: %v", l)
+			}
+			if n := s.queryInt(t, `SELECT count(*) FROM public.tenant_moves`); n != 0 {
+				t.Errorf("%d moves still recorded", n)
+			}
+		})
+	}
+}
+
+// TestMoveRefusals: a tenant behind this binary's versions, an unknown
+// database, an absent tenant, and an abort with no move are refused; a
+// move to where the tenant lives does nothing.
+func TestMoveRefusals(t *testing.T) {
+	t.Parallel()
+	s, _ := twoDatabases(t, Config{})
+	ctx := t.Context()
+	s.createTenant(t, "acme")
+	rep, err := s.tenants.MoveTenant(ctx, "acme", MainDatabase, MoveOptions{})
+	if err != nil || !rep.AlreadyThere {
+		t.Errorf("move to main = %+v, %v", rep, err)
+	}
+	_, err = s.tenants.MoveTenant(ctx, "acme", "nowhere", MoveOptions{})
+	wantCode(t, err, tenantapi.CodeNotFound)
+	_, err = s.tenants.MoveTenant(ctx, "nobody", "b", MoveOptions{})
+	wantErr(t, err, tenantapi.ErrTenantNotFound)
+	wantCode(t, s.tenants.AbortMove(ctx, "acme", nil), tenantapi.CodeNotFound)
+	m2 := s.mig.WithTenantMigrations(Migration{Version: 2, Name: "x", SQL: `CREATE TABLE x (id int PRIMARY KEY)`})
+	_, err = NewTenantStore(s.db, m2).MoveTenant(ctx, "acme", "b", MoveOptions{})
+	wantCode(t, err, tenantapi.CodeConflict)
+}
