@@ -15,7 +15,7 @@ func TestBannerCurlsFitTheAuthMode(t *testing.T) {
 		"jwt":    "-H 'Authorization: Bearer <a JWT from JWT_ISSUER for tenant demo>'",
 	} {
 		var b strings.Builder
-		printBanner(&b, "127.0.0.1:8080", mode, "tak_demo", "admintoken", true)
+		printBanner(&b, "127.0.0.1:8080", mode, "tak_demo", "admintoken", true, nil)
 		curls := b.String()[strings.Index(b.String(), "Try it:"):]
 		if !strings.Contains(curls, want) {
 			t.Errorf("%s: banner lacks %q:\n%s", mode, want, curls)

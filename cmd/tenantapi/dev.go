@@ -8,13 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tenantapi/tenantapi"
 	"github.com/tenantapi/tenantapi/httpapi"
-	"github.com/tenantapi/tenantapi/internal/pgcluster"
 	"github.com/tenantapi/tenantapi/postgres"
 )
 
@@ -29,13 +31,17 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	cfg := env.server()
 	dbc := env.db()
 	cfg.Host = "127.0.0.1"
-	fs := newFlagSet("dev", "tenantapi dev [flags]\n\nRuns the service on 127.0.0.1 with its own PostgreSQL (kept under --dir),\na demo tenant, a fresh demo API key and an admin token, and prints curl\ncommands to try it. Ctrl-C stops both (PostgreSQL only if this dev started\nit). One dev at a time per --dir.\n")
+	fs := newFlagSet("dev", "tenantapi dev [flags]\n\nRuns the service on 127.0.0.1 with its own PostgreSQL (kept under --dir),\na demo tenant, a fresh demo API key and an admin token, and prints curl\ncommands to try it. Ctrl-C stops both (PostgreSQL only if this dev started\nit). One dev at a time per --dir.\n\nWith --databases N it runs N-1 more PostgreSQL servers, in --dir/db2 …\n--dir/dbN, and adds them as the databases db2 … dbN that tenants can be\nplaced in (tenants create ID --database db2) and moved between. Each keeps\nthe port of its first start, since the registry records its address.\n")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&dbc.DataDir, "dir", dbc.DataDir, "data folder of the embedded PostgreSQL ($TENANTAPI_DIR)")
+	databases := fs.Int("databases", 1, fmt.Sprintf("run `N` databases, 1 to %d: main in --dir, and db2 … dbN, each a PostgreSQL of its own in --dir/dbN", maxDevDatabases))
 	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt or none ($AUTH_MODE)")
 	migrationsFlag(fs, &dbc)
 	if _, done, err := parseFlags(fs, args, stdout, stderr); done || err != nil {
 		return err
+	}
+	if *databases < 1 || *databases > maxDevDatabases {
+		return usagef("--databases takes 1 to %d, not %d", maxDevDatabases, *databases)
 	}
 	tr, err := startTracing(ctx, env, &cfg, &dbc)
 	if err != nil {
@@ -78,40 +84,28 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	holder := lockHolder{role: "dev", url: "http://" + ln.Addr().String()}
 	lock.record(holder)
 
-	cluster, err := pgcluster.Open(pgcluster.Options{Dir: dbc.DataDir, Log: stderr})
-	if err != nil {
-		return err
+	// The other databases' folders are locked as the data folder is, and
+	// their servers start first: each keeps its port, which main's, taking
+	// any free one, then cannot take from it.
+	servers := []*devServer{{name: postgres.MainDatabase, dir: dbc.DataDir, lock: lock}}
+	for i := 2; i <= *databases; i++ {
+		s := &devServer{name: devDatabaseName(i), dir: filepath.Join(dbc.DataDir, devDatabaseName(i))}
+		if s.lock, err = lockDevFolder(ctx, s.dir, stderr); err != nil || s.lock == nil {
+			return err
+		}
+		defer s.lock.unlock()
+		s.lock.record(holder)
+		servers = append(servers, s)
 	}
-	// A dev stops the PostgreSQL it started, and one that a dead dev
-	// started and left running; never one that another process relies on.
-	adopted := lock.previous.role == "dev" && lock.previous.postgres
-	fmt.Fprintf(stderr, "tenantapi: starting PostgreSQL in %s\n", cluster.DataDir())
-	err = cluster.Start(ctx)
-	ownsPostgres := cluster.StartedServer() || adopted
-	if ownsPostgres {
-		holder.postgres = true
-		lock.record(holder)
-		defer func() {
-			lock.record(lockHolder{role: "stop"})
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := cluster.Stop(sctx); err != nil {
-				fmt.Fprintln(stderr, "tenantapi: stopping PostgreSQL:", err)
-			} else {
-				fmt.Fprintln(stderr, "tenantapi: PostgreSQL stopped")
-			}
-		}()
+	for _, s := range append(slices.Clone(servers[1:]), servers[0]) {
+		stop, err := s.start(ctx, holder, stderr)
+		defer stop()
+		if err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	switch {
-	case cluster.StartedServer():
-	case adopted:
-		fmt.Fprintf(stderr, "tenantapi: PostgreSQL was left running by a dev that did not stop (pid %d); this one stops it on exit\n", lock.previous.pid)
-	default:
-		fmt.Fprintln(stderr, "tenantapi: PostgreSQL was already running, started by another process; it keeps running when dev stops")
-	}
+	cluster := servers[0].cluster
+	ownsPostgres := servers[0].owns
 	dbc.URL = cluster.URL()
 	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles, TracerProvider: dbc.tracerProvider, ApplicationSet: set})
 	if err != nil {
@@ -130,13 +124,17 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	for _, f := range report.Failed {
 		fmt.Fprintf(stderr, "tenantapi: tenant %s failed to migrate: %v\n", f.Tenant, f.Err)
 	}
+	databaseLines, err := addDevDatabases(ctx, db, servers, stderr)
+	if err != nil {
+		return err
+	}
 	key, err := ensureDemo(ctx, db)
 	if err != nil {
 		return err
 	}
 	cfg.startupMigration = &report
 	return serveListener(ctx, cfg, db, log, ln, func(addr string) {
-		printBanner(stderr, addr, cfg.AuthMode, key, cfg.AdminToken, ownsPostgres)
+		printBanner(stderr, addr, cfg.AuthMode, key, cfg.AdminToken, ownsPostgres, databaseLines)
 	})
 }
 
@@ -195,9 +193,10 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// printBanner shows how to call the running service, and what Ctrl-C
-// stops: PostgreSQL too when ownsPostgres.
-func printBanner(w io.Writer, addr, authMode, key, adminToken string, ownsPostgres bool) {
+// printBanner shows how to call the running service, the databases (one
+// line each, as addDevDatabases makes them), and what Ctrl-C stops:
+// PostgreSQL too when ownsPostgres.
+func printBanner(w io.Writer, addr, authMode, key, adminToken string, ownsPostgres bool, databases []string) {
 	base := "http://" + addr
 	auth := fmt.Sprintf(" -H 'Authorization: Bearer %s'", key)
 	switch authMode {
@@ -207,6 +206,10 @@ func printBanner(w io.Writer, addr, authMode, key, adminToken string, ownsPostgr
 		// The demo key opens nothing in this mode: tenant requests carry a
 		// token from the configured issuer.
 		auth = " -H 'Authorization: Bearer <a JWT from JWT_ISSUER for tenant demo>'"
+	}
+	var dbs strings.Builder
+	for _, line := range databases {
+		dbs.WriteString("  " + line + "\n")
 	}
 	stops := "Ctrl-C stops the service and PostgreSQL."
 	if !ownsPostgres {
@@ -218,7 +221,7 @@ tenantapi dev is running on %[1]s (auth mode %[2]s)
   demo tenant:   demo
   demo API key:  %[3]s   (a new one at every start)
   admin token:   %[4]s
-
+%[7]s
 Try it:
 
   curl -s -X POST %[1]s/items -H 'X-Tenant-ID: demo'%[5]s \
@@ -229,5 +232,5 @@ Try it:
 
 %[6]s
 
-`, base, authMode, key, adminToken, auth, stops)
+`, base, authMode, key, adminToken, auth, stops, dbs.String())
 }

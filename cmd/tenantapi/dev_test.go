@@ -8,18 +8,21 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantapi/tenantapi/internal/pgcluster"
 )
 
 // devFolder returns a fresh data folder for dev, one the unprivileged
 // PostgreSQL user can reach when the tests run as root (t.TempDir's are
-// 0700). Whatever cluster is left in it is stopped and removed when the
-// test ends.
+// 0700). Whatever cluster is left in it, or in the folders of dev's other
+// databases (db2, …), is stopped and removed when the test ends.
 func devFolder(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tenantapi-dev-test-")
@@ -28,11 +31,14 @@ func devFolder(t *testing.T) string {
 	}
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() {
-		if c, err := pgcluster.Open(pgcluster.Options{Dir: dir}); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			c.Stop(ctx)
-			c.Remove()
+		others, _ := filepath.Glob(filepath.Join(dir, "db*"))
+		for _, d := range append(others, dir) {
+			if c, err := pgcluster.Open(pgcluster.Options{Dir: d}); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				c.Stop(ctx)
+				cancel()
+				c.Remove()
+			}
 		}
 		os.RemoveAll(dir)
 	})
@@ -56,13 +62,14 @@ type devProcess struct {
 	stop      func(within time.Duration) error
 }
 
-// startDev runs `tenantapi dev` through run() with env and waits (at most
-// 60 s) until it prints its banner. stop ends it (see runInProcess).
-func startDev(t *testing.T, env map[string]string) *devProcess {
+// startDev runs `tenantapi dev` with args through run() with env and waits
+// (at most 60 s) until it prints its banner. stop ends it (see
+// runInProcess).
+func startDev(t *testing.T, env map[string]string, args ...string) *devProcess {
 	t.Helper()
 	var out syncBuffer
 	d := &devProcess{stderr: &syncBuffer{}}
-	d.stop = runInProcess(t, env, &out, d.stderr, "dev")
+	d.stop = runInProcess(t, env, &out, d.stderr, append([]string{"dev"}, args...)...)
 	d.key = waitFor(t, d.stderr, keyRE)[1]
 	d.base = "http://" + waitFor(t, &out, listenRE)[1]
 	return d
@@ -99,6 +106,12 @@ func devFails(t *testing.T, env map[string]string) (code int, stderr string) {
 // transport).
 func devStatus(t *testing.T, method, url, key string) int {
 	t.Helper()
+	return devTenantStatus(t, method, url, "demo", key)
+}
+
+// devTenantStatus is devStatus as another tenant.
+func devTenantStatus(t *testing.T, method, url, tenant, key string) int {
+	t.Helper()
 	var body *strings.Reader
 	if method == "POST" {
 		body = strings.NewReader(`{"name":"dev item"}`)
@@ -111,7 +124,7 @@ func devStatus(t *testing.T, method, url, key string) int {
 	}
 	if key != "" {
 		r.Header.Set("Authorization", "Bearer "+key)
-		r.Header.Set("X-Tenant-ID", "demo")
+		r.Header.Set("X-Tenant-ID", tenant)
 	}
 	if method == "POST" {
 		r.Header.Set("Content-Type", "application/json")
@@ -350,4 +363,85 @@ func TestDevKeepsTheClusterACommandStartedForIt(t *testing.T) {
 	if err := d.stop(60 * time.Second); err != nil {
 		t.Fatalf("dev: %v; stderr:\n%s", err, d.stderr.String())
 	}
+}
+
+// TestDevWithTwoDatabases runs dev with --databases 2: it starts a second
+// PostgreSQL in the data folder's db2 and adds it as database db2, where a
+// tenant created with --database db2 lives and is served. A dev started
+// again finds db2 where it was (its port is kept) and adds it no second
+// time; each stops both servers on exit.
+func TestDevWithTwoDatabases(t *testing.T) {
+	t.Parallel()
+	dir := devFolder(t)
+	env := map[string]string{"TENANTAPI_DIR": dir, "PORT": "0"}
+	d := startDev(t, env, "--databases", "2")
+	expectServing(t, "dev", d.base, d.key)
+	db2 := devCluster(t, filepath.Join(dir, "db2"))
+	if !db2.Running() {
+		t.Fatalf("no PostgreSQL runs in %s/db2; stderr:\n%s", dir, d.stderr.String())
+	}
+	address := fmt.Sprintf("postgres://127.0.0.1:%d/tenantapi", db2.Port())
+	if want := "database db2:  " + address + "\n"; !strings.Contains(d.stderr.String(), want) {
+		t.Errorf("the banner lacks %q:\n%s", want, d.stderr.String())
+	}
+	listed := func() []databaseOut {
+		t.Helper()
+		code, out, stderr := cli(t, env, "databases", "list", "--json")
+		if code != 0 {
+			t.Fatalf("databases list: exit %d: %s", code, stderr)
+		}
+		var list struct{ Databases []databaseOut }
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatal(err)
+		}
+		return list.Databases
+	}
+	if ds := listed(); len(ds) != 2 || ds[1].Name != "db2" || ds[1].Address != address {
+		t.Fatalf("databases list: %+v, want main and db2 at %s", ds, address)
+	}
+
+	if m := cliJSON(t, env, "tenants", "create", "x", "--database", "db2", "--json"); m["database"] != "db2" {
+		t.Fatalf("tenants create x --database db2: %v", m)
+	}
+	key := cliJSON(t, env, "keys", "create", "x", "--json")["key"].(string)
+	if got := devTenantStatus(t, "POST", d.base+"/items", "x", key); got != 201 {
+		t.Errorf("creating an item of tenant x in db2: %d, want 201", got)
+	}
+	if n := pgCount(t, db2.URL(), "SELECT count(*) FROM tenant_x.items"); n != 1 {
+		t.Errorf("db2 holds %d items of tenant x, want 1", n)
+	}
+	if err := d.stop(60 * time.Second); err != nil {
+		t.Fatalf("dev: %v; stderr:\n%s", err, d.stderr.String())
+	}
+	if db2.Running() {
+		t.Errorf("db2's PostgreSQL still runs after dev stopped; stderr:\n%s", d.stderr.String())
+	}
+
+	again := startDev(t, env, "--databases", "2")
+	if got := devTenantStatus(t, "GET", again.base+"/items", "x", key); got != 200 {
+		t.Errorf("a new dev: listing the items of tenant x in db2: %d, want 200; stderr:\n%s", got, again.stderr.String())
+	}
+	if strings.Contains(again.stderr.String(), "added database") || strings.Contains(again.stderr.String(), "warning") {
+		t.Errorf("a new dev added db2 again or warned:\n%s", again.stderr.String())
+	}
+	if ds := listed(); len(ds) != 2 || ds[1].Address != address {
+		t.Errorf("databases list after a new dev: %+v, want main and db2 at %s", ds, address)
+	}
+	if err := again.stop(60 * time.Second); err != nil {
+		t.Fatalf("new dev: %v; stderr:\n%s", err, again.stderr.String())
+	}
+}
+
+// pgCount runs a count query on url.
+func pgCount(t *testing.T, url, sql string) (n int) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err == nil {
+		defer conn.Close(t.Context())
+		err = conn.QueryRow(t.Context(), sql).Scan(&n)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
 }

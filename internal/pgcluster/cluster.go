@@ -164,6 +164,13 @@ func (c *Cluster) DatabaseURL(name string) string {
 	return u.String()
 }
 
+// Port returns the TCP port the server listens on, meaningful as URL is.
+func (c *Cluster) Port() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.port
+}
+
 // StartedServer reports whether the most recent Start of this Cluster
 // started the server itself, rather than finding it running (started by
 // another process, another Cluster value or an earlier Start). It is false

@@ -236,3 +236,36 @@ func TestPortTaken(t *testing.T) {
 		t.Error("StartedServer after a Start that started nothing")
 	}
 }
+
+// TestReadyForMoves checks that a started server can be the source of a
+// tenant move: logical replication needs wal_level=logical, and several
+// moves at once need slots and workers.
+func TestReadyForMoves(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := openCluster(t, pgcluster.Options{Dir: reachableDir(t), Ephemeral: true})
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for setting, want := range map[string]string{
+		"wal_level":                         "logical",
+		"max_replication_slots":             "20",
+		"max_wal_senders":                   "20",
+		"max_logical_replication_workers":   "8",
+		"max_worker_processes":              "16",
+		"max_sync_workers_per_subscription": "2",
+	} {
+		var got string
+		if err := conn.QueryRow(ctx, "SHOW "+setting).Scan(&got); err != nil {
+			t.Fatalf("SHOW %s: %v", setting, err)
+		}
+		if got != want {
+			t.Errorf("%s = %s, want %s", setting, got, want)
+		}
+	}
+}

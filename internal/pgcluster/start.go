@@ -171,12 +171,22 @@ func (c *Cluster) startServer(ctx context.Context) error {
 // passes it through a shell: hence the quoted empty socket list. No Unix
 // socket at all, because a path inside a deep temporary folder can exceed
 // the kernel's limit and nothing here needs one.
+//
+// Every server is ready to be the source or the target of a tenant move
+// (logical replication): wal_level=logical, with slots, WAL senders and
+// workers for several moves at once.
 func (c *Cluster) serverOptions(port int) string {
 	settings := []string{
 		"listen_addresses=127.0.0.1",
 		fmt.Sprintf("port=%d", port),
 		"unix_socket_directories=''",
 		"max_connections=200",
+		"wal_level=logical",
+		"max_replication_slots=20",
+		"max_wal_senders=20",
+		"max_logical_replication_workers=8",
+		"max_worker_processes=16",
+		"max_sync_workers_per_subscription=2",
 	}
 	if c.opts.Ephemeral {
 		settings = append(settings, "fsync=off", "synchronous_commit=off", "full_page_writes=off")

@@ -19,7 +19,26 @@ import (
 // that share a TEST_DATABASE_URL server: names are random.
 func New(t testing.TB) string {
 	t.Helper()
-	server := ServerURL(t)
+	return newOn(t, ServerURL(t))
+}
+
+// NewOnSecondServer is New on a second server, distinct from New's, for
+// tests that need two PostgreSQL servers (a tenant moved between databases
+// by logical replication, say). The database is created and dropped as
+// New's is. Without TEST_DATABASE_URL the second server is an ephemeral
+// cluster that the first call starts (once per test binary) and that Main
+// stops and removes when the tests are done; with TEST_DATABASE_URL set,
+// the second server is TEST_SECOND_DATABASE_URL's, and the test fails when
+// that is not set.
+func NewOnSecondServer(t testing.TB) string {
+	t.Helper()
+	return newOn(t, SecondServerURL(t))
+}
+
+// newOn creates a database for the test on the server of server, the
+// connection string of its maintenance database; see New.
+func newOn(t testing.TB, server string) string {
+	t.Helper()
 	name := databaseName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

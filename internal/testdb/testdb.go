@@ -12,12 +12,17 @@
 // The server is TEST_DATABASE_URL's when that is set (its role needs
 // CREATEDB); otherwise each test binary starts a throwaway cluster of its
 // own with pgcluster, so `go test ./...` runs many side by side.
+//
+// NewOnSecondServer gives a database on a second server, for tests that
+// need two: TEST_SECOND_DATABASE_URL's when TEST_DATABASE_URL is set, else
+// a second throwaway cluster, started when a test first asks for it.
 package testdb
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +33,23 @@ import (
 // any test runs and read-only afterwards.
 var serverURL string
 
+// secondServerEnv names the variable that says where the second server is
+// when TEST_DATABASE_URL says where the first is.
+const secondServerEnv = "TEST_SECOND_DATABASE_URL"
+
+// The second server (see SecondServerURL): external is set by Main before
+// any test runs; the rest by the first SecondServerURL, under once. cluster
+// is the ephemeral cluster that call started, for Main to remove.
+var second struct {
+	external bool // TEST_DATABASE_URL is set: the second is external too
+	once     sync.Once
+	mu       sync.Mutex
+	url      string
+	err      error
+	cluster  *pgcluster.Cluster
+	dir      string
+}
+
 // Main runs the package's tests against a shared server and returns the
 // exit code for os.Exit. Without TEST_DATABASE_URL it starts an ephemeral
 // cluster in a new temporary folder and stops and removes it afterwards.
@@ -36,6 +58,7 @@ var serverURL string
 func Main(m *testing.M) int {
 	if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
 		serverURL = url
+		second.external = true
 		return m.Run()
 	}
 
@@ -49,13 +72,25 @@ func Main(m *testing.M) int {
 
 	code := m.Run()
 
-	if err := removeCluster(cluster, dir); err != nil {
-		fmt.Fprintf(os.Stderr, "testdb: %v\n", err)
-		if code == 0 {
-			code = 1
+	for _, err := range []error{removeCluster(cluster, dir), removeSecond()} {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testdb: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	return code
+}
+
+// removeSecond removes the second cluster, if a test started one.
+func removeSecond() error {
+	second.mu.Lock()
+	defer second.mu.Unlock()
+	if second.cluster == nil {
+		return nil
+	}
+	return removeCluster(second.cluster, second.dir)
 }
 
 // startCluster starts an ephemeral cluster in a new temporary folder, marked
@@ -112,4 +147,42 @@ func ServerURL(t testing.TB) string {
 		t.Fatal("testdb: no server; call testdb.Main from the package's TestMain")
 	}
 	return serverURL
+}
+
+// SecondServerURL is ServerURL for the second server, the one of
+// NewOnSecondServer: TEST_SECOND_DATABASE_URL when TEST_DATABASE_URL is
+// set (the test fails when it is not), else the maintenance database of a
+// second ephemeral cluster, started by the first call of the test binary
+// and stopped and removed by Main. A cluster that fails to start fails
+// this and every later call's test.
+func SecondServerURL(t testing.TB) string {
+	t.Helper()
+	ServerURL(t)
+	if second.external {
+		url := os.Getenv(secondServerEnv)
+		switch {
+		case url == "":
+			t.Fatalf("testdb: this test needs a second PostgreSQL server: TEST_DATABASE_URL is set, so set %s too, to a server other than TEST_DATABASE_URL's where the role may CREATEDB", secondServerEnv)
+		case url == serverURL:
+			t.Fatalf("testdb: %s is TEST_DATABASE_URL; it must be another server", secondServerEnv)
+		}
+		return url
+	}
+	second.once.Do(func() {
+		cluster, dir, err := startCluster()
+		second.mu.Lock()
+		defer second.mu.Unlock()
+		if err != nil {
+			second.err = err
+			return
+		}
+		second.cluster, second.dir = cluster, dir
+		second.url = cluster.DatabaseURL("postgres")
+	})
+	second.mu.Lock()
+	defer second.mu.Unlock()
+	if second.err != nil {
+		t.Fatalf("testdb: starting the second server: %v", second.err)
+	}
+	return second.url
 }

@@ -76,3 +76,41 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+// TestNewOnSecondServer checks that NewOnSecondServer's databases are on
+// one server, another than New's, and dropped when their test ends.
+func TestNewOnSecondServer(t *testing.T) {
+	first := serverPort(t, testdb.New(t))
+	var a, b string
+	t.Run("first", func(t *testing.T) {
+		a = testdb.NewOnSecondServer(t)
+		if port := serverPort(t, a); port == first {
+			t.Errorf("NewOnSecondServer's database is on New's server (port %d)", port)
+		}
+	})
+	b = testdb.NewOnSecondServer(t)
+	if pa, pb := serverPort(t, testdb.SecondServerURL(t)), serverPort(t, b); pa != pb || pb == first {
+		t.Errorf("second server on port %d, NewOnSecondServer's database on %d, New's on %d", pa, pb, first)
+	}
+	if a == b {
+		t.Errorf("NewOnSecondServer gave %s twice", a)
+	}
+	if conn, err := pgx.Connect(t.Context(), a); err == nil {
+		conn.Close(t.Context())
+		t.Error("a database of NewOnSecondServer outlived its test")
+	}
+}
+
+// serverPort returns the port of the server that url reaches.
+func serverPort(t *testing.T, url string) (port int) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err == nil {
+		defer conn.Close(t.Context())
+		err = conn.QueryRow(t.Context(), "SELECT inet_server_port()").Scan(&port)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
