@@ -70,14 +70,11 @@ func stepIndex(step string) int {
 // MoveOptions tunes MoveTenant.
 type MoveOptions struct {
 	// KeepSource keeps the source schema (fenced against writes) instead
-	// of dropping it.
+	// of dropping it right after the flip. A process that routes the
+	// tenant there from its cache (until the change feed tells it, within
+	// CACHE_TTL) then reads the source's rows as they were at the flip;
+	// with the schema dropped it meets no schema and reads the target.
 	KeepSource bool
-	// Grace is how long the source schema stays after the flip, so that
-	// processes that still route the tenant there from a cache read a
-	// copy as fresh as the target's (writes go on to the target) rather
-	// than meet no schema. Every process forgets its route within
-	// CACHE_TTL of the flip.
-	Grace time.Duration
 	// HoldTimeout bounds one write hold: if the target has not caught up
 	// and checked equal within it, the hold is released and tried again
 	// (three times). 0 means 5 s.
@@ -102,6 +99,9 @@ type MoveReport struct {
 	KeptSource   bool
 	AlreadyThere bool // nothing to do: the tenant lives in To already
 }
+
+var errMoveNeedsPgx = tenantapi.Errorf(tenantapi.CodeInternal,
+	"tenant moves need the pgx driver (DB_DRIVER=pgx): replication is set up and checked over connections")
 
 // move is one MoveTenant call.
 type move struct {
@@ -224,7 +224,7 @@ func (s *TenantStore) startMove(ctx context.Context, id tenantapi.TenantID, to s
 	mv.name = moveName(mv.src.owner.database(), mv.uid)
 	for _, st := range []*site{mv.src, mv.dst} {
 		if _, ok := st.owner.(*pool); !ok {
-			return nil, "", errNeedsPgx
+			return nil, "", errMoveNeedsPgx
 		}
 	}
 	return mv, step, nil
@@ -741,8 +741,8 @@ func (mv *move) flip(ctx context.Context) error {
 	return nil
 }
 
-// cleanup drops the subscription, the slots and the publication, and
-// after the grace the source schema and tenant role, unless kept.
+// cleanup drops the subscription, the slots and the publication, then the
+// source schema and tenant role, unless kept.
 func (mv *move) cleanup(ctx context.Context) error {
 	if err := mv.dropReplication(ctx); err != nil {
 		return err
@@ -750,12 +750,6 @@ func (mv *move) cleanup(ctx context.Context) error {
 	if mv.opts.KeepSource {
 		mv.progress("kept the source schema on %s (fenced: it refuses writes)", mv.rep.From)
 		return nil
-	}
-	if mv.opts.Grace > 0 {
-		mv.progress("waiting %s for every process to route the tenant to %s", mv.opts.Grace, mv.rep.To)
-		if err := sleep(ctx, mv.opts.Grace); err != nil {
-			return err
-		}
 	}
 	err := inTx(ctx, mv.srcPool(), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, mv.id)); err != nil {

@@ -35,6 +35,11 @@ Subcommands:
   delete ID --yes                    revoke its keys, wait out caches, drop its schema
   export ID [--out FILE]             write a consistent snapshot of every table of the tenant
                                      as one archive (default: standard output; keys are not exported)
+  move ID --to NAME [--keep-source] [--json]
+                                     move the tenant to another database online (logical
+                                     replication; writes held a moment, reads never); run it
+                                     again after a crash to finish it
+  move ID --abort                    undo a move that has not flipped yet
   import FILE [--as NEWID] [--database NAME]
                                      create the tenant from an archive ('-': standard input), all or
                                      nothing, verified, then migrated to this binary's version
@@ -86,6 +91,9 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	toDefault := fs.Bool("default", false, "go back to the server's default rate limit (limit)")
 	outFile := fs.String("out", "", "archive to write (export; default: standard output)")
 	asID := fs.String("as", "", "import under this id (import; default: the archive's)")
+	to := fs.String("to", "", "database to move the tenant to (move)")
+	keepSource := fs.Bool("keep-source", false, "keep the source schema, fenced against writes (move)")
+	abort := fs.Bool("abort", false, "undo the tenant's move (move)")
 	database := fs.String("database", "", "database to put the tenant in (create, import; default: the non-draining one with the fewest tenants)")
 	pos, done, err := parseFlags(fs, args[1:], stdout, stderr)
 	if done || err != nil {
@@ -95,7 +103,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	switch sub {
 	case "list":
 		wantArgs = 0
-	case "create", "show", "suspend", "activate", "delete", "limit", "usage", "export", "import":
+	case "create", "show", "suspend", "activate", "delete", "limit", "usage", "export", "import", "move":
 	default:
 		return usagef("unknown tenants subcommand %q", sub)
 	}
@@ -111,6 +119,9 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		if id, err = tenantapi.ParseTenantID(pos[0]); err != nil {
 			return usagef("tenant id %q must match ^[a-z0-9][a-z0-9_]{0,39}$", pos[0])
 		}
+	}
+	if sub == "move" && (*to == "") == !*abort {
+		return usagef("tenants move takes --to NAME, or --abort")
 	}
 	if sub == "delete" && !*yes {
 		return usagef("tenants delete drops the tenant's data: add --yes to confirm")
@@ -167,6 +178,8 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 		return exportTenant(ctx, store, id, *outFile, *asJSON, stdout, stderr)
 	case "import":
 		return importTenant(ctx, store, pos[0], env.stdin, id, *database, *asJSON, stdout)
+	case "move":
+		return moveTenant(ctx, store, id, *to, *abort, *keepSource, *asJSON, stdout, stderr)
 	}
 	if err != nil {
 		return err
@@ -289,4 +302,39 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// moveTenant moves the tenant to the database to, or aborts its move,
+// printing progress on stderr.
+func moveTenant(ctx context.Context, store *postgres.TenantStore, id tenantapi.TenantID, to string, abort, keep, asJSON bool, stdout, stderr io.Writer) error {
+	started := time.Now()
+	progress := func(line string) {
+		fmt.Fprintf(stderr, "tenantapi: %6.1fs  %s\n", time.Since(started).Seconds(), line)
+	}
+	if abort {
+		if err := store.AbortMove(ctx, id, progress); err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]any{"id": id, "aborted": true})
+		}
+		fmt.Fprintf(stdout, "aborted the move of tenant %s\n", id)
+		return nil
+	}
+	rep, err := store.MoveTenant(ctx, id, to, postgres.MoveOptions{KeepSource: keep, Progress: progress})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"id": id, "from": rep.From, "to": to, "moved": !rep.AlreadyThere,
+			"tables": rep.Tables, "rows": rep.Rows, "hold_ms": rep.Hold.Milliseconds(), "holds": rep.Holds,
+			"seconds": rep.Duration.Seconds(), "kept_source": rep.KeptSource})
+	}
+	if rep.AlreadyThere {
+		fmt.Fprintf(stdout, "tenant %s lives in %s already\n", id, to)
+		return nil
+	}
+	fmt.Fprintf(stdout, "moved tenant %s from %s to %s in %.1fs: %d rows in %d tables checked equal; writes held %s\n",
+		id, rep.From, to, rep.Duration.Seconds(), rep.Rows, rep.Tables, rep.Hold.Round(time.Millisecond))
+	return nil
 }
