@@ -31,13 +31,16 @@ import (
 //	hold      the tenant's tables are locked against writes on the source
 //	          (reads go on); once the target has every change before the
 //	          lock, it is checked equal (row counts and checksums), the
-//	          sequences are carried over and the source is fenced: a
-//	          trigger refuses any write with SQLSTATE TA001. Writes that
-//	          waited on the lock then meet the fence, and the store sends
-//	          them on to the target once the placement flips (routed).
+//	          sequences are carried over and the source is fenced: its
+//	          schema is renamed tenant_<id>_moved, and a trigger on each
+//	          table refuses any write with SQLSTATE TA001. Statements that
+//	          waited on the lock, and any that a cached route still sends
+//	          there, then find no schema, and the store sends them on to
+//	          the target once the placement flips (routed): a read never
+//	          sees the source after a write went to the target.
 //	flip      the registry places the tenant on the target
-//	cleanup   subscription, slot and publication are dropped; after the
-//	          grace the source schema is too, unless it is kept
+//	cleanup   subscription, slot and publication are dropped, and the
+//	          source schema too unless it is kept
 //
 // The row's step says what is done. Running the move again after a crash
 // carries on from there (every step checks what exists before it acts);
@@ -85,6 +88,12 @@ type MoveOptions struct {
 	// AfterStep, when set, is called once each step is recorded; an error
 	// stops the move there as a crash would (for tests of recovery).
 	AfterStep func(step string) error
+	// CommitFence commits the fence before the flip even where the source
+	// has prepared transactions (max_prepared_transactions > 0), as on a
+	// source without them: statements that meet it wait for the flip,
+	// and a mover that dies between leaves the tenant unavailable until
+	// the move is run again or aborted.
+	CommitFence bool
 }
 
 // MoveReport is what a finished move did.
@@ -109,8 +118,9 @@ type move struct {
 	id       tenantapi.TenantID
 	uid      int64
 	src, dst *site
-	name     string // of the publication, slot and subscription
+	name     string // of the publication, slot and subscription, and the hold's prepared transaction
 	opts     MoveOptions
+	twoPhase bool // the source has prepared transactions: the hold is one
 	rep      MoveReport
 }
 
@@ -121,6 +131,9 @@ type move struct {
 func moveName(source string, uid int64) string {
 	return "tenantapi_move_" + rolePrefix(source) + strconv.FormatInt(uid, 10)
 }
+
+// movedSchema is the name of a fenced source schema: tenant_<id>_moved.
+func movedSchema(id tenantapi.TenantID) string { return id.Schema() + "_moved" }
 
 // thisDatabase limits a query of the cluster-wide pg_subscription to the
 // connection's database.
@@ -333,9 +346,17 @@ $$`
 // its updates with the whole row as identity.
 func (mv *move) publish(ctx context.Context) error {
 	src := mv.srcPool()
-	tables, err := mv.tables(ctx, src)
+	tables, err := mv.tables(ctx, src, mv.id.Schema())
 	if err != nil {
 		return err
+	}
+	var kept bool
+	if err := src.QueryRow(ctx, `SELECT to_regnamespace($1) IS NOT NULL`, ident(movedSchema(mv.id))).Scan(&kept); err != nil {
+		return translate(err, publicScope)
+	}
+	if kept {
+		return tenantapi.Errorf(tenantapi.CodeConflict, "%s holds %s, the source an earlier move kept: drop it (DROP SCHEMA %s CASCADE) before moving the tenant out again",
+			mv.rep.From, movedSchema(mv.id), movedSchema(mv.id))
 	}
 	err = inTx(ctx, src, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, movedFenceSQL); err != nil {
@@ -377,12 +398,12 @@ func (mv *move) publish(ctx context.Context) error {
 	return nil
 }
 
-// tables lists the tenant's tables on p's database.
-func (mv *move) tables(ctx context.Context, p *pool) ([]tableInfo, error) {
+// tables lists the tables of the schema on p's database.
+func (mv *move) tables(ctx context.Context, p *pool, schema string) ([]tableInfo, error) {
 	var tables []tableInfo
 	err := inTx(ctx, p, func(tx pgx.Tx) error {
 		var err error
-		tables, err = schemaTables(ctx, tx, mv.id.Schema())
+		tables, err = schemaTables(ctx, tx, schema)
 		return err
 	})
 	if err != nil {
@@ -476,13 +497,17 @@ var errHoldAgain = errors.New("the target did not catch up within the hold")
 // file). A source fenced already (a crashed run) is checked again and
 // kept.
 func (mv *move) hold(ctx context.Context) error {
+	if ok, err := mv.prepared(ctx); err != nil || ok {
+		// Held, checked and fenced under the lock it still holds.
+		return err
+	}
 	fenced, err := mv.fenced(ctx)
 	if err != nil {
 		return err
 	}
 	if fenced {
 		// Nothing can write to the source now: the check needs no lock.
-		rows, err := mv.compare(ctx, nil)
+		rows, err := mv.compare(ctx, nil, movedSchema(mv.id))
 		if err != nil {
 			return err
 		}
@@ -504,7 +529,11 @@ func (mv *move) hold(ctx context.Context) error {
 
 func (mv *move) holdOnce(ctx context.Context) error {
 	src := mv.srcPool()
-	tables, err := mv.tables(ctx, src)
+	if err := src.QueryRow(ctx, `SELECT current_setting('max_prepared_transactions')::int > 0`).Scan(&mv.twoPhase); err != nil {
+		return translate(err, publicScope)
+	}
+	mv.twoPhase = mv.twoPhase && !mv.opts.CommitFence
+	tables, err := mv.tables(ctx, src, mv.id.Schema())
 	if err != nil {
 		return err
 	}
@@ -565,7 +594,7 @@ func (mv *move) holdOnce(ctx context.Context) error {
 		}
 		return err
 	}
-	rows, err := mv.compare(hctx, tx)
+	rows, err := mv.compare(hctx, tx, mv.id.Schema())
 	if err != nil {
 		if hctx.Err() != nil && ctx.Err() == nil {
 			return fmt.Errorf("%w (checking took too long)", errHoldAgain)
@@ -581,11 +610,52 @@ func (mv *move) holdOnce(ctx context.Context) error {
 			return moveError("fencing the source", err)
 		}
 	}
-	if err := tx.Commit(hctx); err != nil {
-		return translate(err, publicScope)
+	if _, err := tx.Exec(hctx, `ALTER SCHEMA `+quotedSchema(mv.id)+` RENAME TO `+ident(movedSchema(mv.id))); err != nil {
+		return moveError("fencing the source", err)
+	}
+	// Prepared, the fence stays invisible and the lock held, durably,
+	// until the flip is done: reads go on on the source meanwhile, even if
+	// the mover dies here. Without prepared transactions the fence commits
+	// now, and the statements that meet it wait for the flip.
+	var err2 error
+	if mv.twoPhase {
+		_, err2 = tx.Exec(hctx, `PREPARE TRANSACTION `+literal(mv.name))
+	} else {
+		err2 = tx.Commit(hctx)
+	}
+	if err2 != nil {
+		return translate(err2, publicScope)
 	}
 	mv.rep.Hold, mv.rep.Rows = time.Since(started), rows
 	mv.progress("writes held %s: %d rows in %d tables checked equal; source fenced", mv.rep.Hold.Round(time.Millisecond), rows, len(tables))
+	return nil
+}
+
+// literal quotes s as an SQL string literal.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// prepared reports whether the hold's prepared transaction is on the
+// source.
+func (mv *move) prepared(ctx context.Context) (bool, error) {
+	var n int
+	err := mv.srcPool().QueryRow(ctx, `SELECT count(*) FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()`, mv.name).Scan(&n)
+	return n > 0, translate(err, publicScope)
+}
+
+// endPrepared commits (or rolls back) the hold's prepared transaction, if
+// there is one.
+func (mv *move) endPrepared(ctx context.Context, commit bool) error {
+	ok, err := mv.prepared(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	verb := "ROLLBACK PREPARED "
+	if commit {
+		verb = "COMMIT PREPARED "
+	}
+	if _, err := mv.srcPool().Exec(ctx, verb+literal(mv.name)); err != nil && sqlState(err) != sqlUndefinedObject {
+		return moveError("ending the hold on "+mv.rep.From, err)
+	}
 	return nil
 }
 
@@ -626,17 +696,17 @@ func (mv *move) caughtUp(ctx context.Context, src *pgxpool.Conn, lsn string, lag
 
 // compare checks every table of the tenant equal on both sides (row count
 // and the SHA-256 of its rows in key order, as an archive's checksums),
-// reading the source in tx (nil: a transaction of its own), and returns
-// the rows counted.
-func (mv *move) compare(ctx context.Context, tx pgx.Tx) (int64, error) {
+// reading the source's schema srcSchema in tx (nil: a transaction of its
+// own), and returns the rows counted.
+func (mv *move) compare(ctx context.Context, tx pgx.Tx, srcSchema string) (int64, error) {
 	type sums struct {
 		sum   map[string]string
 		count map[string]int64
 		err   error
 	}
-	side := func(tx pgx.Tx) sums {
+	side := func(tx pgx.Tx, schema string) sums {
 		out := sums{sum: map[string]string{}, count: map[string]int64{}}
-		tables, err := schemaTables(ctx, tx, mv.id.Schema())
+		tables, err := schemaTables(ctx, tx, schema)
 		if err != nil {
 			out.err = err
 			return out
@@ -647,7 +717,7 @@ func (mv *move) compare(ctx context.Context, tx pgx.Tx) (int64, error) {
 		}
 		for _, t := range tables {
 			h := sha256.New()
-			tag, err := tx.Conn().PgConn().CopyTo(ctx, h, copyOutSQL(mv.id.Schema(), t))
+			tag, err := tx.Conn().PgConn().CopyTo(ctx, h, copyOutSQL(schema, t))
 			if err != nil {
 				out.err = err
 				return out
@@ -656,21 +726,21 @@ func (mv *move) compare(ctx context.Context, tx pgx.Tx) (int64, error) {
 		}
 		return out
 	}
-	on := func(p *pool) sums {
+	on := func(p *pool, schema string) sums {
 		var out sums
-		err := inTx(ctx, p, func(tx pgx.Tx) error { out = side(tx); return out.err })
+		err := inTx(ctx, p, func(tx pgx.Tx) error { out = side(tx, schema); return out.err })
 		if out.err == nil {
 			out.err = err
 		}
 		return out
 	}
 	dstc := make(chan sums, 1)
-	go func() { dstc <- on(mv.dstPool()) }()
+	go func() { dstc <- on(mv.dstPool(), mv.id.Schema()) }()
 	var a sums
 	if tx != nil {
-		a = side(tx)
+		a = side(tx, srcSchema)
 	} else {
-		a = on(mv.srcPool())
+		a = on(mv.srcPool(), srcSchema)
 	}
 	b := <-dstc
 	for _, e := range []error{a.err, b.err} {
@@ -721,38 +791,66 @@ func (mv *move) carrySequences(ctx context.Context, tx pgx.Tx) error {
 	return translate(mv.dstPool().SendBatch(ctx, b).Close(), publicScope)
 }
 
-// fenced reports whether the source carries the fence.
+// fenced reports whether the source is fenced: its schema renamed (in the
+// transaction that made the triggers).
 func (mv *move) fenced(ctx context.Context) (bool, error) {
-	var n int
-	err := mv.srcPool().QueryRow(ctx, `SELECT count(*) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND g.tgname = 'tenantapi_moved'`, mv.id.Schema()).Scan(&n)
-	return n > 0, translate(err, publicScope)
+	var fenced bool
+	err := mv.srcPool().QueryRow(ctx, `SELECT to_regnamespace($1) IS NOT NULL`, ident(movedSchema(mv.id))).Scan(&fenced)
+	return fenced, translate(err, publicScope)
 }
 
 // flip places the tenant on the target. updated_at moves, so every
 // serving process forgets its cached route within CACHE_TTL; one that
 // uses it meanwhile meets the fence or no schema, and is sent on.
 func (mv *move) flip(ctx context.Context) error {
-	_, err := mv.s.db.owner.Exec(ctx, `UPDATE public.tenants SET database = $2, updated_at = now() WHERE uid = $1`, mv.uid, mv.rep.To)
+	// Only over a source that stays fenced: held by the prepared
+	// transaction, or fenced for good.
+	prepared, err := mv.prepared(ctx)
+	if err != nil {
+		return err
+	}
+	fenced := prepared
+	if !prepared {
+		if fenced, err = mv.fenced(ctx); err != nil {
+			return err
+		}
+	}
+	if !fenced {
+		_, _ = mv.s.db.owner.Exec(ctx, `UPDATE public.tenant_moves SET step = $2 WHERE tenant_uid = $1`, mv.uid, stepCopied)
+		return tenantapi.Errorf(tenantapi.CodeInternal, "the hold on %s was lost before the flip (its prepared transaction was rolled back?): run the move again", mv.rep.From)
+	}
+	err = inTx(ctx, mv.s.db.owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE public.tenants SET database = $2, updated_at = now() WHERE uid = $1`, mv.uid, mv.rep.To); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE public.tenant_moves SET step = $2, updated_at = now() WHERE tenant_uid = $1`, mv.uid, stepFlipped)
+		return err
+	})
 	if err != nil {
 		return translate(err, publicScope)
 	}
 	mv.progress("tenant %s now lives in %s", mv.id, mv.rep.To)
-	return nil
+	// The fence shows and the lock goes: statements that waited on it
+	// meet no schema and go on to the target.
+	return mv.endPrepared(ctx, true)
 }
 
 // cleanup drops the subscription, the slots and the publication, then the
 // source schema and tenant role, unless kept.
 func (mv *move) cleanup(ctx context.Context) error {
+	// A run that died between the flip and ending the hold left it.
+	if err := mv.endPrepared(ctx, true); err != nil {
+		return err
+	}
 	if err := mv.dropReplication(ctx); err != nil {
 		return err
 	}
 	if mv.opts.KeepSource {
-		mv.progress("kept the source schema on %s (fenced: it refuses writes)", mv.rep.From)
+		mv.progress("kept the source schema on %s as %s (fenced: it refuses writes)", mv.rep.From, movedSchema(mv.id))
 		return nil
 	}
 	err := inTx(ctx, mv.srcPool(), func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, mv.id)); err != nil {
+		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+ident(movedSchema(mv.id))+` CASCADE`); err != nil {
 			return err
 		}
 		return mv.src.dropTenantRole(ctx, tx, mv.id)
@@ -876,12 +974,24 @@ func (s *TenantStore) AbortMove(ctx context.Context, id tenantapi.TenantID, prog
 		return err
 	}
 	mv.name = moveName(mv.src.owner.database(), mv.uid)
+	if err := mv.endPrepared(ctx, false); err != nil {
+		return err
+	}
 	if err := mv.dropReplication(ctx); err != nil {
 		return err
 	}
 	// Lift the fence of a hold that fenced but did not flip: the tenant
 	// lives on the source still.
-	tables, err := mv.tables(ctx, mv.srcPool())
+	fenced, err := mv.fenced(ctx)
+	if err != nil {
+		return err
+	}
+	if fenced {
+		if _, err := mv.srcPool().Exec(ctx, `ALTER SCHEMA `+ident(movedSchema(id))+` RENAME TO `+quotedSchema(id)); err != nil {
+			return moveError("lifting the fence on "+mv.rep.From, err)
+		}
+	}
+	tables, err := mv.tables(ctx, mv.srcPool(), id.Schema())
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,15 @@ func fill(t *testing.T, s *stores, ref tenantapi.TenantRef, n int) {
 // fenced (kept) and no replication object is left.
 func TestMoveUnderWrites(t *testing.T) {
 	t.Parallel()
+	for _, commitFence := range []bool{false, true} {
+		t.Run(fmt.Sprintf("commit fence %v", commitFence), func(t *testing.T) {
+			t.Parallel()
+			moveUnderWrites(t, commitFence)
+		})
+	}
+}
+
+func moveUnderWrites(t *testing.T, commitFence bool) {
 	s, other := twoDatabases(t, Config{TenantRoles: true})
 	ctx := t.Context()
 	ref := s.createTenant(t, "acme")
@@ -117,7 +126,8 @@ func TestMoveUnderWrites(t *testing.T) {
 	})
 	time.Sleep(100 * time.Millisecond)
 	var lines []string
-	rep, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{KeepSource: true, Progress: func(l string) { lines = append(lines, l) }})
+	rep, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{KeepSource: true, CommitFence: commitFence,
+		Progress: func(l string) { lines = append(lines, l) }})
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	wg.Wait()
@@ -134,8 +144,8 @@ func TestMoveUnderWrites(t *testing.T) {
 	// Reconcile: the target holds the 300 and every acknowledged write,
 	// nothing else.
 	bdb := open(t, Config{URL: other})
-	ids := func(db *DB) map[uuid.UUID]bool {
-		rows, err := db.owner.Query(ctx, `SELECT id FROM tenant_acme.items`)
+	ids := func(db *DB, schema string) map[uuid.UUID]bool {
+		rows, err := db.owner.Query(ctx, `SELECT id FROM `+ident(schema)+`.items`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +159,7 @@ func TestMoveUnderWrites(t *testing.T) {
 		}
 		return out
 	}
-	onTarget, onSource := ids(bdb), ids(s.db)
+	onTarget, onSource := ids(bdb, "tenant_acme"), ids(s.db, "tenant_acme_moved")
 	for id := range acked {
 		if !onTarget[id] {
 			t.Errorf("acknowledged write %s is not on the target", id)
@@ -167,7 +177,7 @@ func TestMoveUnderWrites(t *testing.T) {
 		t.Error("no write was acknowledged during the move")
 	}
 	// The kept source refuses writes.
-	_, err = s.db.owner.Exec(ctx, `INSERT INTO tenant_acme.items (id, name) VALUES (gen_random_uuid(), 'late')`)
+	_, err = s.db.owner.Exec(ctx, `INSERT INTO tenant_acme_moved.items (id, name) VALUES (gen_random_uuid(), 'late')`)
 	if sqlState(err) != sqlTenantMoved {
 		t.Errorf("a write to the kept source: %v, want SQLSTATE %s", err, sqlTenantMoved)
 	}
@@ -179,12 +189,12 @@ func TestMoveUnderWrites(t *testing.T) {
 	if moves != 0 {
 		t.Errorf("%d moves still recorded", moves)
 	}
-	// Moving it back drops the source: b's schema, after the grace.
-	if _, err := s.db.owner.Exec(ctx, `DROP SCHEMA tenant_acme CASCADE`); err != nil {
-		t.Fatal(err)
-	}
+	// Moving it back (beside the source kept in main) drops b's schema.
 	if _, err := s.tenants.MoveTenant(ctx, "acme", MainDatabase, MoveOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	if schemaIn(t, other, "acme_moved") {
+		t.Error("b kept its source")
 	}
 	if schemaIn(t, other, "acme") || !s.schemaExists(t, "acme") {
 		t.Error("after moving back, the schema is not in main alone")

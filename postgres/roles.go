@@ -192,7 +192,7 @@ func ensureRuntimeRole(ctx context.Context, s *site, name, password string) erro
 			`GRANT USAGE ON SCHEMA public TO ` + r,
 		}
 		if s.name == MainDatabase {
-			stmts = append(stmts, `GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones, public.application_schemas TO `+r,
+			stmts = append(stmts, `GRANT SELECT ON public.tenants, public.api_keys, public.tenant_tombstones, public.application_schemas, public.tenant_moves TO `+r,
 				// Not url: it holds the owner's password.
 				`GRANT SELECT (name, address, secret_arn, cluster_arn, draining, added_at) ON public.databases TO `+r)
 		}

@@ -318,20 +318,26 @@ func staleRoute(err error) bool {
 	return false
 }
 
-// relocateWait bounds how long a write that met a move's fence waits for
-// the placement to flip: the mover flips it right after fencing.
+// relocateWait bounds how long a statement that met a tenant's old
+// database waits for the placement to flip while the tenant is being
+// moved: the mover flips it right after fencing the source.
 var relocateWait = 2 * time.Second
 
 // relocate returns t with the database the registry places it in now, and
 // whether that differs from t's; ErrTenantNotFound when the registry has
-// no such tenant any more. A fenced source (fenced is true) means the flip
-// is imminent: the registry is read again, every 20 ms, until it flips,
-// relocateWait passes or ctx ends.
+// no such tenant any more. While a move of the tenant is recorded (or the
+// statement met its fence, fenced), the flip may be a moment away: the
+// registry is read again, every 20 ms, until it flips, relocateWait passes
+// or ctx ends.
 func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) (tenantapi.TenantRef, bool, error) {
 	deadline := time.Now().Add(relocateWait)
 	for {
-		var now string
-		err := db.runtime.QueryRow(ctx, `SELECT database FROM public.tenants WHERE uid = $1 AND status <> 'deleting'`, t.UID).Scan(&now)
+		var (
+			now    string
+			moving bool
+		)
+		err := db.runtime.QueryRow(ctx, `SELECT t.database, EXISTS (SELECT 1 FROM public.tenant_moves m WHERE m.tenant_uid = t.uid)
+			FROM public.tenants t WHERE t.uid = $1 AND t.status <> 'deleting'`, t.UID).Scan(&now, &moving)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return t, false, tenantapi.ErrTenantNotFound
 		}
@@ -342,7 +348,7 @@ func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) 
 			t.Database = now
 			return t, true, nil
 		}
-		if !fenced || time.Now().After(deadline) {
+		if !(fenced || moving) || time.Now().After(deadline) {
 			return t, false, nil
 		}
 		select {

@@ -111,7 +111,9 @@ func (db *DB) placement(ctx context.Context, name string) (*site, error) {
 			return db.main, nil
 		}
 		if _, err := db.database(ctx, name); err != nil {
-			return nil, tenantapi.Invalid(tenantapi.FieldError{Field: "/database", Message: "no database is named " + strconv.Quote(name)})
+			msg := "no database is named " + strconv.Quote(name)
+			return nil, &tenantapi.Error{Code: tenantapi.CodeValidationFailed, Detail: msg,
+				Fields: []tenantapi.FieldError{{Field: "/database", Message: msg}}}
 		}
 		return db.site(ctx, name)
 	}

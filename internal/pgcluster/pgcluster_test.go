@@ -259,6 +259,7 @@ func TestReadyForMoves(t *testing.T) {
 		"max_logical_replication_workers":   "8",
 		"max_worker_processes":              "16",
 		"max_sync_workers_per_subscription": "2",
+		"max_prepared_transactions":         "20",
 	} {
 		var got string
 		if err := conn.QueryRow(ctx, "SHOW "+setting).Scan(&got); err != nil {

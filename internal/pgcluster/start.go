@@ -187,6 +187,8 @@ func (c *Cluster) serverOptions(port int) string {
 		"max_logical_replication_workers=8",
 		"max_worker_processes=16",
 		"max_sync_workers_per_subscription=2",
+		// A move's write hold is a prepared transaction.
+		"max_prepared_transactions=20",
 	}
 	if c.opts.Ephemeral {
 		settings = append(settings, "fsync=off", "synchronous_commit=off", "full_page_writes=off")
