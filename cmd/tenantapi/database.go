@@ -156,13 +156,22 @@ func (d *database) locateBySecret(pc *postgres.Config, cfg dbConfig, secrets *aw
 		}
 		return postgres.Address(u)
 	}
+	// A process given the runtime role's secret alone (a function that
+	// serves tenants only) reaches every database as that role, at the
+	// address the registry has: it need not read the owners' secrets.
+	runtimeOnly := cfg.URL == "" && cfg.SecretARN == ""
 	pc.Locate = func(ctx context.Context, db postgres.Database) (postgres.Config, error) {
+		out := base
+		out.Locate = nil
+		if runtimeOnly {
+			u, err := postgres.WithAddress(base.URL, db.Address)
+			out.URL = u
+			return out, err
+		}
 		c, err := cache(ctx)
 		if err != nil {
 			return postgres.Config{}, err
 		}
-		out := base
-		out.Locate = nil
 		if out.URL, out.OwnerCredentials, err = secretConnection(ctx, c, db.SecretARN, own); err != nil {
 			return postgres.Config{}, err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"syscall"
@@ -293,6 +294,52 @@ func TestMoveKilledAtEachStep(t *testing.T) {
 			if n := countIn(t, left.conn, left.sql); n != 0 {
 				t.Errorf("%s (killed at %q): %s = %d", id, step, left.sql, n)
 			}
+		}
+	}
+}
+
+// TestDatabasesGuide runs the command lines of docs/databases.md's "The
+// databases" and "Moving a tenant", and of README.md's "More than one
+// database", in order as a reader would, with the example connection
+// string pointing at a real empty database: each exits 0.
+func TestDatabasesGuide(t *testing.T) {
+	t.Parallel()
+	const example = "postgres://owner:secret@10.0.2.15:5432/tenants"
+	for _, doc := range []struct{ file, sections string }{
+		{"../../docs/databases.md", "## The databases|## Moving a tenant"},
+		{"../../README.md", "## More than one database"},
+	} {
+		raw, err := os.ReadFile(doc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"DATABASE_URL": testdb.New(t)}
+		cliJSON(t, env, "migrate", "--json")
+		other := testdb.New(t)
+		ran := 0
+		for _, heading := range strings.Split(doc.sections, "|") {
+			text := section(string(raw), heading)
+			if !strings.Contains(text, example) && heading != "## Moving a tenant" {
+				t.Errorf("%s %s: the example connection string is not %s", doc.file, heading, example)
+			}
+			for _, line := range shBlock(t, string(raw), heading) {
+				line = strings.TrimSpace(line)
+				if !strings.HasPrefix(line, "tenantapi ") {
+					continue
+				}
+				if i := strings.Index(line, " #"); i >= 0 {
+					line = strings.TrimSpace(line[:i])
+				}
+				line = strings.ReplaceAll(line, "'"+example+"'", other)
+				args := strings.Fields(line)[1:]
+				if code, out, errs := cli(t, env, args...); code != 0 {
+					t.Errorf("%s: %s: exit %d: %s %s", doc.file, line, code, out, errs)
+				}
+				ran++
+			}
+		}
+		if ran < 3 {
+			t.Errorf("%s: %d command lines ran", doc.file, ran)
 		}
 	}
 }
