@@ -419,7 +419,7 @@ func (s *TenantStore) ImportTenant(ctx context.Context, r io.Reader, id tenantap
 	if _, ok := st.owner.(*pool); !ok {
 		return "", errNeedsPgx
 	}
-	err = s.db.inPlaced(ctx, st, func(reg, sch pgx.Tx) error { return s.restore(ctx, reg, sch, st, tr, id, man) })
+	err = s.db.inPlaced(ctx, st, id, func(reg, sch pgx.Tx) error { return s.restore(ctx, reg, sch, st, tr, id, man) })
 	if err != nil {
 		var te *tenantapi.Error
 		if errors.As(err, &te) {

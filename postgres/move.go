@@ -318,7 +318,7 @@ func (mv *move) makeSchema(ctx context.Context) error {
 	if err := mv.dropSubscription(ctx); err != nil {
 		return err
 	}
-	err = mv.s.db.inPlaced(ctx, mv.dst, func(reg, sch pgx.Tx) error {
+	err = mv.s.db.inPlaced(ctx, mv.dst, mv.id, func(reg, sch pgx.Tx) error {
 		if _, err := sch.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, mv.id)); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"testing"
@@ -333,5 +334,26 @@ func TestRuntimeRoleInEveryDatabase(t *testing.T) {
 	}
 	if n, err := m.GrantTenantRoles(ctx); err != nil || n != 0 {
 		t.Errorf("GrantTenantRoles after creation = %d, %v; want nothing to fix", n, err)
+	}
+}
+
+// TestCreateInAnotherDatabaseAllOrNothing: when the control database
+// fails to commit after the tenant's database did (here a deferred check
+// that fails at commit), the schema made there is dropped again.
+func TestCreateInAnotherDatabaseAllOrNothing(t *testing.T) {
+	t.Parallel()
+	s, other := twoDatabases(t, Config{})
+	s.exec(t, `CREATE FUNCTION public.doom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.id = 'doomed' THEN RAISE EXCEPTION 'doomed at commit'; END IF; RETURN NEW; END $$`)
+	s.exec(t, `CREATE CONSTRAINT TRIGGER doom AFTER INSERT ON public.tenants DEFERRABLE INITIALLY DEFERRED
+		FOR EACH ROW EXECUTE FUNCTION public.doom()`)
+	if _, err := s.tenants.CreateTenantIn(t.Context(), "doomed", "Doomed", "b"); err == nil {
+		t.Fatal("the create succeeded")
+	}
+	if schemaIn(t, other, "doomed") {
+		t.Error("the schema is left in b with no registry row")
+	}
+	if _, err := s.tenants.Tenant(t.Context(), "doomed"); !errors.Is(err, tenantapi.ErrTenantNotFound) {
+		t.Errorf("Tenant = %v", err)
 	}
 }

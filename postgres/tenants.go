@@ -76,7 +76,7 @@ func (s *TenantStore) CreateTenantIn(ctx context.Context, id tenantapi.TenantID,
 		return tenantapi.Tenant{}, err
 	}
 	var t tenantapi.Tenant
-	err = s.db.inPlaced(ctx, st, func(reg, sch pgx.Tx) error {
+	err = s.db.inPlaced(ctx, st, id, func(reg, sch pgx.Tx) error {
 		// The row goes first: a racing create of the same id waits on the
 		// primary key and then fails there, before touching any DDL.
 		var err error
@@ -132,19 +132,42 @@ func (db *DB) placement(ctx context.Context, name string) (*site, error) {
 }
 
 // inPlaced runs fn in a transaction of the control database (reg, for the
-// registry) and, for a tenant of another database, one of that database
-// (sch, for the schema); for a tenant of main they are one transaction.
-// The tenant's database commits first, then the control database: a
-// failure before leaves nothing, and fn is written so that the rare
-// failure between (the control database lost right then) leaves at most a
-// schema no registry row names, which a new tenant of that id is refused
-// over rather than handed.
-func (db *DB) inPlaced(ctx context.Context, st *site, fn func(reg, sch pgx.Tx) error) error {
-	return inTx(ctx, db.owner, func(reg pgx.Tx) error {
+// registry) and, for tenant id of another database st, one of that
+// database (sch, for the schema); for a tenant of main they are one
+// transaction. The tenant's database commits first, then the control
+// database. Should the control database fail between (lost right then),
+// the schema just committed is dropped again unless the registry places
+// id there: nothing is left that no registry row names.
+func (db *DB) inPlaced(ctx context.Context, st *site, id tenantapi.TenantID, fn func(reg, sch pgx.Tx) error) error {
+	committed := false
+	err := inTx(ctx, db.owner, func(reg pgx.Tx) error {
 		if st == db.main {
 			return fn(reg, reg)
 		}
-		return inTx(ctx, st.owner, func(sch pgx.Tx) error { return fn(reg, sch) })
+		err := inTx(ctx, st.owner, func(sch pgx.Tx) error { return fn(reg, sch) })
+		committed = err == nil
+		return err
+	})
+	if err != nil && committed {
+		db.dropUnplaced(ctx, st, id)
+	}
+	return err
+}
+
+// dropUnplaced drops the schema and role of id in st unless the registry
+// places id there, best effort.
+func (db *DB) dropUnplaced(ctx context.Context, st *site, id tenantapi.TenantID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var placed bool
+	if err := db.owner.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.tenants WHERE id = $1 AND database = $2)`, string(id), st.name).Scan(&placed); err != nil || placed {
+		return
+	}
+	_ = inTx(ctx, st.owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, forTenant(`DROP SCHEMA IF EXISTS {{schema}} CASCADE`, id)); err != nil {
+			return err
+		}
+		return st.dropTenantRole(ctx, tx, id)
 	})
 }
 
