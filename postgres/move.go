@@ -154,14 +154,45 @@ func (s *TenantStore) MoveTenant(ctx context.Context, id tenantapi.TenantID, to 
 	}
 	if step == stepPrepare && opts.AfterStep != nil {
 		if err := opts.AfterStep(step); err != nil {
-			return mv.rep, err
+			return mv.rep, stopped{err}
 		}
 	}
 	if err := mv.run(ctx, step); err != nil {
-		return mv.rep, err
+		return mv.rep, mv.failed(ctx, err)
 	}
 	mv.rep.Duration = time.Since(start)
 	return mv.rep, nil
+}
+
+// stopped is an AfterStep error: the move stops there as a crash would.
+type stopped struct{ err error }
+
+func (s stopped) Error() string { return s.err.Error() }
+func (s stopped) Unwrap() error { return s.err }
+
+// failed handles a move that failed with err. Stopped (ctx done, or
+// AfterStep), it stays as it is, to be carried on or aborted by the next
+// run: on Lambda a long copy spans invocations. Failed before the flip, it
+// is undone, so that it leaves nothing behind; after the flip it can only
+// be finished, by running it again.
+func (mv *move) failed(ctx context.Context, err error) error {
+	var st stopped
+	if errors.As(err, &st) || ctx.Err() != nil {
+		mv.progress("stopped: run the move again to carry on, or abort it")
+		return err
+	}
+	var step string
+	if e := mv.s.db.owner.QueryRow(ctx, `SELECT step FROM public.tenant_moves WHERE tenant_uid = $1`, mv.uid).Scan(&step); e != nil || stepIndex(step) >= stepIndex(stepFlipped) {
+		mv.progress("failed after the flip: run the move again to finish it")
+		return err
+	}
+	mv.progress("failed: undoing the move")
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if aerr := mv.s.AbortMove(uctx, mv.id, mv.opts.Progress); aerr != nil {
+		return fmt.Errorf("%w; undoing the move failed too (%v): run tenants move %s --abort", err, aerr, mv.id)
+	}
+	return err
 }
 
 // startMove records the move, or finds the one recorded, and returns it
@@ -256,7 +287,9 @@ func (mv *move) record(ctx context.Context, step string) error {
 		return translate(err, publicScope)
 	}
 	if mv.opts.AfterStep != nil {
-		return mv.opts.AfterStep(step)
+		if err := mv.opts.AfterStep(step); err != nil {
+			return stopped{err}
+		}
 	}
 	return nil
 }
@@ -573,7 +606,7 @@ func (mv *move) holdOnce(ctx context.Context) error {
 		return translate(err, publicScope)
 	}
 	if _, err := tx.Exec(hctx, `LOCK TABLE `+strings.Join(names, ", ")+` IN EXCLUSIVE MODE`); err != nil {
-		if sqlState(err) == sqlLockNotAvailable {
+		if code := sqlState(err); code == sqlLockNotAvailable || code == sqlDeadlock {
 			return fmt.Errorf("%w (a write held its lock)", errHoldAgain)
 		}
 		return translate(err, publicScope)

@@ -298,3 +298,35 @@ func TestMoveRefusals(t *testing.T) {
 	_, err = NewTenantStore(s.db, m2).MoveTenant(ctx, "acme", "b", MoveOptions{})
 	wantCode(t, err, tenantapi.CodeConflict)
 }
+
+// TestMoveFailureIsUndone: a move that fails before the flip (here its
+// hold can never finish in time) is undone: the tenant serves from the
+// source with every row, and nothing of the move is left on either side.
+func TestMoveFailureIsUndone(t *testing.T) {
+	t.Parallel()
+	s, other := twoDatabases(t, Config{})
+	ctx := t.Context()
+	ref := s.createTenant(t, "acme")
+	abortAtEnd(t, s, "acme")
+	fill(t, s, ref, 10)
+	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{HoldTimeout: time.Nanosecond})
+	if err == nil {
+		t.Fatal("the move succeeded")
+	}
+	if tn, _ := s.tenants.Tenant(ctx, "acme"); tn.Database != MainDatabase {
+		t.Errorf("tenant in %s after a failed move", tn.Database)
+	}
+	if schemaIn(t, other, "acme") {
+		t.Error("the target schema is left")
+	}
+	if l := leftovers(t, s.db, open(t, Config{URL: other}), ref.UID); len(l) > 0 {
+		t.Errorf("left behind: %v", l)
+	}
+	if n := s.queryInt(t, `SELECT count(*) FROM public.tenant_moves`); n != 0 {
+		t.Errorf("%d moves still recorded", n)
+	}
+	res := itemsAt(t, s.db, ref)
+	if rows, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 100}); err != nil || len(rows) != 10 {
+		t.Errorf("after: %d rows, %v", len(rows), err)
+	}
+}
