@@ -28,7 +28,8 @@ const (
 	lambdaMaxConns        = 2
 	lambdaMaxConnIdleTime = 30 * time.Second
 	// migrateMargin is how long before the function's deadline a direct
-	// migrate stops taking new tenants, so it can answer in time.
+	// migrate stops taking new tenants, and a direct move stops where it
+	// is, so they can answer in time.
 	migrateMargin = 20 * time.Second
 )
 
@@ -125,13 +126,15 @@ func directCommands(env *env) awslambda.Commands {
 		}
 		var out, errb bytes.Buffer
 		var err error
+		// A migrate or a move stops cleanly before the function's deadline
+		// and reports; invoking it again carries on.
+		if deadline, ok := ctx.Deadline(); ok && (command == "migrate" || command == "tenants" && len(args) > 0 && args[0] == "move") {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-migrateMargin))
+			defer cancel()
+		}
 		switch command {
 		case "migrate":
-			if deadline, ok := ctx.Deadline(); ok {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithDeadline(ctx, deadline.Add(-migrateMargin))
-				defer cancel()
-			}
 			err = cmdMigrate(ctx, env, args, &out, &errb)
 		case "tenants":
 			err = cmdTenants(ctx, env, args, &out, &errb)
