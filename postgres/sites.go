@@ -222,7 +222,7 @@ func (ss *sites) close() {
 	}
 }
 
-// all returns every database's site, main first, opening the others.
+// allSites returns every database's site, main first, opening the others.
 func (db *DB) allSites(ctx context.Context) ([]*site, error) {
 	ds, err := db.listDatabases(ctx)
 	if err != nil {
@@ -367,7 +367,19 @@ func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) 
 func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, tenantapi.TenantRef) error) error {
 	s, err := db.site(ctx, t.Database)
 	if err != nil {
-		return err
+		// A database removed since the route was cached: the tenant
+		// moved out of it first.
+		moved, ok, gone := db.relocate(ctx, t, false)
+		switch {
+		case gone != nil:
+			return gone
+		case !ok:
+			return err
+		}
+		if s, err = db.site(ctx, moved.Database); err != nil {
+			return err
+		}
+		return fn(s, moved)
 	}
 	err = fn(s, t)
 	if !staleRoute(err) {

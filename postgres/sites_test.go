@@ -269,6 +269,12 @@ func TestStaleRouteIsCorrected(t *testing.T) {
 	if err := s.rows.Delete(ctx, stale, res, c.Row.ID, tenantapi.Precondition{}); err != nil {
 		t.Fatalf("Delete through a stale route: %v", err)
 	}
+	// A route to a database removed since works too.
+	removed := ref
+	removed.Database = "removed"
+	if _, err := s.rows.Get(ctx, removed, res, c.Row.ID); !errors.Is(err, tenantapi.ErrItemNotFound) {
+		t.Errorf("Get of the deleted row through a route to a removed database = %v, want item not found", err)
+	}
 	// A tenant that is nowhere is still not found.
 	gone := stale
 	gone.UID = -1
