@@ -363,3 +363,20 @@ func TestCreateInAnotherDatabaseAllOrNothing(t *testing.T) {
 		t.Errorf("Tenant = %v", err)
 	}
 }
+
+// TestPoolStatsOfEveryDatabase: the pools of a database opened for a
+// tenant are in the metrics' snapshot, named after it.
+func TestPoolStatsOfEveryDatabase(t *testing.T) {
+	t.Parallel()
+	s, _ := twoDatabases(t, Config{})
+	if _, err := s.tenants.CreateTenantIn(t.Context(), "acme", "Acme", "b"); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range s.db.PoolStats() {
+		names = append(names, p.Pool)
+	}
+	if fmt.Sprint(names) != "[owner b/owner]" {
+		t.Errorf("pools %v, want [owner b/owner]", names)
+	}
+}

@@ -1,10 +1,16 @@
 package postgres
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // PoolStat is a snapshot of one connection pool, for metrics.
 type PoolStat struct {
-	// Pool is "owner" or "runtime".
+	// Pool is "owner" or "runtime" for the control database's pools, and
+	// "<database>/owner" or "<database>/runtime" for another database's
+	// (opened once a request or command needed it).
 	Pool string
 	// Connections by state, and the cap.
 	Acquired, Idle, Constructing, Total, Max int32
@@ -16,19 +22,30 @@ type PoolStat struct {
 }
 
 // PoolStats returns a snapshot of each pool: the owner's, then the runtime
-// role's when it has a pool of its own; none with a driver that holds no
+// role's when it has a pool of its own, of the control database, then of
+// every other database opened, by name; none with a driver that holds no
 // connections (the Data API). It takes no locks a query needs.
 func (db *DB) PoolStats() []PoolStat {
-	drivers := []driver{db.owner}
-	names := []string{"owner"}
-	if db.runtime != db.owner {
-		drivers, names = append(drivers, db.runtime), append(names, "runtime")
+	out := db.main.poolStats("", nil)
+	others := *db.sites.opened.Load()
+	for _, name := range slices.Sorted(maps.Keys(others)) {
+		out = others[name].poolStats(name+"/", out)
 	}
-	out := make([]PoolStat, 0, len(drivers))
+	return out
+}
+
+// poolStats appends the snapshot of s's pools to out, their names
+// prefixed.
+func (s *site) poolStats(prefix string, out []PoolStat) []PoolStat {
+	drivers := []driver{s.owner}
+	names := []string{"owner"}
+	if s.runtime != s.owner {
+		drivers, names = append(drivers, s.runtime), append(names, "runtime")
+	}
 	for i, d := range drivers {
-		if s, ok := d.stat(); ok {
-			s.Pool = names[i]
-			out = append(out, s)
+		if st, ok := d.stat(); ok {
+			st.Pool = prefix + names[i]
+			out = append(out, st)
 		}
 	}
 	return out
