@@ -1322,11 +1322,15 @@ func TestAuroraCluster(t *testing.T) {
 				t.Errorf("[%s] cluster %s = %v, want %v", name, key, cp[key], want)
 			}
 		}
-		// Logical replication, for online tenant moves, on a parameter
-		// group of the engine's family.
+		// Logical replication, for online tenant moves, and prepared
+		// transactions, for the write hold of a move out of the cluster
+		// (postgres.MoveTenant holds it in one where the source's
+		// max_prepared_transactions > 0), on a parameter group of the
+		// engine's family: both are cluster-level parameters on Aurora.
 		pg := propsOf(resourceOf(doc, "DBClusterParameterGroup"))
-		if pg["Family"] != "aurora-postgresql16" || !reflect.DeepEqual(pg["Parameters"], map[string]any{"rds.logical_replication": "1"}) {
-			t.Errorf("[%s] cluster parameter group %v: want aurora-postgresql16 with rds.logical_replication 1", name, pg)
+		wantParams := map[string]any{"rds.logical_replication": "1", "max_prepared_transactions": "20"}
+		if pg["Family"] != "aurora-postgresql16" || !reflect.DeepEqual(pg["Parameters"], wantParams) {
+			t.Errorf("[%s] cluster parameter group %v: want aurora-postgresql16 with %v", name, pg, wantParams)
 		}
 		if _, ok := cp["MasterUserPassword"]; ok {
 			t.Errorf("[%s] cluster has a MasterUserPassword; RDS manages it", name)
