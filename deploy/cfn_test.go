@@ -323,6 +323,11 @@ func sampleValue(name string, p map[string]any) string {
 		return "1"
 	case strings.Contains(name, "Kms"):
 		return "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+	case typ == "CommaDelimitedList" && strings.HasSuffix(name, "SecretARNs"):
+		base := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + strings.ToLower(name)
+		return base + "-b-AbCdEf," + base + "-c-AbCdEf"
+	case typ == "CommaDelimitedList" && strings.HasSuffix(name, "ClusterARNs"):
+		return "arn:aws:rds:eu-west-1:123456789012:cluster:sample-b,arn:aws:rds:eu-west-1:123456789012:cluster:sample-c"
 	case strings.HasSuffix(name, "SecretARN"):
 		return "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + strings.ToLower(name) + "-AbCdEf"
 	case strings.HasSuffix(name, "ClusterARN"):
@@ -421,11 +426,24 @@ func (t *cfnTemplate) evalCondition(expr any, values map[string]string, memo map
 	panic("unreachable")
 }
 
+// conditionValue evaluates a value inside Fn::Equals: a scalar, a Ref, or
+// an Fn::Join of a list parameter's Ref (how a CommaDelimitedList is tested
+// for empty: CloudFormation passes "" as one empty value, joined to "").
 func (t *cfnTemplate) conditionValue(v any, values map[string]string) (string, error) {
 	if m, ok := v.(map[string]any); ok {
+		if args, ok := m["Fn::Join"].([]any); ok && len(m) == 1 {
+			sep, isString := args[0].(string)
+			list, _ := args[1].(map[string]any)
+			name, _ := list["Ref"].(string)
+			typ, _ := t.parameters()[name]["Type"].(string)
+			if len(args) != 2 || !isString || len(list) != 1 || (typ != "CommaDelimitedList" && !strings.HasPrefix(typ, "List<")) {
+				return "", fmt.Errorf("only Fn::Join of a list parameter's Ref is evaluated inside Fn::Equals, not %v", v)
+			}
+			return strings.Join(strings.Split(values[name], ","), sep), nil
+		}
 		ref, ok := m["Ref"].(string)
 		if !ok || len(m) != 1 {
-			return "", fmt.Errorf("only Ref is evaluated inside Fn::Equals, not %v", v)
+			return "", fmt.Errorf("only Ref and Fn::Join are evaluated inside Fn::Equals, not %v", v)
 		}
 		if pv, ok := values[ref]; ok {
 			return pv, nil

@@ -110,6 +110,22 @@ func isDataAPI(t *testing.T, s scenario) bool {
 	return dataAPI
 }
 
+// moreDatabases reports whether template.yaml names more databases' owner
+// secrets and clusters under s, checking that the conditions follow
+// MoreDBSecretARNs, MoreDBClusterARNs and AdminTokenSecretARN.
+func moreDatabases(t *testing.T, s scenario) (secrets, clusters bool) {
+	t.Helper()
+	secrets, clusters = s.values["MoreDBSecretARNs"] != "", s.values["MoreDBClusterARNs"] != ""
+	admin := s.values["AdminTokenSecretARN"] != ""
+	if s.conditions["MoreDBSecrets"] != secrets || s.conditions["MoreDBClusters"] != clusters ||
+		s.conditions["AdminApiMoreDBSecrets"] != (secrets && admin) {
+		t.Fatalf("[%s] MoreDBSecrets %v, MoreDBClusters %v and AdminApiMoreDBSecrets %v must follow MoreDBSecretARNs=%q, MoreDBClusterARNs=%q and AdminTokenSecretARN=%q",
+			s.name, s.conditions["MoreDBSecrets"], s.conditions["MoreDBClusters"], s.conditions["AdminApiMoreDBSecrets"],
+			s.values["MoreDBSecretARNs"], s.values["MoreDBClusterARNs"], s.values["AdminTokenSecretARN"])
+	}
+	return secrets, clusters
+}
+
 func scenarioByName(t *testing.T, tpl *cfnTemplate) map[string]scenario {
 	t.Helper()
 	out := map[string]scenario{}
@@ -224,6 +240,24 @@ func TestParameterDefaults(t *testing.T) {
 					t.Errorf("%s: parameter %s: value %q: %v", path, name, v, err)
 				}
 			}
+		}
+		// And every value the scenarios give a parameter that conditions
+		// read (the sample of MoreDBSecretARNs, say).
+		for _, s := range tpl.scenarios(t) {
+			for name, v := range s.values {
+				if err := checkParameterValue(tpl.parameters()[name], v); err != nil {
+					t.Errorf("%s [%s]: parameter %s: value %q: %v", path, s.name, name, v, err)
+				}
+			}
+		}
+	}
+	// The more databases' lists are empty by default: the policies are as
+	// without them (TestMoreDatabasesChangeNothingByDefault).
+	sam := loadTemplate(t, samPath)
+	for _, name := range []string{"MoreDBSecretARNs", "MoreDBClusterARNs"} {
+		p := sam.parameters()[name]
+		if d, ok := p["Default"]; !ok || scalarString(d) != "" || p["Type"] != "CommaDelimitedList" {
+			t.Errorf("template.yaml parameter %s: Type %v, Default %v; want a CommaDelimitedList, empty by default", name, p["Type"], d)
 		}
 	}
 }
@@ -404,7 +438,10 @@ var dataAPIActions = []string{
 // TestFunctionPolicies: the functions may read the named secrets and nothing
 // else, and with DatabaseAccess=data-api call the Data API on the cluster;
 // ApiFunction reads the owner's secret and the admin token only with the
-// admin API on.
+// admin API on. With more databases (MoreDBSecretARNs, MoreDBClusterARNs)
+// OpsFunction reads their owners' secrets, ApiFunction only with the admin
+// API on or with data-api, and with data-api both may call the Data API on
+// their clusters, each grant a statement of its own.
 //
 // With direct, SAM builds each function's role from Policies and adds the
 // basic execution, X-Ray and VPC access managed policies. SAM adds the VPC
@@ -419,19 +456,47 @@ func TestFunctionPolicies(t *testing.T) {
 			t.Errorf("%s: Role %v; want an Fn::If with AWS::NoValue on one side, for SAM to build its role on that side", fn, role)
 		}
 	}
-	if checkParameterValue(tpl.parameters()["DBClusterARN"], "*") == nil {
-		t.Error("DBClusterARN accepts *; the Data API statements must name one cluster")
+	params := tpl.parameters()
+	for name, bad := range map[string][]string{
+		"DBClusterARN": {"*"},
+		"MoreDBClusterARNs": {"*", "arn:aws:rds:eu-west-1:123456789012:cluster:b,*",
+			"arn:aws:secretsmanager:eu-west-1:123456789012:secret:b-AbCdEf"},
+		"MoreDBSecretARNs": {"*", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:b-AbCdEf,*",
+			"arn:aws:rds:eu-west-1:123456789012:cluster:b"},
+	} {
+		for _, v := range bad {
+			if checkParameterValue(params[name], v) == nil {
+				t.Errorf("%s accepts %q; its statements must name clusters or secrets, one by one", name, v)
+			}
+		}
 	}
 	scenarios := scenarioByName(t, tpl)
 	for name, doc := range resolvedAll(t, tpl) {
 		admin := scenarios[name].conditions["AdminApiEnabled"]
 		dataAPI := isDataAPI(t, scenarios[name])
+		moreSecrets, moreClusters := moreDatabases(t, scenarios[name])
 		want := map[string][]string{
 			"ApiFunction": {"DBRuntimeSecretARN"},
 			"OpsFunction": {"DBRuntimeSecretARN", "DBSecretARN"},
 		}
 		if admin {
 			want["ApiFunction"] = []string{"AdminTokenSecretARN", "DBRuntimeSecretARN", "DBSecretARN"}
+		}
+		// The other databases' owners: OpsFunction always; ApiFunction for
+		// the admin API, or where the Data API reaches them with that
+		// secret (else the runtime role serves them with its own).
+		if moreSecrets {
+			want["OpsFunction"] = append(want["OpsFunction"], "MoreDBSecretARNs")
+			if admin || dataAPI {
+				want["ApiFunction"] = append(want["ApiFunction"], "MoreDBSecretARNs")
+			}
+		}
+		wantDataAPI := map[string][]string{}
+		if dataAPI {
+			wantDataAPI["DBClusterARN"] = dataAPIActions
+			if moreClusters {
+				wantDataAPI["MoreDBClusterARNs"] = dataAPIActions
+			}
 		}
 		roles := map[string]string{} // IAM role -> the function it serves
 		for _, fn := range idsOfType(doc, "AWS::Serverless::Function") {
@@ -461,13 +526,10 @@ func TestFunctionPolicies(t *testing.T) {
 			if !slices.Equal(g.secrets, want[fn]) {
 				t.Errorf("[%s] %s may read %v, want exactly %v", name, fn, g.secrets, want[fn])
 			}
-			var wantActions []string
-			var wantResources []any
-			if dataAPI {
-				wantActions, wantResources = dataAPIActions, []any{ref("DBClusterARN")}
-			}
-			if sorted := slices.Sorted(slices.Values(g.dataAPIActions)); !slices.Equal(sorted, wantActions) || !reflect.DeepEqual(g.dataAPIResources, wantResources) {
-				t.Errorf("[%s] %s may call %v on %v, want exactly %v on %v", name, fn, sorted, g.dataAPIResources, wantActions, wantResources)
+			if len(g.dataAPI) != 0 || len(wantDataAPI) != 0 {
+				if !reflect.DeepEqual(g.dataAPI, wantDataAPI) {
+					t.Errorf("[%s] %s may call the Data API %v (by cluster parameter), want exactly %v", name, fn, g.dataAPI, wantDataAPI)
+				}
 			}
 		}
 		for _, id := range idsOfType(doc, "AWS::IAM::Role") {
@@ -493,13 +555,17 @@ func isConditionalRole(role any) bool {
 }
 
 // policyGrants is what a function's policies allow: the parameters named by
-// its secretsmanager:GetSecretValue statements (sorted), the actions and
-// resources of its rds-data statements, and anything else in them.
+// its secretsmanager:GetSecretValue statements (sorted), the actions of its
+// rds-data statements by the cluster parameter each names, and anything else
+// in them. A list parameter (MoreDBSecretARNs, MoreDBClusterARNs) must be
+// the one resource of its statement: each grant on the more databases is a
+// statement of its own.
 type policyGrants struct {
-	secrets          []string
-	dataAPIActions   []string
-	dataAPIResources []any
-	problems         []string
+	secrets []string
+	// dataAPI maps the parameter each rds-data statement names as its one
+	// resource to that statement's actions, sorted.
+	dataAPI  map[string][]string
+	problems []string
 }
 
 // samPolicyGrants reads a SAM Policies list: policy documents and the VPC
@@ -609,7 +675,13 @@ func (g *policyGrants) addStatements(doc map[string]any) {
 			for _, r := range resources {
 				rm, _ := r.(map[string]any)
 				name, _ := rm["Ref"].(string)
-				if len(rm) != 1 || !strings.HasSuffix(name, "SecretARN") {
+				switch {
+				case len(rm) == 1 && strings.HasSuffix(name, "SecretARN"):
+				case len(rm) == 1 && strings.HasSuffix(name, "SecretARNs") && len(resources) == 1:
+				case len(rm) == 1 && strings.HasSuffix(name, "SecretARNs"):
+					g.problems = append(g.problems, fmt.Sprintf("list %s shares its statement with %v; give it one of its own", name, resources))
+					continue
+				default:
 					g.problems = append(g.problems, fmt.Sprintf("resource %v is not a Ref to a secret parameter", r))
 					continue
 				}
@@ -618,8 +690,19 @@ func (g *policyGrants) addStatements(doc map[string]any) {
 				}
 			}
 		case len(actions) > 0 && !slices.ContainsFunc(actions, func(a string) bool { return !strings.HasPrefix(a, "rds-data:") }):
-			g.dataAPIActions = append(g.dataAPIActions, actions...)
-			g.dataAPIResources = append(g.dataAPIResources, resources...)
+			rm, _ := sm["Resource"].(map[string]any)
+			name, _ := rm["Ref"].(string)
+			if len(rm) != 1 || !strings.HasSuffix(name, "ClusterARN") && !strings.HasSuffix(name, "ClusterARNs") {
+				g.problems = append(g.problems, fmt.Sprintf("rds-data resource %v is not one Ref to a cluster parameter", sm["Resource"]))
+				continue
+			}
+			if _, dup := g.dataAPI[name]; dup {
+				g.problems = append(g.problems, fmt.Sprintf("two rds-data statements on %s", name))
+			}
+			if g.dataAPI == nil {
+				g.dataAPI = map[string][]string{}
+			}
+			g.dataAPI[name] = slices.Sorted(slices.Values(actions))
 		default:
 			g.problems = append(g.problems, fmt.Sprintf("actions %v; only secretsmanager:GetSecretValue or rds-data actions are allowed", sm["Action"]))
 		}
@@ -649,9 +732,7 @@ func TestDatabaseAccessVariants(t *testing.T) {
 	names := map[string]string{} // the direct scenario's name
 	scenarios := scenarioByName(t, tpl)
 	for name, doc := range resolvedAll(t, tpl) {
-		others := maps.Clone(scenarios[name].values)
-		delete(others, "DatabaseAccess")
-		key := fmt.Sprint(others) // fmt prints map keys sorted
+		key := otherValues(scenarios[name], "DatabaseAccess")
 		if isDataAPI(t, scenarios[name]) {
 			dataAPI[key] = doc
 		} else {
@@ -667,6 +748,141 @@ func TestDatabaseAccessVariants(t *testing.T) {
 			t.Errorf("[%s] direct and data-api differ at %v, want exactly %v", names[key], got, want)
 		}
 	}
+}
+
+// moreDBParams are template.yaml's parameters that name more databases.
+var moreDBParams = []string{"MoreDBClusterARNs", "MoreDBSecretARNs"}
+
+// TestMoreDatabasesChangeNothingByDefault: the more databases' parameters are
+// used only in policy statements of their own, each an Fn::If whose other
+// side is AWS::NoValue under a condition that is false while its list is
+// empty. So with both lists empty (the defaults) the rendered template names
+// neither, and is the one rendered before they existed: a deployed stack
+// stays as it is. Naming more databases changes exactly the policies that
+// grant on them: OpsFunction's, ApiFunction's with the admin API on, and
+// both Data API roles with DatabaseAccess=data-api (the clusters' only
+// there).
+func TestMoreDatabasesChangeNothingByDefault(t *testing.T) {
+	tpl := loadTemplate(t, samPath)
+	scenarios := tpl.scenarios(t)
+	mentions := func(v any) (names []string) {
+		walk(v, func(e any) {
+			if m, ok := e.(map[string]any); ok {
+				if n, _ := m["Ref"].(string); slices.Contains(moreDBParams, n) && !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		})
+		return names
+	}
+	// Where the template names them: statements under Fn::If only (no
+	// variable, no other property).
+	statements := 0
+	for id, r := range tpl.resources() {
+		var check func(path string, v any)
+		check = func(path string, v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if n, _ := v["Ref"].(string); slices.Contains(moreDBParams, n) {
+					t.Errorf("%s names %s outside a policy statement", path, n)
+				}
+				if list, ok := v["Statement"].([]any); ok {
+					for i, st := range list {
+						names := mentions(st)
+						if len(names) == 0 {
+							continue
+						}
+						statements++
+						where := fmt.Sprintf("%s.Statement[%d]", path, i)
+						args, _ := st.(map[string]any)["Fn::If"].([]any)
+						if len(args) != 3 || !reflect.DeepEqual(args[2], ref("AWS::NoValue")) {
+							t.Errorf("%s: a statement on %v must be !If [condition, statement, !Ref AWS::NoValue]", where, names)
+							continue
+						}
+						cond, _ := args[0].(string)
+						for _, s := range scenarios {
+							for _, n := range names {
+								if s.values[n] == "" && s.conditions[cond] {
+									t.Errorf("%s: condition %s holds with %s empty [%s]", where, cond, n, s.name)
+								}
+							}
+						}
+						body, _ := args[1].(map[string]any)
+						if len(names) != 1 || !reflect.DeepEqual(body["Resource"], ref(names[0])) {
+							t.Errorf("%s: Resource %v; a statement on the more databases has that list as its only resource", where, body["Resource"])
+						}
+					}
+				}
+				for k, e := range v {
+					if _, isPolicy := v["Statement"].([]any); isPolicy && k == "Statement" {
+						continue // checked above
+					}
+					check(path+"."+k, e)
+				}
+			case []any:
+				for i, e := range v {
+					check(fmt.Sprintf("%s[%d]", path, i), e)
+				}
+			}
+		}
+		check("Resources."+id, r)
+	}
+	if statements == 0 {
+		t.Fatal("no policy statement names the more databases")
+	}
+	if names := mentions(tpl.section("Outputs")); len(names) > 0 {
+		t.Errorf("outputs name %v", names)
+	}
+	// Rendered: nothing with the lists empty; exactly the granting policies
+	// with them set.
+	byOthers := map[string]map[string]any{} // the rendering with both lists empty, by the other values
+	docs := map[string]map[string]any{}
+	for _, s := range scenarios {
+		doc, err := tpl.resolved(s, symbolic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[s.name] = doc
+		if s.values["MoreDBSecretARNs"] == "" && s.values["MoreDBClusterARNs"] == "" {
+			if names := mentions([]any{doc["Resources"], doc["Outputs"]}); len(names) > 0 {
+				t.Errorf("[%s] the rendered template names %v with both lists empty", s.name, names)
+			}
+			byOthers[otherValues(s, moreDBParams...)] = doc
+		}
+	}
+	for _, s := range scenarios {
+		base := byOthers[otherValues(s, moreDBParams...)]
+		if base == nil {
+			t.Fatalf("[%s] no scenario with the same values and both lists empty", s.name)
+		}
+		dataAPI := isDataAPI(t, s)
+		secrets, clusters := moreDatabases(t, s)
+		var want []string
+		if secrets {
+			want = append(want, "Resources.OpsFunction.Properties.Policies")
+			if s.conditions["AdminApiEnabled"] {
+				want = append(want, "Resources.ApiFunction.Properties.Policies")
+			}
+		}
+		if dataAPI && (secrets || clusters) {
+			want = append(want, "Resources.ApiFunctionDataApiRole.Properties.Policies",
+				"Resources.OpsFunctionDataApiRole.Properties.Policies")
+		}
+		sort.Strings(want)
+		got := differences("", base, docs[s.name])
+		if sort.Strings(got); !slices.Equal(got, want) {
+			t.Errorf("[%s] differs from the same values with both lists empty at %v, want exactly %v", s.name, got, want)
+		}
+	}
+}
+
+// otherValues is a key for s's values but the named parameters'.
+func otherValues(s scenario, except ...string) string {
+	others := maps.Clone(s.values)
+	for _, name := range except {
+		delete(others, name)
+	}
+	return fmt.Sprint(others) // fmt prints map keys sorted
 }
 
 // differences lists the paths (keys joined by dots) at which two rendered
@@ -1106,11 +1322,15 @@ func TestAuroraCluster(t *testing.T) {
 				t.Errorf("[%s] cluster %s = %v, want %v", name, key, cp[key], want)
 			}
 		}
-		// Logical replication, for online tenant moves, on a parameter
-		// group of the engine's family.
+		// Logical replication, for online tenant moves, and prepared
+		// transactions, for the write hold of a move out of the cluster
+		// (postgres.MoveTenant holds it in one where the source's
+		// max_prepared_transactions > 0), on a parameter group of the
+		// engine's family: both are cluster-level parameters on Aurora.
 		pg := propsOf(resourceOf(doc, "DBClusterParameterGroup"))
-		if pg["Family"] != "aurora-postgresql16" || !reflect.DeepEqual(pg["Parameters"], map[string]any{"rds.logical_replication": "1"}) {
-			t.Errorf("[%s] cluster parameter group %v: want aurora-postgresql16 with rds.logical_replication 1", name, pg)
+		wantParams := map[string]any{"rds.logical_replication": "1", "max_prepared_transactions": "20"}
+		if pg["Family"] != "aurora-postgresql16" || !reflect.DeepEqual(pg["Parameters"], wantParams) {
+			t.Errorf("[%s] cluster parameter group %v: want aurora-postgresql16 with %v", name, pg, wantParams)
 		}
 		if _, ok := cp["MasterUserPassword"]; ok {
 			t.Errorf("[%s] cluster has a MasterUserPassword; RDS manages it", name)
