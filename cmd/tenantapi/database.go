@@ -188,6 +188,22 @@ func (d *database) locateBySecret(pc *postgres.Config, cfg dbConfig, secrets *aw
 	}
 }
 
+// dataAPILocate opens another cluster through the Data API: by its ARN,
+// as its owner's secret, with main's runtime role (the same user and
+// password in every database) for the runtime driver. A process with the
+// runtime role's secret alone (ownerless) serves there as that role too,
+// and need not read the owners' secrets.
+func dataAPILocate(main postgres.DataAPI, ownerless bool) postgres.Locate {
+	return func(_ context.Context, db postgres.Database) (postgres.Config, error) {
+		api := main
+		api.ClusterARN = db.ClusterARN
+		if !ownerless {
+			api.OwnerSecretARN, api.OwnerUser = db.SecretARN, ""
+		}
+		return postgres.Config{DataAPI: &api}, nil
+	}
+}
+
 // secretConnection reads a database secret once to learn where the
 // database is, and returns a connection string without credentials plus the
 // credentials source that new connections read (fresh after a refusal).
@@ -258,7 +274,8 @@ func (d *database) close() {
 // runtime role's secret is read here too, for migrate to create the role
 // with its password.
 func openDataAPI(ctx context.Context, cfg dbConfig, set []postgres.Migration, secrets *awssecrets.Cache) (*database, error) {
-	if cfg.SecretARN == "" {
+	ownerless := cfg.SecretARN == ""
+	if ownerless {
 		// A function that serves tenants only is given the runtime
 		// role's secret alone, as with connections.
 		cfg.SecretARN, cfg.RuntimeSecretARN = cfg.RuntimeSecretARN, ""
@@ -287,13 +304,8 @@ func openDataAPI(ctx context.Context, cfg dbConfig, set []postgres.Migration, se
 		d.runtimeUser, d.runtimePassword = creds.Username, creds.Password
 		api.RuntimeSecretARN, api.RuntimeUser = cfg.RuntimeSecretARN, creds.Username
 	}
-	client := api.Client
 	db, err := postgres.Open(ctx, postgres.Config{DataAPI: api, TenantRoles: cfg.TenantRoles, ApplicationSet: set,
-		// Another cluster is its ARN and secret; the owner serves there.
-		Locate: func(_ context.Context, db postgres.Database) (postgres.Config, error) {
-			return postgres.Config{DataAPI: &postgres.DataAPI{Client: client, ClusterARN: db.ClusterARN,
-				OwnerSecretARN: db.SecretARN, Database: cfg.Name}}, nil
-		}})
+		Locate: dataAPILocate(*api, ownerless)})
 	if err != nil {
 		return nil, err
 	}
