@@ -440,7 +440,7 @@ var dataAPIActions = []string{
 // ApiFunction reads the owner's secret and the admin token only with the
 // admin API on. With more databases (MoreDBSecretARNs, MoreDBClusterARNs)
 // OpsFunction reads their owners' secrets, ApiFunction only with the admin
-// API on or with data-api, and with data-api both may call the Data API on
+// API on, and with data-api both may call the Data API on
 // their clusters, each grant a statement of its own.
 //
 // With direct, SAM builds each function's role from Policies and adds the
@@ -483,11 +483,11 @@ func TestFunctionPolicies(t *testing.T) {
 			want["ApiFunction"] = []string{"AdminTokenSecretARN", "DBRuntimeSecretARN", "DBSecretARN"}
 		}
 		// The other databases' owners: OpsFunction always; ApiFunction for
-		// the admin API, or where the Data API reaches them with that
-		// secret (else the runtime role serves them with its own).
+		// the admin API only (the runtime role serves them with its own
+		// secret, over connections or the Data API).
 		if moreSecrets {
 			want["OpsFunction"] = append(want["OpsFunction"], "MoreDBSecretARNs")
-			if admin || dataAPI {
+			if admin {
 				want["ApiFunction"] = append(want["ApiFunction"], "MoreDBSecretARNs")
 			}
 		}
@@ -865,8 +865,10 @@ func TestMoreDatabasesChangeNothingByDefault(t *testing.T) {
 			}
 		}
 		if dataAPI && (secrets || clusters) {
-			want = append(want, "Resources.ApiFunctionDataApiRole.Properties.Policies",
-				"Resources.OpsFunctionDataApiRole.Properties.Policies")
+			want = append(want, "Resources.OpsFunctionDataApiRole.Properties.Policies")
+		}
+		if dataAPI && (clusters || secrets && s.conditions["AdminApiEnabled"]) {
+			want = append(want, "Resources.ApiFunctionDataApiRole.Properties.Policies")
 		}
 		sort.Strings(want)
 		got := differences("", base, docs[s.name])
