@@ -242,8 +242,10 @@ func TestMoveCrashAtEachStep(t *testing.T) {
 				}
 				want++
 			}
-			// A move to elsewhere waits for this one to be done.
+			// A move to elsewhere, or a delete, waits for this one to be done.
 			_, err = s.tenants.MoveTenant(ctx, "acme", "c", MoveOptions{})
+			wantCode(t, err, tenantapi.CodeConflict)
+			_, err = s.tenants.MarkTenantDeleting(ctx, "acme")
 			wantCode(t, err, tenantapi.CodeConflict)
 			home := "b"
 			if abort {

@@ -235,6 +235,14 @@ func (s *TenantStore) UpdateTenant(ctx context.Context, id tenantapi.TenantID, u
 func (s *TenantStore) MarkTenantDeleting(ctx context.Context, id tenantapi.TenantID) (time.Time, error) {
 	var since time.Time
 	err := inTx(ctx, s.db.owner, func(tx pgx.Tx) error {
+		var moving bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.tenant_moves m JOIN public.tenants t ON t.uid = m.tenant_uid WHERE t.id = $1)`,
+			string(id)).Scan(&moving); err != nil {
+			return err
+		}
+		if moving {
+			return tenantapi.Errorf(tenantapi.CodeConflict, "tenant %s is being moved to another database: finish or abort the move first", id)
+		}
 		var uid int64
 		err := tx.QueryRow(ctx, `UPDATE public.tenants
 			SET status = 'deleting',
