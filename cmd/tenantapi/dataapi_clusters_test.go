@@ -86,7 +86,7 @@ func queryOn[T any](t *testing.T, dbURL, sql string) T {
 
 // TestDataAPIClusters adds a second cluster with databases add over the
 // Data API, places a tenant there and serves it through the HTTP API,
-// with both secrets and with the runtime role's alone.
+// with both secrets and with the runtime role's alone; a move is refused.
 func TestDataAPIClusters(t *testing.T) {
 	change, secondURL := secondCluster(t)
 	d := newDataAPIDeployment(t, change)
@@ -173,6 +173,29 @@ func TestDataAPIClusters(t *testing.T) {
 		t.Errorf("the runtime role's INSERT on acme's items in b: %q", got)
 	}
 
+	// Moves need the pgx driver; the refusal leaves no move behind.
+	for _, to := range []string{"main", "b"} {
+		code, _, errs := cli(t, env, "tenants", "move", "acme", "--to", to)
+		if to == "b" {
+			if code != 0 {
+				t.Errorf("a move to where the tenant lives: exit %d: %s", code, errs)
+			}
+			continue
+		}
+		if code == 0 || !strings.Contains(errs, "tenant moves need the pgx driver (DB_DRIVER=pgx)") {
+			t.Errorf("tenants move --to %s: exit %d: %s", to, code, errs)
+		}
+	}
+	if n := queryOn[int](t, d.dbURL, `SELECT count(*)::int FROM public.tenant_moves`); n != 0 {
+		t.Errorf("a refused move left %d rows in tenant_moves", n)
+	}
+	if m := cliJSON(t, env, "tenants", "show", "acme", "--json"); m["database"] != "b" {
+		t.Errorf("after the refused move: %v", m)
+	}
+	code, _, errs = cli(t, env, "tenants", "move", "acme", "--abort")
+	if code == 0 || !strings.Contains(errs, "tenant moves need the pgx driver") {
+		t.Errorf("aborting after the refused move: exit %d: %s", code, errs)
+	}
 	if n := d.api.Unsigned(); n != 0 {
 		t.Errorf("%d unsigned Data API calls", n)
 	}
