@@ -150,6 +150,14 @@ func TestDataAPIClusters(t *testing.T) {
 		t.Fatalf("the second cluster holds %d items of acme, want 1", n)
 	}
 
+	// b's owner secret logs in no more while the function serves: it
+	// reaches b as the runtime role, with its own secret.
+	su, err := url.Parse(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := su.User.Password()
+	d.api.PutSecret(dataSecondSecretARN, fakerdsdata.Credentials{Username: su.User.Username(), Password: "not-the-password"})
 	bootstrap, emulator := buildLambda(t, t.TempDir())
 	fnEnv := withEnv(env, "DB_SECRET_ARN", "")
 	maps.Copy(fnEnv, d.awsEnv(t))
@@ -164,6 +172,7 @@ func TestDataAPIClusters(t *testing.T) {
 	if n := queryOn[int](t, second, `SELECT count(*)::int FROM tenant_acme.items`); n != 2 {
 		t.Errorf("the second cluster holds %d items of acme, want 2", n)
 	}
+	d.api.PutSecret(dataSecondSecretARN, fakerdsdata.Credentials{Username: su.User.Username(), Password: password})
 	if queryOn[bool](t, d.dbURL, `SELECT to_regnamespace('tenant_acme') IS NOT NULL`) {
 		t.Error("acme has a schema in main too")
 	}
