@@ -112,6 +112,14 @@ type MoveReport struct {
 var errMoveNeedsPgx = tenantapi.Errorf(tenantapi.CodeInternal,
 	"tenant moves need the pgx driver (DB_DRIVER=pgx): replication is set up and checked over connections")
 
+// movesPossible reports whether this process can move tenants: its
+// databases are reached over connections (every database of a process
+// has main's driver).
+func (db *DB) movesPossible() bool {
+	_, ok := db.main.owner.(*pool)
+	return ok
+}
+
 // move is one MoveTenant call.
 type move struct {
 	s        *TenantStore
@@ -226,6 +234,11 @@ func (s *TenantStore) startMove(ctx context.Context, id tenantapi.TenantID, to s
 		case errors.Is(err, pgx.ErrNoRows):
 			if to == from || (to == "" && from == MainDatabase) {
 				return nil
+			}
+			if !s.db.movesPossible() {
+				// Refused before the move is recorded, so that
+				// nothing is left to abort.
+				return errMoveNeedsPgx
 			}
 			if to != MainDatabase {
 				if _, err := s.db.database(ctx, to); err != nil {
@@ -986,6 +999,9 @@ func (mv *move) dropSubscription(ctx context.Context) error {
 func (s *TenantStore) AbortMove(ctx context.Context, id tenantapi.TenantID, progress func(string)) error {
 	if _, err := tenantapi.ParseTenantID(string(id)); err != nil {
 		return tenantapi.ErrTenantNotFound
+	}
+	if !s.db.movesPossible() {
+		return errMoveNeedsPgx
 	}
 	mv := &move{s: s, id: id, opts: MoveOptions{Progress: progress}}
 	var step string

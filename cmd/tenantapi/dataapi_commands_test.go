@@ -38,8 +38,9 @@ type dataAPIDeployment struct {
 }
 
 // newDataAPIDeployment makes the database, the runtime role's name and
-// password (the role itself is migrate's to create) and both endpoints.
-func newDataAPIDeployment(t *testing.T) *dataAPIDeployment {
+// password (the role itself is migrate's to create) and both endpoints;
+// change, when given, adjusts the Data API endpoint's options first.
+func newDataAPIDeployment(t *testing.T, change ...func(*dataAPIDeployment, *fakerdsdata.Options)) *dataAPIDeployment {
 	t.Helper()
 	d := &dataAPIDeployment{runtimeRole: newRoleName(t, "dataapi_runtime")}
 	d.dbURL = testdb.New(t)
@@ -53,13 +54,17 @@ func newDataAPIDeployment(t *testing.T) *dataAPIDeployment {
 	d.sm = fakesecrets.Start()
 	t.Cleanup(d.sm.Close)
 	d.sm.Put(dataRuntimeSecretARN, `{"username":"`+d.runtimeRole+`","password":"`+runtimePassword+`"}`)
-	d.api, err = fakerdsdata.Start(fakerdsdata.Options{
+	opts := fakerdsdata.Options{
 		DatabaseURL: d.dbURL,
 		Secrets: map[string]fakerdsdata.Credentials{
 			dataOwnerSecretARN:   {Username: u.User.Username(), Password: ownerPassword},
 			dataRuntimeSecretARN: {Username: d.runtimeRole, Password: runtimePassword},
 		},
-	})
+	}
+	for _, fn := range change {
+		fn(d, &opts)
+	}
+	d.api, err = fakerdsdata.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

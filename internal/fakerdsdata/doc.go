@@ -23,10 +23,13 @@
 //
 // # Calls
 //
-// resourceArn must be the configured cluster ARN; secretArn must be one of
-// Options.Secrets, and the call logs in to PostgreSQL as that secret's user
-// (a pool per user and database), so the owner and the runtime role are
-// themselves. database names the database (default: the URL's). Every
+// resourceArn must be the configured cluster ARN (Options.ClusterARN) or
+// one of Options.Clusters, each a PostgreSQL server of its own, so that one
+// endpoint serves several clusters as the service serves an account's;
+// secretArn must be one of Options.Secrets, and the call logs in to the
+// server of its cluster as that secret's user (a pool per cluster, user
+// and database), so the owner and the runtime role are themselves.
+// database names the database (default: the cluster's URL's). Every
 // session runs in UTC and is reset (DISCARD ALL) when a call outside a
 // transaction ends, so a SET outside a transaction lasts for that call
 // only. Sessions carry application_name ApplicationName.
@@ -74,8 +77,9 @@
 // A transaction from BeginTransaction holds one session until
 // CommitTransaction ("Transaction Committed") or RollbackTransaction
 // ("Rollback Complete"); statements naming its transactionId run in it
-// (they must use the same secretArn; they run in the transaction's
-// database). A transaction that goes Options.TransactionTimeout (3 minutes)
+// (they must name the same cluster and secretArn; they run in the
+// transaction's database; a call naming another cluster answers
+// TransactionNotFoundException, as for an unknown id). A transaction that goes Options.TransactionTimeout (3 minutes)
 // without a call is rolled back, and its id then answers
 // TransactionNotFoundException. A second call in a transaction while one
 // runs is refused at once. A failed statement leaves the transaction
@@ -162,6 +166,9 @@
 //     one the model gives for a result "too large".
 //   - An unknown or expired transaction id: TransactionNotFoundException
 //     "Transaction <id> is not found" (User Guide troubleshooting; reports).
+//     So is the id of a transaction begun on another cluster, or with
+//     another secret: the service's answer there is not documented, and
+//     to the cluster named the id is one it does not know.
 //   - Resuming: DatabaseResumingException "The Aurora DB instance
 //     db-… is resuming after being auto-paused. Please wait a few seconds
 //     and try again." (the model's documentation; messages matched by
@@ -169,8 +176,8 @@
 //   - A timeout: StatementTimeoutException "Request timed out" with
 //     dbConnectionId (reports from the service).
 //   - A secretArn not in Options.Secrets: SecretsErrorException "Secrets
-//     Manager can't find the specified secret."; a resourceArn that is not
-//     the cluster's: BadRequestException "Invalid cluster arn: <arn>"; the
+//     Manager can't find the specified secret."; a resourceArn that is none
+//     of the endpoint's clusters: BadRequestException "Invalid cluster arn: <arn>"; the
 //     model's length limits (sql at most 65,536 characters, database 64):
 //     ValidationException "1 validation error detected: ...". These follow
 //     the usual AWS wording; the service's exact text is not documented.
@@ -195,7 +202,8 @@
 //
 // StartResuming and StopResuming make every call answer
 // DatabaseResumingException for a while; FailNext makes the next calls
-// answer any other exception; Calls counts requests per operation (Op
+// answer any other exception (both for every cluster of the endpoint);
+// Calls counts requests per operation (Op
 // constants) and Unsigned those without a signature; OpenTransactions
 // counts open transactions; PutSecret adds or rotates a secret.
 package fakerdsdata

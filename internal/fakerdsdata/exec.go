@@ -78,22 +78,22 @@ func (h *Handler) run(pg *pgconn.PgConn, sql string, args []bindValue) (*result,
 
 // statement runs an ExecuteStatement call's statement on pg and builds its
 // response.
-func (h *Handler) statement(pg *pgconn.PgConn, database, sql string, args []bindValue, req *request) ([]byte, *apiError) {
+func (h *Handler) statement(pg *pgconn.PgConn, c *cluster, database, sql string, args []bindValue, req *request) ([]byte, *apiError) {
 	res, err := h.run(pg, sql, args)
 	if err != nil {
 		return nil, databaseError(err)
 	}
-	return h.respond(pg, database, res, req)
+	return h.respond(pg, c, database, res, req)
 }
 
 // respond turns a statement's result into ExecuteStatement's response.
-func (h *Handler) respond(pg *pgconn.PgConn, database string, res *result, req *request) ([]byte, *apiError) {
+func (h *Handler) respond(pg *pgconn.PgConn, c *cluster, database string, res *result, req *request) ([]byte, *apiError) {
 	if len(res.fields) == 0 {
 		// No result set: what the statement changed, and generatedFields,
 		// which Aurora PostgreSQL leaves empty.
 		return []byte(fmt.Sprintf(`{"generatedFields":[],"numberOfRecordsUpdated":%d}`, res.tag.RowsAffected())), nil
 	}
-	types, err := h.columnTypes(pg, database, res.fields)
+	types, err := h.columnTypes(pg, c, database, res.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -213,15 +213,15 @@ func (h *Handler) batch(pg *pgconn.PgConn, sql string, sets [][]bindValue) ([]by
 
 // columnTypes resolves the types of a result's columns: the built-in ones
 // from the table, the others (enums, domains, unsupported types) from
-// pg_type, cached per database.
-func (h *Handler) columnTypes(pg *pgconn.PgConn, database string, fields []pgconn.FieldDescription) ([]*pgType, *apiError) {
+// pg_type, cached per cluster and database.
+func (h *Handler) columnTypes(pg *pgconn.PgConn, c *cluster, database string, fields []pgconn.FieldDescription) ([]*pgType, *apiError) {
 	types := make([]*pgType, len(fields))
 	var unknown []uint32
 	h.mu.Lock()
 	for i, f := range fields {
 		if t := builtinTypes[f.DataTypeOID]; t != nil {
 			types[i] = t
-		} else if t := h.typeCache[database][f.DataTypeOID]; t != nil {
+		} else if t := c.typeCache[database][f.DataTypeOID]; t != nil {
 			types[i] = t
 		} else {
 			unknown = append(unknown, f.DataTypeOID)
@@ -237,10 +237,10 @@ func (h *Handler) columnTypes(pg *pgconn.PgConn, database string, fields []pgcon
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cache := h.typeCache[database]
+	cache := c.typeCache[database]
 	if cache == nil {
 		cache = map[uint32]*pgType{}
-		h.typeCache[database] = cache
+		c.typeCache[database] = cache
 	}
 	for oid, t := range found {
 		cache[oid] = t

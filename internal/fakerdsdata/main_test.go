@@ -229,6 +229,17 @@ func uniqueRole(t *testing.T, dbURL, password string) string {
 // ownerExec runs sql on a connection of its own, outside the endpoint.
 func ownerExec(t *testing.T, dbURL, sql string) {
 	t.Helper()
+	direct(t, dbURL, func(ctx context.Context, conn *pgx.Conn) {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	})
+}
+
+// direct runs fn on a connection of its own to dbURL, outside the
+// endpoint, with a minute to go.
+func direct(t *testing.T, dbURL string, fn func(context.Context, *pgx.Conn)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -236,7 +247,5 @@ func ownerExec(t *testing.T, dbURL, sql string) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	fn(ctx, conn)
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,9 +80,16 @@ type Options struct {
 	// call without "database"); its user and password are not, for each
 	// call logs in as its secret's user.
 	DatabaseURL string
-	// ClusterARN is the only resourceArn calls may name.
-	// Default DefaultClusterARN.
+	// ClusterARN is the resourceArn of the cluster DatabaseURL stands
+	// for. Default DefaultClusterARN.
 	ClusterARN string
+	// Clusters are more clusters behind the same endpoint: each cluster
+	// ARN maps to the PostgreSQL server that stands for that cluster, as
+	// DatabaseURL does for ClusterARN. A call uses the server of the
+	// cluster its resourceArn names; a resourceArn that is neither
+	// ClusterARN nor one of these is refused. Secrets hold for every
+	// cluster, as one Secrets Manager serves an account's clusters.
+	Clusters map[string]string
 	// Secrets maps each secretArn calls may name to the user it logs in
 	// as.
 	Secrets map[string]Credentials
@@ -112,14 +120,11 @@ type Options struct {
 // Handler is the Data API endpoint as an http.Handler. Create it with
 // NewHandler; Close it when done.
 type Handler struct {
-	opts Options
-	base *pgxpool.Config
-	db   string // the default database
+	opts     Options
+	clusters map[string]*cluster // by ARN
 
 	mu        sync.Mutex
-	pools     map[poolKey]*pgxpool.Pool
-	txns      map[string]*txn
-	typeCache map[string]map[uint32]*pgType // per database
+	txns      map[string]*txn // of every cluster; each knows its own
 	calls     map[string]int
 	unsigned  int
 	resuming  bool
@@ -134,6 +139,18 @@ type poolKey struct {
 	user, password, database string
 }
 
+// cluster is one cluster ARN and the PostgreSQL server behind it, with
+// that server's pools and the types of its databases. Its maps are under
+// the Handler's mu.
+type cluster struct {
+	arn  string
+	base *pgxpool.Config
+	db   string // the default database
+
+	pools     map[poolKey]*pgxpool.Pool
+	typeCache map[string]map[uint32]*pgType // per database
+}
+
 // NewHandler returns a Handler for opts. It opens no connection until a
 // call needs one.
 func NewHandler(opts Options) (*Handler, error) {
@@ -143,12 +160,20 @@ func NewHandler(opts Options) (*Handler, error) {
 	if len(opts.Secrets) == 0 {
 		return nil, errors.New("fakerdsdata: Options.Secrets is required")
 	}
-	base, err := pgxpool.ParseConfig(opts.DatabaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("fakerdsdata: %w", err)
-	}
 	if opts.ClusterARN == "" {
 		opts.ClusterARN = DefaultClusterARN
+	}
+	urls := map[string]string{opts.ClusterARN: opts.DatabaseURL}
+	for arn, dbURL := range opts.Clusters {
+		switch {
+		case arn == "":
+			return nil, errors.New("fakerdsdata: Options.Clusters has an empty cluster ARN")
+		case arn == opts.ClusterARN:
+			return nil, fmt.Errorf("fakerdsdata: Options.Clusters names %s, which is ClusterARN", arn)
+		case dbURL == "":
+			return nil, fmt.Errorf("fakerdsdata: Options.Clusters gives cluster %s no database URL", arn)
+		}
+		urls[arn] = dbURL
 	}
 	if opts.TransactionTimeout <= 0 {
 		opts.TransactionTimeout = DefaultTransactionTimeout
@@ -167,28 +192,41 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	opts.Secrets = maps.Clone(opts.Secrets)
 	opts.AccessKeys = maps.Clone(opts.AccessKeys)
-	base.ConnConfig.RuntimeParams["application_name"] = ApplicationName
-	// The Data API's sessions run in UTC: it returns timestamptz in UTC.
-	base.ConnConfig.RuntimeParams["timezone"] = "UTC"
-	base.MaxConns = opts.MaxConnsPerUser
-	base.MinConns = 0
-	// What a call sets in its session does not outlive the call, as on
-	// the service.
-	base.AfterRelease = func(c *pgx.Conn) bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, err := c.PgConn().Exec(ctx, "DISCARD ALL").ReadAll()
-		return err == nil
+	opts.Clusters = maps.Clone(opts.Clusters)
+	h := &Handler{
+		opts:     opts,
+		clusters: map[string]*cluster{},
+		txns:     map[string]*txn{},
+		calls:    map[string]int{},
 	}
-	return &Handler{
-		opts:      opts,
-		base:      base,
-		db:        base.ConnConfig.Database,
-		pools:     map[poolKey]*pgxpool.Pool{},
-		txns:      map[string]*txn{},
-		typeCache: map[string]map[uint32]*pgType{},
-		calls:     map[string]int{},
-	}, nil
+	for arn, dbURL := range urls {
+		base, err := pgxpool.ParseConfig(dbURL)
+		if err != nil {
+			return nil, fmt.Errorf("fakerdsdata: cluster %s: %w", arn, err)
+		}
+		base.ConnConfig.RuntimeParams["application_name"] = ApplicationName
+		// The Data API's sessions run in UTC: it returns timestamptz in
+		// UTC.
+		base.ConnConfig.RuntimeParams["timezone"] = "UTC"
+		base.MaxConns = opts.MaxConnsPerUser
+		base.MinConns = 0
+		// What a call sets in its session does not outlive the call, as
+		// on the service.
+		base.AfterRelease = func(c *pgx.Conn) bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := c.PgConn().Exec(ctx, "DISCARD ALL").ReadAll()
+			return err == nil
+		}
+		h.clusters[arn] = &cluster{
+			arn:       arn,
+			base:      base,
+			db:        base.ConnConfig.Database,
+			pools:     map[poolKey]*pgxpool.Pool{},
+			typeCache: map[string]map[uint32]*pgType{},
+		}
+	}
+	return h, nil
 }
 
 // PutSecret makes secretArn log in as creds from the next call on, as a
@@ -199,8 +237,15 @@ func (h *Handler) PutSecret(secretArn string, creds Credentials) {
 	h.opts.Secrets[secretArn] = creds
 }
 
-// ClusterARN is the resourceArn calls must name.
+// ClusterARN is the resourceArn of the cluster of Options.DatabaseURL.
 func (h *Handler) ClusterARN() string { return h.opts.ClusterARN }
+
+// ClusterARNs are the resourceArns calls may name: ClusterARN, then those
+// of Options.Clusters in order.
+func (h *Handler) ClusterARNs() []string {
+	arns := []string{h.opts.ClusterARN}
+	return append(arns, slices.Sorted(maps.Keys(h.opts.Clusters))...)
+}
 
 // Close rolls back every open transaction, waits for statements still
 // running and closes the PostgreSQL connections.
@@ -211,8 +256,13 @@ func (h *Handler) Close() {
 	h.dropAll()
 	h.running.Wait()
 	h.mu.Lock()
-	pools := h.pools
-	h.pools = map[poolKey]*pgxpool.Pool{}
+	var pools []*pgxpool.Pool
+	for _, c := range h.clusters {
+		for _, p := range c.pools {
+			pools = append(pools, p)
+		}
+		c.pools = map[poolKey]*pgxpool.Pool{}
+	}
 	h.mu.Unlock()
 	for _, p := range pools {
 		p.Close()
@@ -421,7 +471,8 @@ func (h *Handler) serve(r *http.Request, op string, body []byte, readErr error) 
 	if err := req.validate(op); err != nil {
 		return nil, err
 	}
-	if *req.ResourceArn != h.opts.ClusterARN {
+	c := h.clusters[*req.ResourceArn]
+	if c == nil {
 		return nil, newError("BadRequestException", "Invalid cluster arn: %s", *req.ResourceArn)
 	}
 	h.mu.Lock()
@@ -438,33 +489,33 @@ func (h *Handler) serve(r *http.Request, op string, body []byte, readErr error) 
 		return nil, newError("DatabaseResumingException", resumingMessage)
 	}
 
-	database := h.db
+	database := c.db
 	if req.Database != nil && *req.Database != "" {
 		database = *req.Database
 	}
 	switch op {
 	case opExecute:
-		return h.execute(req, creds, database)
+		return h.execute(c, req, creds, database)
 	case opBatch:
-		return h.batchExecute(req, creds, database)
+		return h.batchExecute(c, req, creds, database)
 	case opBegin:
-		return h.begin(creds, *req.SecretArn, database)
+		return h.begin(c, creds, *req.SecretArn, database)
 	case opCommit:
-		return h.finish(*req.TransactionID, *req.SecretArn, true)
+		return h.finish(c, *req.TransactionID, *req.SecretArn, true)
 	default:
-		return h.finish(*req.TransactionID, *req.SecretArn, false)
+		return h.finish(c, *req.TransactionID, *req.SecretArn, false)
 	}
 }
 
-// pool returns the connection pool of creds' user in database.
-func (h *Handler) pool(creds Credentials, database string) (*pgxpool.Pool, *apiError) {
+// pool returns the connection pool of creds' user in database on c.
+func (h *Handler) pool(c *cluster, creds Credentials, database string) (*pgxpool.Pool, *apiError) {
 	key := poolKey{creds.Username, creds.Password, database}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if p := h.pools[key]; p != nil {
+	if p := c.pools[key]; p != nil {
 		return p, nil
 	}
-	cfg := h.base.Copy()
+	cfg := c.base.Copy()
 	cfg.ConnConfig.User = creds.Username
 	cfg.ConnConfig.Password = creds.Password
 	cfg.ConnConfig.Database = database
@@ -472,13 +523,13 @@ func (h *Handler) pool(creds Credentials, database string) (*pgxpool.Pool, *apiE
 	if err != nil {
 		return nil, newError("InternalServerErrorException", "")
 	}
-	h.pools[key] = p
+	c.pools[key] = p
 	return p, nil
 }
 
-// acquire takes a connection of creds' user in database.
-func (h *Handler) acquire(creds Credentials, database string) (*pgxpool.Conn, *apiError) {
-	p, apiErr := h.pool(creds, database)
+// acquire takes a connection of creds' user in database on c.
+func (h *Handler) acquire(c *cluster, creds Credentials, database string) (*pgxpool.Conn, *apiError) {
+	p, apiErr := h.pool(c, creds, database)
 	if apiErr != nil {
 		return nil, apiErr
 	}
@@ -496,36 +547,36 @@ func (h *Handler) acquire(creds Credentials, database string) (*pgxpool.Conn, *a
 }
 
 // execute answers ExecuteStatement.
-func (h *Handler) execute(req *request, creds Credentials, database string) ([]byte, *apiError) {
+func (h *Handler) execute(c *cluster, req *request, creds Credentials, database string) ([]byte, *apiError) {
 	sql, names := rewriteNamed(*req.SQL)
 	args, apiErr := bindAll(names, req.Parameters)
 	if apiErr != nil {
 		return nil, apiErr
 	}
 	if req.TransactionID != nil {
-		tx, apiErr := h.claim(*req.TransactionID, *req.SecretArn)
+		tx, apiErr := h.claim(c, *req.TransactionID, *req.SecretArn)
 		if apiErr != nil {
 			return nil, apiErr
 		}
 		pg := tx.conn.Conn().PgConn()
 		return h.timed(pg, req.ContinueAfterTimeout, func() ([]byte, *apiError) {
-			return h.statement(pg, tx.database, sql, args, req)
+			return h.statement(pg, c, tx.database, sql, args, req)
 		}, func() { h.release(tx) })
 	}
-	conn, apiErr := h.acquire(creds, database)
+	conn, apiErr := h.acquire(c, creds, database)
 	if apiErr != nil {
 		return nil, apiErr
 	}
 	pg := conn.Conn().PgConn()
 	return h.timed(pg, req.ContinueAfterTimeout, func() ([]byte, *apiError) {
-		return h.statement(pg, database, sql, args, req)
+		return h.statement(pg, c, database, sql, args, req)
 	}, conn.Release)
 }
 
 // batchExecute answers BatchExecuteStatement: the statement once per
 // parameter set, all in one transaction (the call's own when it names
 // none), so that a failing set undoes the others.
-func (h *Handler) batchExecute(req *request, creds Credentials, database string) ([]byte, *apiError) {
+func (h *Handler) batchExecute(c *cluster, req *request, creds Credentials, database string) ([]byte, *apiError) {
 	sql, names := rewriteNamed(*req.SQL)
 	sets := make([][]bindValue, len(req.ParameterSets))
 	for i, params := range req.ParameterSets {
@@ -536,7 +587,7 @@ func (h *Handler) batchExecute(req *request, creds Credentials, database string)
 		sets[i] = args
 	}
 	if req.TransactionID != nil {
-		tx, apiErr := h.claim(*req.TransactionID, *req.SecretArn)
+		tx, apiErr := h.claim(c, *req.TransactionID, *req.SecretArn)
 		if apiErr != nil {
 			return nil, apiErr
 		}
@@ -545,7 +596,7 @@ func (h *Handler) batchExecute(req *request, creds Credentials, database string)
 			return h.batch(pg, sql, sets)
 		}, func() { h.release(tx) })
 	}
-	conn, apiErr := h.acquire(creds, database)
+	conn, apiErr := h.acquire(c, creds, database)
 	if apiErr != nil {
 		return nil, apiErr
 	}

@@ -14,6 +14,7 @@ import (
 // own, held until CommitTransaction, RollbackTransaction or expiry.
 type txn struct {
 	id        string
+	cluster   *cluster // the one it was begun on
 	secretArn string
 	database  string
 	conn      *pgxpool.Conn
@@ -39,9 +40,9 @@ func transactionNotFound(id string) *apiError {
 	return newError("TransactionNotFoundException", "Transaction %s is not found", id)
 }
 
-// begin starts a transaction for secretArn in database.
-func (h *Handler) begin(creds Credentials, secretArn, database string) ([]byte, *apiError) {
-	conn, err := h.acquire(creds, database)
+// begin starts a transaction for secretArn in database on c.
+func (h *Handler) begin(c *cluster, creds Credentials, secretArn, database string) ([]byte, *apiError) {
+	conn, err := h.acquire(c, creds, database)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func (h *Handler) begin(creds Credentials, secretArn, database string) ([]byte, 
 		conn.Release()
 		return nil, databaseError(e)
 	}
-	tx := &txn{id: newTransactionID(), secretArn: secretArn, database: database, conn: conn}
+	tx := &txn{id: newTransactionID(), cluster: c, secretArn: secretArn, database: database, conn: conn}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -62,13 +63,15 @@ func (h *Handler) begin(creds Credentials, secretArn, database string) ([]byte, 
 	return append(appendString([]byte(`{"transactionId":`), tx.id), '}'), nil
 }
 
-// claim finds the transaction id for a call with secretArn and takes it
-// for the call: the caller must release it with h.release.
-func (h *Handler) claim(id, secretArn string) (*txn, *apiError) {
+// claim finds the transaction id for a call on c with secretArn and takes
+// it for the call: the caller must release it with h.release. A
+// transaction begun on another cluster or with another secret is not
+// found, as an unknown id is not.
+func (h *Handler) claim(c *cluster, id, secretArn string) (*txn, *apiError) {
 	h.mu.Lock()
 	tx := h.txns[id]
 	h.mu.Unlock()
-	if tx == nil || tx.secretArn != secretArn {
+	if tx == nil || tx.cluster != c || tx.secretArn != secretArn {
 		return nil, transactionNotFound(id)
 	}
 	if !tx.busy.TryLock() {
@@ -131,8 +134,8 @@ func (h *Handler) rollback(tx *txn) {
 
 // finish commits or rolls back a transaction for CommitTransaction or
 // RollbackTransaction.
-func (h *Handler) finish(id, secretArn string, commit bool) ([]byte, *apiError) {
-	tx, err := h.claim(id, secretArn)
+func (h *Handler) finish(c *cluster, id, secretArn string, commit bool) ([]byte, *apiError) {
+	tx, err := h.claim(c, id, secretArn)
 	if err != nil {
 		return nil, err
 	}
