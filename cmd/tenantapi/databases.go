@@ -130,7 +130,7 @@ func cmdDatabases(ctx context.Context, env *env, args []string, stdout, stderr i
 				return err
 			}
 		}
-		if info.WALLevel != "logical" {
+		if info.WALLevel != "logical" && cfg.Driver != "data-api" {
 			fmt.Fprintf(stderr, "tenantapi: database %s has wal_level=%s: tenants can live there, but moving one out needs wal_level=logical (rds.logical_replication=1 on Aurora)\n", d.Name, info.WALLevel)
 		}
 		if *asJSON {
