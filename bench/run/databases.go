@@ -50,17 +50,20 @@ type dbSizes struct {
 	WriteRate   int `json:"write_rate"`
 	ReadRate    int `json:"read_rate"`
 	OtherRate   int `json:"other_rate"`
-	// BeforeSeconds is the others' window before the move.
+	// WarmupSeconds of traffic come first, unmeasured (each backend's first
+	// role switch at thousands of tenants takes long), then BeforeSeconds,
+	// the others' window before the move.
+	WarmupSeconds float64 `json:"warmup_seconds"`
 	BeforeSeconds float64 `json:"before_seconds"`
 }
 
 func (h *harness) dbSizes() dbSizes {
 	if h.o.quick {
 		return dbSizes{MoveItems: 2000, CrashItems: 300, ExportItems: 2000, Spread: 67, Many: 200, SmallItems: 5, Others: 2,
-			WriteRate: 100, ReadRate: 50, OtherRate: 60, BeforeSeconds: 3}
+			WriteRate: 100, ReadRate: 50, OtherRate: 60, WarmupSeconds: 2, BeforeSeconds: 3}
 	}
 	return dbSizes{MoveItems: 100000, CrashItems: 10000, ExportItems: 100000, Spread: 3334, Many: 10000, SmallItems: 5, Others: 3,
-		WriteRate: 200, ReadRate: 100, OtherRate: 100, BeforeSeconds: 10}
+		WriteRate: 200, ReadRate: 100, OtherRate: 100, WarmupSeconds: 15, BeforeSeconds: 15}
 }
 
 // dbResults is what the databases section measured.
@@ -415,7 +418,7 @@ func (tt *tenantTraffic) readsNot200() int {
 
 // driveOthers reads the other tenants' items (and lists) at rate.
 func (s *dbSetup) driveOthers(rate float64) (*otherTraffic, func()) {
-	ot := &otherTraffic{phase: "before", lat: map[string][]float64{}, errors: map[string]int{}, codes: map[int]int{}}
+	ot := &otherTraffic{phase: "warmup", lat: map[string][]float64{}, errors: map[string]int{}, codes: map[int]int{}}
 	stop := make(chan struct{})
 	wait, _ := pace(stop, rate, 8, func(seq int) {
 		t := s.others[seq%len(s.others)]
@@ -635,12 +638,17 @@ func (h *harness) moveUnderLoad(ctx context.Context, s *dbSetup) (*loadMoveResul
 		}
 	}
 	defer stop()
-	select {
-	case <-ctx.Done():
-		return r, ctx.Err()
-	case <-time.After(time.Duration(sz.BeforeSeconds * float64(time.Second))):
+	for _, w := range []struct {
+		seconds float64
+		next    string
+	}{{sz.WarmupSeconds, "before"}, {sz.BeforeSeconds, "during"}} {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(time.Duration(w.seconds * float64(time.Second))):
+		}
+		ot.setPhase(w.next)
 	}
-	ot.setPhase("during")
 	moveStart := time.Now()
 	r.Run = h.runMove(ctx, "", "move", t.ID, "--to", "b", "--keep-source", "--json")
 	moveEnd := time.Now()

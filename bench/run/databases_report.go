@@ -14,8 +14,8 @@ func databasesLines(b *strings.Builder, d *dbResults) {
 		fmt.Fprintf(b, "**Errors:** %s\n\n", strings.ReplaceAll(d.Error, "\n", " "))
 	}
 	if m := d.Move; m != nil {
-		fmt.Fprintf(b, "**Move under load** (`tenants move %s --to b --keep-source`, %d items, the tenant taking %d writes/s and %d reads/s asked for; %d other tenants on main, b, c and many taking %d reads/s):\n\n",
-			m.Tenant, m.Items, sz.WriteRate, sz.ReadRate, m.Others, sz.OtherRate)
+		fmt.Fprintf(b, "**Move under load** (`tenants move %s --to b --keep-source`, %d items, the tenant taking %d writes/s and %d reads/s asked for; %d other tenants on main, b, c and many taking %d reads/s; %.0f s of this traffic unmeasured, then %.0f s measured before the move):\n\n",
+			m.Tenant, m.Items, sz.WriteRate, sz.ReadRate, m.Others, sz.OtherRate, sz.WarmupSeconds, sz.BeforeSeconds)
 		fmt.Fprintf(b, "| figure | value | target |\n|---|---:|---|\n")
 		fmt.Fprintf(b, "| move time, s | %.1f | |\n| writes held (hold time it printed), ms | %.0f (%0.f hold attempt(s)) | |\n", m.Seconds, m.HoldMs, m.Holds)
 		fmt.Fprintf(b, "| move ÷ pg_dump \\| psql | %.2f | ≤ 2 |\n", m.OfflineRatio)
@@ -24,7 +24,7 @@ func databasesLines(b *strings.Builder, d *dbResults) {
 		fmt.Fprintf(b, "| rows on the target neither initial nor acked (of writes without a 201 / unexplained) | %d / %d | 0 unexplained |\n", m.FromUnanswered, m.Unexplained)
 		fmt.Fprintf(b, "| rows only on the kept source (accepted there after the flip) | %d | 0 |\n", m.SourceOnly)
 		fmt.Fprintf(b, "| longest gap between two acked writes, ms (at s after the move's start) | %.0f (%.1f) | ≤ 1000 |\n", m.MaxGapMs, m.MaxGapAtS)
-		fmt.Fprintf(b, "| read 5xx | %d | 0 |\n| write 503 | %d | |\n| write statuses | %v | |\n| read statuses | %v | |\n", m.Reads5xx, m.Write503, m.WriteCodes, m.ReadCodes)
+		fmt.Fprintf(b, "| read 5xx | %d | 0 |\n| write 503 | %d | |\n| write ticks skipped (every writer busy) | %d | |\n| write statuses | %v | |\n| read statuses | %v | |\n", m.Reads5xx, m.Write503, m.Dropped, m.WriteCodes, m.ReadCodes)
 		fmt.Fprintf(b, "| other tenants' errors | %d | 0 |\n", m.OtherErrors)
 		ratio := 0.0
 		if m.OtherP99Pre > 0 {
