@@ -90,6 +90,7 @@ type dbSetup struct {
 	ctl     *pgx.Conn
 	tenants map[string]benchkit.Tenant // the big ones, by role: mover, crash, export
 	others  []benchkit.Tenant
+	otherDB []string                     // the database of each of others
 	spread  map[string][]benchkit.Tenant // by database
 	many    []benchkit.Tenant
 }
@@ -229,11 +230,13 @@ func (h *harness) dbSetUp(ctx context.Context, res *dbResults) (*dbSetup, error)
 		}
 		s.spread[d.name] = ts
 		s.others = append(s.others, ts[:sz.Others]...)
+		s.otherDB = append(s.otherDB, slices.Repeat([]string{d.name}, sz.Others)...)
 	}
 	if s.many, err = provision(dbMany, "m", sz.Many, sz.SmallItems); err != nil {
 		return s, err
 	}
 	s.others = append(s.others, s.many[:sz.Others]...)
+	s.otherDB = append(s.otherDB, slices.Repeat([]string{dbMany}, sz.Others)...)
 
 	port, err := pgcluster.FreePort()
 	if err != nil {
@@ -282,6 +285,16 @@ type otherTraffic struct {
 	lat    map[string][]float64
 	errors map[string]int
 	codes  map[int]int
+	// since is when the phase began; slow the requests of the during
+	// phase over 100 ms: when they began after since, how long, where.
+	since time.Time
+	slow  []slowRequest
+}
+
+type slowRequest struct {
+	AtS      float64 `json:"started_at_s"`
+	Ms       float64 `json:"ms"`
+	Database string  `json:"database"`
 }
 
 // pace calls fn about rate times a second, with up to workers calls in
@@ -421,27 +434,37 @@ func (s *dbSetup) driveOthers(rate float64) (*otherTraffic, func()) {
 	ot := &otherTraffic{phase: "warmup", lat: map[string][]float64{}, errors: map[string]int{}, codes: map[int]int{}}
 	stop := make(chan struct{})
 	wait, _ := pace(stop, rate, 8, func(seq int) {
-		t := s.others[seq%len(s.others)]
+		t, db := s.others[seq%len(s.others)], s.otherDB[seq%len(s.others)]
 		path := "/items?limit=50"
 		if seq%4 != 0 {
 			path = "/items/" + t.Items[rand.IntN(len(t.Items))]
 		}
 		ot.mu.Lock()
-		phase := ot.phase
+		phase, since := ot.phase, ot.since
 		ot.mu.Unlock()
+		began := time.Now()
 		code, _, d := s.request("GET", path, "", t)
 		ot.mu.Lock()
 		ot.codes[code]++
 		if code != http.StatusOK {
 			ot.errors[phase]++
 		}
-		ot.lat[phase] = append(ot.lat[phase], float64(d.Microseconds())/1000)
+		ms := float64(d.Microseconds()) / 1000
+		ot.lat[phase] = append(ot.lat[phase], ms)
+		ot.lat[phase+" "+db] = append(ot.lat[phase+" "+db], ms)
+		if phase == "during" && ms > 100 && len(ot.slow) < 200 {
+			ot.slow = append(ot.slow, slowRequest{AtS: began.Sub(since).Seconds(), Ms: ms, Database: db})
+		}
 		ot.mu.Unlock()
 	})
 	return ot, func() { close(stop); wait() }
 }
 
-func (ot *otherTraffic) setPhase(p string) { ot.mu.Lock(); ot.phase = p; ot.mu.Unlock() }
+func (ot *otherTraffic) setPhase(p string) {
+	ot.mu.Lock()
+	ot.phase, ot.since = p, time.Now()
+	ot.mu.Unlock()
+}
 
 func percentile(v []float64, p float64) float64 {
 	if len(v) == 0 {
@@ -621,6 +644,21 @@ type loadMoveResult struct {
 	OtherP50Pre  float64  `json:"other_p50_before_ms"`
 	OtherP50Move float64  `json:"other_p50_during_ms"`
 	Replication  []string `json:"replication_left"`
+	// OtherByDB is the others' p99 and max before and during the move, by
+	// their database.
+	OtherByDB []otherByDB `json:"other_by_database"`
+	// OtherSlow are the others' requests over 100 ms during the move.
+	OtherSlow []slowRequest `json:"other_slow_during"`
+}
+
+type otherByDB struct {
+	Database  string  `json:"database"`
+	Before    int     `json:"requests_before"`
+	During    int     `json:"requests_during"`
+	P99Before float64 `json:"p99_before_ms"`
+	P99During float64 `json:"p99_during_ms"`
+	MaxBefore float64 `json:"max_before_ms"`
+	MaxDuring float64 `json:"max_during_ms"`
 }
 
 func (h *harness) moveUnderLoad(ctx context.Context, s *dbSetup) (*loadMoveResult, error) {
@@ -703,6 +741,12 @@ func (h *harness) moveUnderLoad(ctx context.Context, s *dbSetup) (*loadMoveResul
 	for _, n := range ot.errors {
 		r.OtherErrors += n
 	}
+	for _, d := range []string{postgres.MainDatabase, "b", "c", dbMany} {
+		pre, dur := ot.lat["before "+d], ot.lat["during "+d]
+		r.OtherByDB = append(r.OtherByDB, otherByDB{Database: d, Before: len(pre), During: len(dur),
+			P99Before: percentile(pre, 0.99), P99During: percentile(dur, 0.99), MaxBefore: percentile(pre, 1), MaxDuring: percentile(dur, 1)})
+	}
+	r.OtherSlow = ot.slow
 	ot.mu.Unlock()
 	r.Replication, err = s.replication(ctx)
 	fmt.Fprintf(os.Stderr, "bench: databases: moved in %.1f s (hold %.0f ms); %d acked, %d lost, %d duplicated, %d unexplained, %d only on the source; longest gap %.0f ms; read 5xx %d, write 503 %d; others p99 %.1f → %.1f ms, errors %d\n",

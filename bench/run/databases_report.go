@@ -32,6 +32,22 @@ func databasesLines(b *strings.Builder, d *dbResults) {
 		}
 		fmt.Fprintf(b, "| other tenants' p99 before → during, ms (%d / %d requests) | %.2f → %.2f (×%.2f) | within 25%% |\n", m.OtherBefore, m.OtherDuring, m.OtherP99Pre, m.OtherP99Move, ratio)
 		fmt.Fprintf(b, "| other tenants' p50 before → during, ms | %.2f → %.2f | |\n", m.OtherP50Pre, m.OtherP50Move)
+		for _, o := range m.OtherByDB {
+			fmt.Fprintf(b, "| others in %s: p99 before → during, ms (max; requests) | %.2f → %.2f (%.0f → %.0f; %d / %d) | |\n", o.Database, o.P99Before, o.P99During,
+				o.MaxBefore, o.MaxDuring, o.Before, o.During)
+		}
+		if m.Run != nil {
+			var lines []string
+			for _, l := range m.Run.Lines {
+				lines = append(lines, strings.ReplaceAll(strings.TrimSpace(strings.TrimPrefix(l.Line, "tenantapi:")), "|", "/"))
+			}
+			fmt.Fprintf(b, "| the move's progress lines | %s | |\n", strings.Join(lines, "; "))
+		}
+		var slow []string
+		for _, x := range m.OtherSlow {
+			slow = append(slow, fmt.Sprintf("%.0f ms at %.1f s (%s)", x.Ms, x.AtS, x.Database))
+		}
+		fmt.Fprintf(b, "| others' requests over 100 ms during the move: took, began after the move's start (database) | %s | |\n", strings.Join(slow, ", "))
 		fmt.Fprintf(b, "| final database; replication objects left | %s; %d | b; 0 |\n\n", m.FinalDatabase, len(m.Replication))
 	}
 	if o := d.Offline; o != nil {
