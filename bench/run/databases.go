@@ -1156,10 +1156,15 @@ type backendCatalog struct {
 	// (pg_backend_memory_contexts); AllBytes every context; Private the
 	// process's private memory (smaps_rollup), as the other sections
 	// measure backends.
-	CacheBytes int64   `json:"cache_memory_context_bytes"`
-	AllBytes   int64   `json:"all_contexts_bytes"`
-	Private    int64   `json:"private_bytes"`
-	Seconds    float64 `json:"seconds"`
+	CacheBytes int64 `json:"cache_memory_context_bytes"`
+	AllBytes   int64 `json:"all_contexts_bytes"`
+	Private    int64 `json:"private_bytes"`
+	// Anonymous is the process's anonymous memory (smaps_rollup's
+	// Anonymous: its heap, not the shared buffers). Private also counts
+	// the pages of shared buffers no other process has mapped, which on a
+	// cluster with few backends can be hundreds of MB.
+	Anonymous int64   `json:"anonymous_bytes"`
+	Seconds   float64 `json:"seconds"`
 }
 
 type catalogMemResult struct {
@@ -1167,6 +1172,7 @@ type catalogMemResult struct {
 	Spread       []backendCatalog `json:"spread"`
 	RatioCache   float64          `json:"ratio_cache"`   // mean spread ÷ one
 	RatioPrivate float64          `json:"ratio_private"` // mean spread ÷ one
+	RatioAnon    float64          `json:"ratio_anonymous"`
 }
 
 func (h *harness) catalogMemory(ctx context.Context, s *dbSetup) (*catalogMemResult, error) {
@@ -1175,7 +1181,7 @@ func (h *harness) catalogMemory(ctx context.Context, s *dbSetup) (*catalogMemRes
 	if r.One, err = touchAll(ctx, s.owner[dbMany], dbMany, s.many); err != nil {
 		return r, err
 	}
-	var cache, private float64
+	var cache, private, anon float64
 	for _, d := range []string{postgres.MainDatabase, "b", "c"} {
 		b, err := touchAll(ctx, s.owner[d], d, s.spread[d])
 		if err != nil {
@@ -1184,6 +1190,10 @@ func (h *harness) catalogMemory(ctx context.Context, s *dbSetup) (*catalogMemRes
 		r.Spread = append(r.Spread, b)
 		cache += float64(b.CacheBytes) / 3
 		private += float64(b.Private) / 3
+		anon += float64(b.Anonymous) / 3
+	}
+	if r.One.Anonymous > 0 {
+		r.RatioAnon = anon / float64(r.One.Anonymous)
 	}
 	if r.One.CacheBytes > 0 {
 		r.RatioCache = cache / float64(r.One.CacheBytes)
@@ -1230,5 +1240,25 @@ func touchAll(ctx context.Context, url, database string, tenants []benchkit.Tena
 	if m, err := benchkit.ReadMemory(pid); err == nil {
 		b.Private = m.Private
 	}
+	b.Anonymous = anonymousMemory(pid)
 	return b, nil
+}
+
+// anonymousMemory reads Anonymous of the process's smaps_rollup, bytes (0
+// when it cannot).
+func anonymousMemory(pid int) int64 {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

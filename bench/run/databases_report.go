@@ -80,16 +80,16 @@ func databasesLines(b *strings.Builder, d *dbResults) {
 			e.ReadsNot200, e.Reads5xx, e.WriteCodes, e.ImportedAs, e.ImportSeconds, e.ChecksumsEqual, e.Tables, e.RowsEqual)
 	}
 	if c := d.Catalog; c != nil {
-		b.WriteString("**Catalog memory**: one fresh owner connection per database reads one item of every tenant of it (exec mode `exec`), then its backend's memory: CacheMemoryContext and its children (pg_backend_memory_contexts), every context, and the process's private memory (smaps_rollup, as the other sections measure backends).\n\n")
-		b.WriteString("| configuration | database | tenants touched | CacheMemoryContext MB | all contexts MB | private MB | touching s |\n|---|---|---:|---:|---:|---:|---:|\n")
+		b.WriteString("**Catalog memory**: one fresh owner connection per database reads one item of every tenant of it (exec mode `exec`), then its backend's memory: CacheMemoryContext and its children (pg_backend_memory_contexts), every context, the process's anonymous memory (smaps_rollup's Anonymous: its heap) and its private memory (Private_Clean + Private_Dirty, as the other sections measure backends; it also counts pages of shared buffers that no other process has mapped, so on a quiet cluster it overstates).\n\n")
+		b.WriteString("| configuration | database | tenants touched | CacheMemoryContext MB | all contexts MB | anonymous MB | private MB | touching s |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 		row := func(conf string, x backendCatalog) {
-			fmt.Fprintf(b, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f |\n", conf, x.Database, x.Tenants, float64(x.CacheBytes)/(1<<20),
-				float64(x.AllBytes)/(1<<20), float64(x.Private)/(1<<20), x.Seconds)
+			fmt.Fprintf(b, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", conf, x.Database, x.Tenants, float64(x.CacheBytes)/(1<<20),
+				float64(x.AllBytes)/(1<<20), float64(x.Anonymous)/(1<<20), float64(x.Private)/(1<<20), x.Seconds)
 		}
 		row("all in one database", c.One)
 		for _, x := range c.Spread {
 			row("spread over three", x)
 		}
-		fmt.Fprintf(b, "\nSpread ÷ one (mean backend): CacheMemoryContext %.2f, private %.2f (target about 0.33).\n", c.RatioCache, c.RatioPrivate)
+		fmt.Fprintf(b, "\nSpread ÷ one (mean backend): CacheMemoryContext %.2f, anonymous %.2f, private %.2f (target about 0.33).\n", c.RatioCache, c.RatioAnon, c.RatioPrivate)
 	}
 }
