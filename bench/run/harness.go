@@ -44,7 +44,10 @@ type results struct {
 	Runs     []*runResult      `json:"runs"`
 	Startup  *startupResults   `json:"startup,omitempty"`
 	Fleet    map[string]any    `json:"fleet,omitempty"`
-	Notes    []string          `json:"notes,omitempty"`
+	// Databases is the databases section: moves, export, catalog memory
+	// over three clusters.
+	Databases *dbResults `json:"databases,omitempty"`
+	Notes     []string   `json:"notes,omitempty"`
 }
 
 type machine struct {
@@ -151,6 +154,10 @@ func run(ctx context.Context, o options) (bool, error) {
 		step("fleet operations")
 		h.res.Fleet = h.fleet(ctx)
 	}
+	if o.has("databases") && ctx.Err() == nil {
+		step("databases: three clusters, a move under load, at each step killed, export, catalog memory")
+		h.res.Databases = h.databasesSection(ctx)
+	}
 	h.res.Finished = time.Now().UTC()
 	h.res.Machine.LoadEnd = loadAverage()
 
@@ -180,7 +187,10 @@ func errSuffix(e string) string {
 // allOK reports whether every run completed without an error and every
 // fleet operation succeeded.
 func (h *harness) allOK() bool {
-	if len(h.res.Runs) == 0 && h.res.Startup == nil {
+	if len(h.res.Runs) == 0 && h.res.Startup == nil && h.res.Databases == nil {
+		return false
+	}
+	if h.res.Databases != nil && h.res.Databases.Error != "" {
 		return false
 	}
 	if h.res.Startup != nil && !h.res.Startup.ok() {

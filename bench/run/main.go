@@ -55,7 +55,7 @@ func main() {
 	flag.IntVar(&o.small, "tenants-small", 10, "tenants of the small scenarios")
 	flag.IntVar(&o.large, "tenants-large", 10000, "tenants of the large scenarios (all provisioned)")
 	flag.IntVar(&o.items, "items", 100, "items per tenant")
-	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,resources,startup,fleet", "what to run: main, logging, design, roles_ab, steady, resources, startup, fleet")
+	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,resources,startup,fleet,databases", "what to run: main, logging, design, roles_ab, steady, resources, startup, fleet, databases")
 	flag.DurationVar(&o.steadyWarmup, "steady-warmup", time.Minute, "warm-up of the steady-state runs at many tenants")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "leave the Flask peer out")
 	flag.DurationVar(&o.waitIdle, "wait-idle", 0, "first wait up to this long for an idle machine (load average < 1, no go test running)")
@@ -92,7 +92,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Every run is bounded: the whole benchmark too.
-	limit := 60 * time.Minute
+	limit := 100 * time.Minute
 	if o.quick {
 		limit = 5 * time.Minute
 	}

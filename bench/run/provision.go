@@ -41,6 +41,11 @@ type dataSpec struct {
 	// (examples/projects), 0 for none.
 	projects int
 	workers  int
+	// place, when set, is the tenantapi database the tenants are created
+	// in (database is then the control database), and copyURL the owner's
+	// connection string of where their schemas are, for COPY and ANALYZE;
+	// prefix replaces the ids' "b".
+	place, copyURL, prefix string
 }
 
 // provisionTenants creates spec's tenants through the product's stores
@@ -59,6 +64,9 @@ func provisionTenants(ctx context.Context, c *cluster, spec dataSpec) (*benchkit
 		return nil, res, err
 	}
 	defer db.Close()
+	if spec.copyURL != "" {
+		ownerURL = spec.copyURL
+	}
 	raw, err := pgxpool.New(ctx, ownerURL)
 	if err != nil {
 		return nil, res, err
@@ -67,6 +75,10 @@ func provisionTenants(ctx context.Context, c *cluster, spec dataSpec) (*benchkit
 	tenants, keys := postgres.NewTenantStore(db, nil), postgres.NewKeyStore(db)
 
 	n := spec.tenants
+	prefix := spec.prefix
+	if prefix == "" {
+		prefix = "b"
+	}
 	ds := &benchkit.Dataset{Database: spec.database, RolePrefix: rolePrefix(spec.database), Tenants: make([]benchkit.Tenant, n)}
 	var (
 		wg    sync.WaitGroup
@@ -77,7 +89,7 @@ func provisionTenants(ctx context.Context, c *cluster, spec dataSpec) (*benchkit
 	for range spec.workers {
 		wg.Go(func() {
 			for i := range next {
-				t, err := provisionOne(ctx, tenants, keys, raw, fmt.Sprintf("b%05d", i+1), spec)
+				t, err := provisionOne(ctx, tenants, keys, raw, fmt.Sprintf("%s%05d", prefix, i+1), spec)
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
@@ -112,7 +124,7 @@ func provisionTenants(ctx context.Context, c *cluster, spec dataSpec) (*benchkit
 
 func provisionOne(ctx context.Context, tenants *postgres.TenantStore, keys *postgres.KeyStore, raw *pgxpool.Pool, id string, spec dataSpec) (benchkit.Tenant, error) {
 	tid := tenantapi.TenantID(id)
-	if _, err := tenants.CreateTenant(ctx, tid, "Bench "+id); err != nil {
+	if _, err := tenants.CreateTenantIn(ctx, tid, "Bench "+id, spec.place); err != nil {
 		return benchkit.Tenant{}, fmt.Errorf("creating tenant %s: %w", id, err)
 	}
 	_, key, err := keys.CreateKey(ctx, tid, "bench", nil)

@@ -83,6 +83,10 @@ func renderMarkdown(res *results) string {
 		b.WriteString("\n### Fleet operations\n\n")
 		fleetLines(&b, res.Fleet)
 	}
+	if res.Databases != nil {
+		b.WriteString("\n### Databases: moves, export and catalog memory\n\n")
+		databasesLines(&b, res.Databases)
+	}
 	return b.String()
 }
 
