@@ -546,16 +546,16 @@ func (s *dbSetup) where(ctx context.Context, id string) (string, error) {
 	return d, err
 }
 
-// itemsOn reads id → name of the tenant's items in database (nil when its
-// schema is not there).
-func (s *dbSetup) itemsOn(ctx context.Context, database, tenant string) (map[string][]string, error) {
+// itemsOn reads id → name of the items in schema of database (nil when
+// the schema is not there): tenant_<id>, or tenant_<id>_moved for a source
+// a move kept.
+func (s *dbSetup) itemsOn(ctx context.Context, database, schema string) (map[string][]string, error) {
 	conn, err := pgx.Connect(ctx, s.owner[database])
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(ctx)
 	var exists bool
-	schema := "tenant_" + tenant
 	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, schema+".items").Scan(&exists); err != nil || !exists {
 		return nil, err
 	}
@@ -725,13 +725,17 @@ func (h *harness) moveUnderLoad(ctx context.Context, s *dbSetup) (*loadMoveResul
 	if r.FinalDatabase, err = s.where(ctx, t.ID); err != nil {
 		return r, err
 	}
-	target, err := s.itemsOn(ctx, "b", t.ID)
+	target, err := s.itemsOn(ctx, "b", "tenant_"+t.ID)
 	if err != nil {
 		return r, err
 	}
-	source, err := s.itemsOn(ctx, postgres.MainDatabase, t.ID)
+	// The source, kept (--keep-source) and fenced under its new name.
+	source, err := s.itemsOn(ctx, postgres.MainDatabase, "tenant_"+t.ID+"_moved")
 	if err != nil {
 		return r, err
+	}
+	if source == nil {
+		return r, errors.New("the kept source schema is not on main: nothing to reconcile it against")
 	}
 	reconcile(r, t, tt, target, source)
 	ot.mu.Lock()
@@ -952,7 +956,7 @@ func (h *harness) crashes(ctx context.Context, s *dbSetup) ([]*crashResult, erro
 		if r.Final, err = s.where(ctx, t.ID); err != nil {
 			return out, err
 		}
-		items, err := s.itemsOn(ctx, r.Final, t.ID)
+		items, err := s.itemsOn(ctx, r.Final, "tenant_"+t.ID)
 		if err != nil {
 			return out, err
 		}
@@ -971,8 +975,10 @@ func (h *harness) crashes(ctx context.Context, s *dbSetup) ([]*crashResult, erro
 			if d == r.Final {
 				continue
 			}
-			if m, err := s.itemsOn(ctx, d, t.ID); err == nil && m != nil {
-				r.LeftOnSources = append(r.LeftOnSources, d)
+			for _, schema := range []string{"tenant_" + t.ID, "tenant_" + t.ID + "_moved"} {
+				if m, err := s.itemsOn(ctx, d, schema); err == nil && m != nil {
+					r.LeftOnSources = append(r.LeftOnSources, d+"."+schema)
+				}
 			}
 		}
 		if r.Replication, err = s.replication(ctx); err != nil {
