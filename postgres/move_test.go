@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -330,5 +331,40 @@ func TestMoveFailureIsUndone(t *testing.T) {
 	res := itemsAt(t, s.db, ref)
 	if rows, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 100}); err != nil || len(rows) != 10 {
 		t.Errorf("after: %d rows, %v", len(rows), err)
+	}
+}
+
+// TestMoveRefusesATargetThatDiffers: a target that does not hold what the
+// source holds (here a row changed behind the subscription's back) never
+// checks equal, so the move does not flip: it is undone, naming the table.
+func TestMoveRefusesATargetThatDiffers(t *testing.T) {
+	t.Parallel()
+	s, other := twoDatabases(t, Config{})
+	ctx := t.Context()
+	ref := s.createTenant(t, "acme")
+	abortAtEnd(t, s, "acme")
+	fill(t, s, ref, 10)
+	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{AfterStep: func(st string) error {
+		if st == stepCopied {
+			return errCrash
+		}
+		return nil
+	}})
+	if !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	bdb := open(t, Config{URL: other})
+	if _, err := bdb.owner.Exec(ctx, `UPDATE tenant_acme.items SET name = 'changed on the target' WHERE id = (SELECT id FROM tenant_acme.items ORDER BY id LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{HoldTimeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "table items") {
+		t.Fatalf("MoveTenant = %v, want a refusal naming table items", err)
+	}
+	if tn, _ := s.tenants.Tenant(ctx, "acme"); tn.Database != MainDatabase {
+		t.Errorf("tenant in %s", tn.Database)
+	}
+	if schemaIn(t, other, "acme") {
+		t.Error("the target schema is left")
 	}
 }
