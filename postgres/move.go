@@ -764,8 +764,8 @@ func (mv *move) compare(ctx context.Context, tx pgx.Tx, srcSchema string) (int64
 		// and no rows over the wire, so the write hold stays short.
 		b := &pgx.Batch{}
 		for _, t := range tables {
-			b.Queue(`SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM `+
-				pgx.Identifier{schema, t.name}.Sanitize()+` t`).QueryRow(func(row pgx.Row) error {
+			b.Queue(`SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM ` +
+				pgx.Identifier{schema, t.name}.Sanitize() + ` t`).QueryRow(func(row pgx.Row) error {
 				var n int64
 				var sum string
 				err := row.Scan(&n, &sum)
