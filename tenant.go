@@ -93,6 +93,10 @@ type TenantRef struct {
 	// reference that a move made stale still works: the store finds the
 	// tenant where it went.
 	Database string
+	// Moving is true while a move of the tenant to another database is
+	// recorded: its statements then wait for locks only briefly, so that
+	// the move's write hold does not hold the pool's connections.
+	Moving bool
 }
 
 // TenantUpdate is a partial update of a tenant; nil fields stay as they are.

@@ -131,10 +131,11 @@ func (s *KeyStore) Authenticate(ctx context.Context, hash [32]byte) (tenantapi.P
 		burst *int
 	)
 	err := s.db.runtime.QueryRow(ctx, `
-		SELECT k.id, t.id, t.uid, t.schema_version, t.status, k.expires_at, t.rate_limit_rps, t.rate_limit_burst, t.database
+		SELECT k.id, t.id, t.uid, t.schema_version, t.status, k.expires_at, t.rate_limit_rps, t.rate_limit_burst, t.database,
+			EXISTS (SELECT 1 FROM public.tenant_moves m WHERE m.tenant_uid = t.uid)
 		FROM public.api_keys k JOIN public.tenants t ON t.uid = k.tenant_uid
 		WHERE k.hash = $1 AND k.revoked_at IS NULL`, hash[:]).
-		Scan(&p.KeyID, &p.Tenant.ID, &p.Tenant.UID, &p.Tenant.Version, &p.TenantStatus, &p.ExpiresAt, &rps, &burst, &p.Tenant.Database)
+		Scan(&p.KeyID, &p.Tenant.ID, &p.Tenant.UID, &p.Tenant.Version, &p.TenantStatus, &p.ExpiresAt, &rps, &burst, &p.Tenant.Database, &p.Tenant.Moving)
 	if err != nil {
 		return tenantapi.Principal{}, translate(err, credentialScope)
 	}

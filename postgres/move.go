@@ -86,6 +86,12 @@ type MoveOptions struct {
 	// AfterStep, when set, is called once each step is recorded; an error
 	// stops the move there as a crash would (for tests of recovery).
 	AfterStep func(step string) error
+	// Settle is how long after the move is recorded its write hold may
+	// begin at the earliest: the time every serving process takes to
+	// learn from the change feed that the tenant is moving (CACHE_TTL),
+	// so that its writes meet the hold without holding a connection (see
+	// TenantRef.Moving). 0 means 2 s, CACHE_TTL's default.
+	Settle time.Duration
 	// CommitFence commits the fence before the flip even where the source
 	// has prepared transactions (max_prepared_transactions > 0), as on a
 	// source without them: statements that meet it wait for the flip,
@@ -254,6 +260,12 @@ func (s *TenantStore) startMove(ctx context.Context, id tenantapi.TenantID, to s
 			target, step, keep = to, stepPrepare, opts.KeepSource
 			_, err := tx.Exec(ctx, `INSERT INTO public.tenant_moves (tenant_uid, source, target, step, keep_source) VALUES ($1, $2, $3, $4, $5)`,
 				mv.uid, from, target, step, keep)
+			if err != nil {
+				return err
+			}
+			// The change feed tells every serving process the tenant is
+			// moving (TenantRef.Moving).
+			_, err = tx.Exec(ctx, `UPDATE public.tenants SET updated_at = now() WHERE uid = $1`, mv.uid)
 			return err
 		case err != nil:
 			return err
@@ -335,8 +347,8 @@ func (mv *move) run(ctx context.Context, done string) error {
 			return err
 		}
 	}
-	if _, err := mv.s.db.owner.Exec(ctx, `DELETE FROM public.tenant_moves WHERE tenant_uid = $1`, mv.uid); err != nil {
-		return translate(err, publicScope)
+	if err := mv.s.db.forgetMove(ctx, mv.uid); err != nil {
+		return err
 	}
 	mv.progress("moved tenant %s to %s", mv.id, mv.rep.To)
 	return nil
@@ -533,6 +545,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// settle waits until Settle has passed since the move was recorded.
+func (mv *move) settle(ctx context.Context) error {
+	d := mv.opts.Settle
+	if d <= 0 {
+		d = 2 * time.Second
+	}
+	var seconds float64 // since the move was recorded, by the database's clock
+	if err := mv.s.db.owner.QueryRow(ctx, `SELECT extract(epoch FROM now() - started_at)::float8 FROM public.tenant_moves WHERE tenant_uid = $1`, mv.uid).
+		Scan(&seconds); err != nil {
+		return translate(err, publicScope)
+	}
+	if wait := d - time.Duration(seconds*float64(time.Second)); wait > 0 {
+		mv.progress("waiting %s for every process to learn the tenant is moving", wait.Round(time.Millisecond))
+		return sleep(ctx, wait)
+	}
+	return nil
+}
+
 // errHoldAgain is a hold that was released without fencing: try again.
 var errHoldAgain = errors.New("the target did not catch up within the hold")
 
@@ -557,6 +587,9 @@ func (mv *move) hold(ctx context.Context) error {
 		}
 		mv.rep.Rows = rows
 		return nil
+	}
+	if err := mv.settle(ctx); err != nil {
+		return err
 	}
 	for attempt := 1; ; attempt++ {
 		mv.rep.Holds = attempt
@@ -1074,11 +1107,19 @@ func (s *TenantStore) AbortMove(ctx context.Context, id tenantapi.TenantID, prog
 	if err != nil {
 		return moveError("dropping the target schema on "+mv.rep.To, err)
 	}
-	if _, err := s.db.owner.Exec(ctx, `DELETE FROM public.tenant_moves WHERE tenant_uid = $1`, mv.uid); err != nil {
-		return translate(err, publicScope)
+	if err := s.db.forgetMove(ctx, mv.uid); err != nil {
+		return err
 	}
 	mv.progress("aborted the move of tenant %s to %s: it lives in %s as before", id, mv.rep.To, mv.rep.From)
 	return nil
+}
+
+// forgetMove deletes the record of a move, done or undone, and moves the
+// tenant's updated_at, so every serving process learns it is not moving.
+func (db *DB) forgetMove(ctx context.Context, uid int64) error {
+	_, err := db.owner.Exec(ctx, `WITH done AS (DELETE FROM public.tenant_moves WHERE tenant_uid = $1 RETURNING tenant_uid)
+		UPDATE public.tenants SET updated_at = now() WHERE uid IN (SELECT tenant_uid FROM done)`, uid)
+	return translate(err, publicScope)
 }
 
 // moveError reports a failed step by its SQLSTATE: the server's message

@@ -368,3 +368,55 @@ func TestMoveRefusesATargetThatDiffers(t *testing.T) {
 		t.Error("the target schema is left")
 	}
 }
+
+// TestHeldWritesLeaveThePool: writes of a tenant being moved that meet the
+// write hold (here its table locked as the hold locks it) give their
+// connections back and wait without them, so another tenant's request on
+// the same small pool is served while the hold lasts; when it ends, the
+// writes are done. Without Moving, the same writes take the pool and the
+// other tenant's request waits for the hold.
+func TestHeldWritesLeaveThePool(t *testing.T) {
+	t.Parallel()
+	for _, moving := range []bool{true, false} {
+		t.Run(fmt.Sprintf("moving %v", moving), func(t *testing.T) {
+			t.Parallel()
+			s := setupWith(t, Config{MaxConns: 2})
+			ctx := t.Context()
+			a, b := s.createTenant(t, "acme"), s.createTenant(t, "other")
+			a.Moving = moving
+			res := itemsAt(t, s.db, a)
+			hold := open(t, Config{URL: s.url})
+			tx, err := hold.owner.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(context.WithoutCancel(ctx))
+			if _, err := tx.Exec(ctx, `LOCK TABLE tenant_acme.items IN EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 6)
+			for i := range 6 {
+				go func() {
+					_, err := s.rows.Create(ctx, a, res, values(res, map[string]string{"name": fmt.Sprint("held ", i)}), nil)
+					errs <- err
+				}()
+			}
+			time.Sleep(300 * time.Millisecond)
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, _, err = s.rows.List(rctx, b, res, tenantapi.RowQuery{Limit: 5})
+			cancel()
+			served := err == nil
+			if served != moving {
+				t.Errorf("the other tenant's read during the hold: %v (moving %v)", err, moving)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for range 6 {
+				if err := <-errs; err != nil && moving {
+					t.Errorf("a held write: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -16,13 +16,34 @@ import (
 // is corrected with one retry. With tenant roles on, the statement is
 // pipelined after set_config('role', <tenant role>, true): both go in one
 // batch, so one round trip and one implicit transaction, and the role ends
-// with it.
+// with it. While the tenant is being moved (TenantRef.Moving), a
+// set_config of lock_timeout goes with it the same way (see routed).
 
 // setRoleSQL switches to a tenant's role until the end of the transaction,
 // and bounds the statement by what is left of the request's deadline: a
 // cancel that the client sends at its deadline can reach the server before
 // the statement does and be lost, while a statement_timeout cannot.
 const setRoleSQL = `SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)`
+
+// movingLockTimeout bounds how long a statement of a tenant being moved
+// waits for a lock: one that meets the move's write hold gives its
+// connection back at once and waits for the flip without it (routed), so
+// that the hold does not take the pool from the database's other tenants.
+const movingLockTimeout = "20ms"
+
+// prelude returns the statement that goes before each of t's statements in
+// their batch, and its arguments; "" when none does.
+func (db *DB) prelude(ctx context.Context, s *site, t tenantapi.TenantRef) (string, []any) {
+	switch {
+	case db.tenantRoles && t.Moving:
+		return setRoleSQL + `, set_config('lock_timeout', $3, true)`, []any{s.tenantRole(t.ID), statementTimeout(ctx), movingLockTimeout}
+	case db.tenantRoles:
+		return setRoleSQL, []any{s.tenantRole(t.ID), statementTimeout(ctx)}
+	case t.Moving:
+		return `SELECT set_config('lock_timeout', $1, true)`, []any{movingLockTimeout}
+	}
+	return "", nil
+}
 
 // statementTimeout returns what is left of ctx's deadline in milliseconds,
 // as statement_timeout takes it ("0": none).
@@ -58,12 +79,13 @@ func (db *DB) tenantRows(ctx context.Context, t tenantapi.TenantRef, sql string,
 
 // query runs one statement of t on s.
 func (db *DB) query(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
-	if !db.tenantRoles {
+	pre, preArgs := db.prelude(ctx, s, t)
+	if pre == "" {
 		return s.runtime.Query(ctx, sql, args...)
 	}
-	rows, err := db.batchQuery(ctx, s, t, sql, args)
+	rows, err := db.batchQuery(ctx, s, pre, preArgs, sql, args)
 	if s.runtime.authFailed(err) {
-		rows, err = db.batchQuery(ctx, s, t, sql, args)
+		rows, err = db.batchQuery(ctx, s, pre, preArgs, sql, args)
 	}
 	return rows, err
 }
@@ -71,13 +93,14 @@ func (db *DB) query(ctx context.Context, s *site, t tenantapi.TenantRef, sql str
 func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
 	err := db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
-		if !db.tenantRoles {
+		pre, preArgs := db.prelude(ctx, s, t)
+		if pre == "" {
 			var err error
 			tag, err = s.runtime.Exec(ctx, sql, args...)
 			return err
 		}
 		run := func() error {
-			br, err := db.sendAsTenant(ctx, s, t, sql, args)
+			br, err := db.sendAfter(ctx, s, pre, preArgs, sql, args)
 			if err != nil {
 				return err
 			}
@@ -96,12 +119,12 @@ func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string,
 	return tag, err
 }
 
-// sendAsTenant sends the role switch and the statement as one batch and
-// consumes the switch's result; the caller reads the statement's and
-// closes the batch.
-func (db *DB) sendAsTenant(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.BatchResults, error) {
+// sendAfter sends the prelude and the statement as one batch and consumes
+// the prelude's result; the caller reads the statement's and closes the
+// batch.
+func (db *DB) sendAfter(ctx context.Context, s *site, pre string, preArgs []any, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue(setRoleSQL, s.tenantRole(t.ID), statementTimeout(ctx))
+	b.Queue(pre, preArgs...)
 	b.Queue(sql, args...)
 	br := s.runtime.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -111,8 +134,8 @@ func (db *DB) sendAsTenant(ctx context.Context, s *site, t tenantapi.TenantRef, 
 	return br, nil
 }
 
-func (db *DB) batchQuery(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
-	br, err := db.sendAsTenant(ctx, s, t, sql, args)
+func (db *DB) batchQuery(ctx context.Context, s *site, pre string, preArgs []any, sql string, args []any) (pgx.Rows, error) {
+	br, err := db.sendAfter(ctx, s, pre, preArgs, sql, args)
 	if err != nil {
 		return nil, err
 	}
@@ -144,10 +167,11 @@ func (r *tenantRow) Scan(dest ...any) error {
 }
 
 func (r *tenantRow) scan(s *site, t tenantapi.TenantRef, dest []any) error {
-	if !r.db.tenantRoles {
+	pre, preArgs := r.db.prelude(r.ctx, s, t)
+	if pre == "" {
 		return s.runtime.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
 	}
-	br, err := r.db.sendAsTenant(r.ctx, s, t, r.sql, r.args)
+	br, err := r.db.sendAfter(r.ctx, s, pre, preArgs, r.sql, r.args)
 	if err != nil {
 		return err
 	}
@@ -181,19 +205,20 @@ func (r *batchRows) Err() error {
 }
 
 // tenantBatch runs b's statements of tenant t in one round trip and one
-// implicit transaction, after the role switch when tenant roles are on.
-// The statements' callbacks (QueuedQuery.QueryRow and the like) read
-// their results.
+// implicit transaction, after the prelude when there is one. The
+// statements' callbacks (QueuedQuery.QueryRow and the like) read their
+// results.
 func (db *DB) tenantBatch(ctx context.Context, t tenantapi.TenantRef, b *pgx.Batch) error {
 	return db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
 		run := func() error {
-			if !db.tenantRoles {
+			pre, preArgs := db.prelude(ctx, s, t)
+			if pre == "" {
 				return s.runtime.SendBatch(ctx, b).Close()
 			}
-			withRole := &pgx.Batch{}
-			withRole.Queue(setRoleSQL, s.tenantRole(t.ID), statementTimeout(ctx))
-			withRole.QueuedQueries = append(withRole.QueuedQueries, b.QueuedQueries...)
-			return s.runtime.SendBatch(ctx, withRole).Close()
+			withPrelude := &pgx.Batch{}
+			withPrelude.Queue(pre, preArgs...)
+			withPrelude.QueuedQueries = append(withPrelude.QueuedQueries, b.QueuedQueries...)
+			return s.runtime.SendBatch(ctx, withPrelude).Close()
 		}
 		err := run()
 		if s.runtime.authFailed(err) {

@@ -359,6 +359,43 @@ func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) 
 	}
 }
 
+// heldWrite is routed for a statement of a tenant being moved that did not
+// get its lock in movingLockTimeout: the move's write hold, most likely
+// (or a concurrent write of the same row). It waits without a connection,
+// then runs the statement again: on the target once the placement flips,
+// else where it was, every 25 ms until relocateWait passes (then err, a
+// 503: the hold lasted too long).
+func (db *DB) heldWrite(ctx context.Context, s *site, t tenantapi.TenantRef, fn func(*site, tenantapi.TenantRef) error, err error) error {
+	deadline := time.Now().Add(relocateWait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(25 * time.Millisecond):
+		}
+		var now string
+		if e := db.runtime.QueryRow(ctx, `SELECT database FROM public.tenants WHERE uid = $1`, t.UID).Scan(&now); e == nil && now != t.Database &&
+			!(now == MainDatabase && t.Database == "") {
+			moved := t
+			moved.Database = now
+			ns, e := db.site(ctx, now)
+			if e != nil {
+				return e
+			}
+			return fn(ns, moved)
+		}
+		if err = fn(s, t); sqlState(err) != sqlLockNotAvailable {
+			// Done, or it met the fence (the flip is a moment away):
+			// routed sends it on.
+			if staleRoute(err) {
+				return db.routed(ctx, t, fn)
+			}
+			return err
+		}
+	}
+	return err
+}
+
 // routed runs fn, a tenant statement of t that returns the driver's error
 // untranslated, on t's database and, when it met a stale route (the tenant
 // moved; see staleRoute), once more on the database the registry places
@@ -382,6 +419,9 @@ func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, 
 		return fn(s, moved)
 	}
 	err = fn(s, t)
+	if t.Moving && sqlState(err) == sqlLockNotAvailable {
+		return db.heldWrite(ctx, s, t, fn, err)
+	}
 	if !staleRoute(err) {
 		return err
 	}

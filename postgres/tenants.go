@@ -343,8 +343,10 @@ func (s *TenantStore) TenantStatus(ctx context.Context, id tenantapi.TenantID) (
 		rps    *float64
 		burst  *int
 	)
-	err := s.db.runtime.QueryRow(ctx, `SELECT uid, schema_version, status, rate_limit_rps, rate_limit_burst, database FROM public.tenants WHERE id = $1`, string(id)).
-		Scan(&ref.UID, &ref.Version, &status, &rps, &burst, &ref.Database)
+	err := s.db.runtime.QueryRow(ctx, `SELECT t.uid, t.schema_version, t.status, t.rate_limit_rps, t.rate_limit_burst, t.database,
+			EXISTS (SELECT 1 FROM public.tenant_moves m WHERE m.tenant_uid = t.uid)
+		FROM public.tenants t WHERE t.id = $1`, string(id)).
+		Scan(&ref.UID, &ref.Version, &status, &rps, &burst, &ref.Database, &ref.Moving)
 	if err != nil {
 		return tenantapi.TenantRef{}, "", nil, translate(err, registryScope)
 	}

@@ -179,7 +179,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	case "import":
 		return importTenant(ctx, store, pos[0], env.stdin, id, *database, *asJSON, stdout)
 	case "move":
-		return moveTenant(ctx, store, id, *to, *abort, *keepSource, *asJSON, stdout, stderr)
+		return moveTenant(ctx, store, id, *to, *abort, *keepSource, srv.CacheTTL+500*time.Millisecond, *asJSON, stdout, stderr)
 	}
 	if err != nil {
 		return err
@@ -306,7 +306,7 @@ func humanBytes(n int64) string {
 
 // moveTenant moves the tenant to the database to, or aborts its move,
 // printing progress on stderr.
-func moveTenant(ctx context.Context, store *postgres.TenantStore, id tenantapi.TenantID, to string, abort, keep, asJSON bool, stdout, stderr io.Writer) error {
+func moveTenant(ctx context.Context, store *postgres.TenantStore, id tenantapi.TenantID, to string, abort, keep bool, settle time.Duration, asJSON bool, stdout, stderr io.Writer) error {
 	started := time.Now()
 	progress := func(line string) {
 		fmt.Fprintf(stderr, "tenantapi: %6.1fs  %s\n", time.Since(started).Seconds(), line)
@@ -321,7 +321,8 @@ func moveTenant(ctx context.Context, store *postgres.TenantStore, id tenantapi.T
 		fmt.Fprintf(stdout, "aborted the move of tenant %s\n", id)
 		return nil
 	}
-	rep, err := store.MoveTenant(ctx, id, to, postgres.MoveOptions{KeepSource: keep, Progress: progress})
+	// Every serving process learns the tenant is moving within CACHE_TTL.
+	rep, err := store.MoveTenant(ctx, id, to, postgres.MoveOptions{KeepSource: keep, Progress: progress, Settle: settle})
 	if err != nil {
 		return err
 	}
