@@ -661,6 +661,12 @@ func (mv *move) holdOnce(ctx context.Context) error {
 	if err := tx.QueryRow(hctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
 		return translate(err, publicScope)
 	}
+	// WAL is decoded once flushed: with synchronous_commit off on the
+	// source, the last commits could wait for the WAL writer. A
+	// transaction committed synchronously flushes everything before it.
+	if err := flushWAL(hctx, poll); err != nil {
+		return err
+	}
 	if err := mv.caughtUp(hctx, poll, lsn, 0); err != nil {
 		if hctx.Err() != nil && ctx.Err() == nil {
 			var confirmed string
@@ -732,6 +738,21 @@ func (mv *move) endPrepared(ctx context.Context, commit bool) error {
 	}
 	if _, err := mv.srcPool().Exec(ctx, verb+literal(mv.name)); err != nil && sqlState(err) != sqlUndefinedObject {
 		return moveError("ending the hold on "+mv.rep.From, err)
+	}
+	return nil
+}
+
+// flushWAL flushes the source's WAL up to now: a transaction that writes
+// a logical message (which subscribers ignore) and commits synchronously.
+func flushWAL(ctx context.Context, c *pgxpool.Conn) error {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT set_config('synchronous_commit', 'local', true)`)
+	b.Queue(`SELECT 1 FROM pg_logical_emit_message(true, 'tenantapi', '')`)
+	b.Queue(`COMMIT`)
+	if err := c.SendBatch(ctx, b).Close(); err != nil {
+		_, _ = c.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		return translate(err, publicScope)
 	}
 	return nil
 }

@@ -179,7 +179,7 @@ func cmdTenants(ctx context.Context, env *env, args []string, stdout, stderr io.
 	case "import":
 		return importTenant(ctx, store, pos[0], env.stdin, id, *database, *asJSON, stdout)
 	case "move":
-		return moveTenant(ctx, store, id, *to, *abort, *keepSource, srv.CacheTTL+500*time.Millisecond, *asJSON, stdout, stderr)
+		return moveTenant(ctx, store, id, *to, *abort, *keepSource, srv.CacheTTL, *asJSON, stdout, stderr)
 	}
 	if err != nil {
 		return err
