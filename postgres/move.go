@@ -793,7 +793,7 @@ func (mv *move) caughtUp(ctx context.Context, src *pgxpool.Conn, lsn string, lag
 }
 
 // compare checks every table of the tenant equal on both sides (row count
-// and checksum: the sum of a 64-bit hash of each row's text, with the
+// and checksum: the sum of a 32-bit hash of each row's text, with the
 // settings of an archive's COPY, so one pass in the server and no order),
 // reading the source's schema srcSchema in tx (nil: a transaction of its
 // own), and returns the rows counted.
@@ -818,7 +818,7 @@ func (mv *move) compare(ctx context.Context, tx pgx.Tx, srcSchema string) (int64
 		// and no rows over the wire, so the write hold stays short.
 		b := &pgx.Batch{}
 		for _, t := range tables {
-			b.Queue(`SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM ` +
+			b.Queue(`SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0)::text FROM ` +
 				pgx.Identifier{schema, t.name}.Sanitize() + ` t`).QueryRow(func(row pgx.Row) error {
 				var n int64
 				var sum string
