@@ -87,6 +87,57 @@ type sites struct {
 
 	mu     sync.Mutex // serialises opening
 	opened atomic.Pointer[map[string]*site]
+
+	// moved remembers the routes this process corrected (routeKey →
+	// movedRoute), so that a tenant's next statements with the same stale
+	// route go straight to where it went: a read after a write that was
+	// sent on to the target reads the target too, before the change feed
+	// refreshes the cached route.
+	moved sync.Map
+}
+
+// routeKey is a tenant and the database a stale route names.
+type routeKey struct {
+	uid  int64
+	from string
+}
+
+// movedRoute is where a corrected route went, and when.
+type movedRoute struct {
+	to string
+	at time.Time
+}
+
+// movedRouteTTL bounds how long a correction is used: well past the time
+// the change feed takes to refresh every cached route (CACHE_TTL).
+const movedRouteTTL = time.Minute
+
+// remember records that t's route to from was corrected to to.
+func (ss *sites) remember(uid int64, from, to string) {
+	if from == "" {
+		from = MainDatabase
+	}
+	ss.moved.Store(routeKey{uid, from}, movedRoute{to: to, at: time.Now()})
+}
+
+// corrected returns t with the database a correction of its route names,
+// if there is a fresh one.
+func (ss *sites) corrected(t tenantapi.TenantRef) tenantapi.TenantRef {
+	from := t.Database
+	if from == "" {
+		from = MainDatabase
+	}
+	v, ok := ss.moved.Load(routeKey{t.UID, from})
+	if !ok {
+		return t
+	}
+	r := v.(movedRoute)
+	if time.Since(r.at) > movedRouteTTL {
+		ss.moved.Delete(routeKey{t.UID, from})
+		return t
+	}
+	t.Database = r.to
+	return t
 }
 
 func (ss *sites) init(db *DB, cfg Config) {
@@ -365,7 +416,7 @@ func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) 
 // then runs the statement again: on the target once the placement flips,
 // else where it was, every 25 ms until relocateWait passes (then err, a
 // 503: the hold lasted too long).
-func (db *DB) heldWrite(ctx context.Context, s *site, t tenantapi.TenantRef, fn func(*site, tenantapi.TenantRef) error, err error) error {
+func (db *DB) heldWrite(ctx context.Context, s *site, t tenantapi.TenantRef, cached string, fn func(*site, tenantapi.TenantRef) error, err error) error {
 	deadline := time.Now().Add(relocateWait)
 	for time.Now().Before(deadline) {
 		select {
@@ -382,6 +433,7 @@ func (db *DB) heldWrite(ctx context.Context, s *site, t tenantapi.TenantRef, fn 
 			if e != nil {
 				return e
 			}
+			db.sites.remember(t.UID, cached, now)
 			return fn(ns, moved)
 		}
 		if err = fn(s, t); sqlState(err) != sqlLockNotAvailable {
@@ -402,6 +454,8 @@ func (db *DB) heldWrite(ctx context.Context, s *site, t tenantapi.TenantRef, fn 
 // the tenant in now. Every tenant statement goes through it, so a cached
 // placement that a move made stale costs one retry, never an error.
 func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, tenantapi.TenantRef) error) error {
+	cached := t.Database
+	t = db.sites.corrected(t)
 	s, err := db.site(ctx, t.Database)
 	if err != nil {
 		// A database removed since the route was cached: the tenant
@@ -416,11 +470,12 @@ func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, 
 		if s, err = db.site(ctx, moved.Database); err != nil {
 			return err
 		}
+		db.sites.remember(t.UID, cached, moved.Database)
 		return fn(s, moved)
 	}
 	err = fn(s, t)
 	if t.Moving && sqlState(err) == sqlLockNotAvailable {
-		return db.heldWrite(ctx, s, t, fn, err)
+		return db.heldWrite(ctx, s, t, cached, fn, err)
 	}
 	if !staleRoute(err) {
 		return err
@@ -437,5 +492,6 @@ func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, 
 	if s, err = db.site(ctx, moved.Database); err != nil {
 		return err
 	}
+	db.sites.remember(t.UID, cached, moved.Database)
 	return fn(s, moved)
 }

@@ -259,6 +259,11 @@ func TestStaleRouteIsCorrected(t *testing.T) {
 	if got, err := s.rows.Get(ctx, stale, res, c.Row.ID); err != nil || got.ID != c.Row.ID {
 		t.Fatalf("Get through a stale route = %+v, %v", got, err)
 	}
+	// The correction is remembered: the next statement on that route goes
+	// straight to main (a read after a write sent on reads where it went).
+	if got := s.db.sites.corrected(stale); got.Database != MainDatabase {
+		t.Errorf("after one correction the route to b goes to %q", got.Database)
+	}
 	if rows, _, err := s.rows.List(ctx, stale, res, tenantapi.RowQuery{Limit: 10}); err != nil || len(rows) != 1 {
 		t.Fatalf("List through a stale route = %d rows, %v", len(rows), err)
 	}

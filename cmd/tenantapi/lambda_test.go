@@ -71,8 +71,25 @@ func freeAddr(t *testing.T) string {
 }
 
 // startRIE starts the emulator with the bootstrap and waits until it accepts
-// connections. The function itself starts at the first invocation.
+// connections. The function itself starts at the first invocation. A port
+// that another process took between freeAddr and the emulator's bind is
+// tried again with others, three times at most.
 func startRIE(t *testing.T, bootstrap, emulator string, env map[string]string) *rie {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		r, portTaken := tryRIE(t, bootstrap, emulator, env)
+		if r != nil {
+			return r
+		}
+		if !portTaken || attempt == 3 {
+			t.Fatal("the emulator did not start")
+		}
+	}
+}
+
+// tryRIE is one attempt of startRIE: the emulator, or nil and whether it
+// exited because a port was taken.
+func tryRIE(t *testing.T, bootstrap, emulator string, env map[string]string) (*rie, bool) {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,24 +102,39 @@ func startRIE(t *testing.T, bootstrap, emulator string, env map[string]string) *
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	r := &rie{t: t, url: "http://" + addr + "/2015-03-31/functions/function/invocations", out: out, cancel: cancel}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("emulator and function output:\n%s", out.String())
-		}
-	})
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			cancel()
+			taken := strings.Contains(out.String(), "address already in use")
+			if !taken {
+				t.Logf("emulator and function output:\n%s", out.String())
+			}
+			return nil, taken
+		default:
+		}
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return r
+			t.Cleanup(func() {
+				cancel()
+				<-exited
+				if t.Failed() {
+					t.Logf("emulator and function output:\n%s", out.String())
+				}
+			})
+			return r, false
 		}
 	}
-	t.Fatal("the emulator did not start")
-	return nil
+	cancel()
+	<-exited
+	t.Logf("emulator and function output:\n%s", out.String())
+	return nil, false
 }
 
 // invoke sends one event and returns the function's answer.
