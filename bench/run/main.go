@@ -61,7 +61,7 @@ func main() {
 	flag.DurationVar(&o.waitIdle, "wait-idle", 0, "first wait up to this long for an idle machine (load average < 1, no go test running)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, logs, data set)")
 	flag.StringVar(&o.scenarios, "scenarios", "", "only these scenarios, comma-separated (get, post, mix, list; default all)")
-	flag.StringVar(&o.targets, "targets", "", "only these targets, comma-separated (tenantapi, bare, ceiling, flask; default all)")
+	flag.StringVar(&o.targets, "targets", "", "only these targets, comma-separated (tenantapi, bare, bare-roles, ceiling, flask; default all)")
 	flag.BoolVar(&o.pause, "pause", false, "after provisioning, print the database URLs and the data set's path and wait for Ctrl-C (for profiling by hand)")
 	flag.Parse()
 	if o.quick {

@@ -168,25 +168,25 @@ func ratioTable(b *strings.Builder, runs []*runResult) {
 		}
 	}
 	slices.Sort(tenants)
-	b.WriteString("| scenario | tenants | tenantapi req/s | ÷ Flask | ÷ bare | ÷ ceiling |\n|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | tenants | tenantapi req/s | ÷ Flask | ÷ bare | ÷ bare-roles | ÷ ceiling |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, sc := range scenarios {
 		for _, n := range tenants {
 			t := find(sc, n, tTenantapi)
 			if t == nil {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %d | %.0f | %s | %s | %s |\n", sc, n, t.Load.RPS,
-				ratio(t, find(sc, n, tFlask)), ratio(t, find(sc, n, tBare)), ratio(t, find(sc, n, tCeiling)))
+			fmt.Fprintf(b, "| %s | %d | %.0f | %s | %s | %s | %s |\n", sc, n, t.Load.RPS,
+				ratio(t, find(sc, n, tFlask)), ratio(t, find(sc, n, tBare)), ratio(t, find(sc, n, tBareRoles)), ratio(t, find(sc, n, tCeiling)))
 		}
 	}
 	if len(tenants) < 2 {
 		return
 	}
 	lo, hi := tenants[0], tenants[len(tenants)-1]
-	fmt.Fprintf(b, "\n| scenario | %d ÷ %d tenants: tenantapi | Flask | bare | ceiling |\n|---|---:|---:|---:|---:|\n", hi, lo)
+	fmt.Fprintf(b, "\n| scenario | %d ÷ %d tenants: tenantapi | Flask | bare | bare-roles | ceiling |\n|---|---:|---:|---:|---:|---:|\n", hi, lo)
 	for _, sc := range scenarios {
 		fmt.Fprintf(b, "| %s", sc)
-		for _, t := range []string{tTenantapi, tFlask, tBare, tCeiling} {
+		for _, t := range []string{tTenantapi, tFlask, tBare, tBareRoles, tCeiling} {
 			fmt.Fprintf(b, " | %s", ratio(find(sc, hi, t), find(sc, lo, t)))
 		}
 		b.WriteString(" |\n")

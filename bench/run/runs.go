@@ -23,7 +23,13 @@ import (
 const (
 	tTenantapi = "tenantapi"
 	tFlask     = "flask"
+	// tBare is the reference: net/http + pgx with pgx's defaults (its
+	// statement cache, so prepared statements) and nothing else: no
+	// tenant roles, no auth. tBareRoles is the same handler issuing
+	// tenantapi's statements as tenantapi's defaults do (tenant roles
+	// pipelined, exec mode), the reference of earlier runs.
 	tBare      = "bare"
+	tBareRoles = "bare-roles"
 	tCeiling   = "ceiling"
 )
 
@@ -100,7 +106,7 @@ func (r *runResult) disturbed() bool { return r.Window > 0 && r.ForeignCPU/r.Win
 // plan lists the runs of the chosen sections.
 func (h *harness) plan() []runSpec {
 	o := h.o
-	targets := []string{tTenantapi, tBare, tCeiling}
+	targets := []string{tTenantapi, tBare, tBareRoles, tCeiling}
 	if h.gunicorn != "" {
 		targets = append(targets, tFlask)
 	}
@@ -129,9 +135,14 @@ func (h *harness) plan() []runSpec {
 	if o.has("main") {
 		for _, p := range points {
 			for _, t := range targets {
-				// The bare peer and the ceiling issue tenantapi's
-				// statements, tenant roles included (its default).
-				add(runSpec{Section: "main", Variant: "defaults", Scenario: p.scenario, Tenants: p.tenants, Target: t, TenantRoles: t != tFlask})
+				// bare-roles and the ceiling issue tenantapi's
+				// statements, tenant roles included (its default); bare
+				// is pgx's defaults alone.
+				spec := runSpec{Section: "main", Variant: "defaults", Scenario: p.scenario, Tenants: p.tenants, Target: t, TenantRoles: t != tFlask}
+				if t == tBare {
+					spec.TenantRoles, spec.ExecMode = false, "cache_statement"
+				}
+				add(spec)
 			}
 		}
 	}
@@ -428,7 +439,7 @@ func (h *harness) startTarget(ctx context.Context, spec runSpec) (*service, erro
 	switch spec.Target {
 	case tTenantapi:
 		return startService(ctx, h.dir, "tenantapi", "tenantapi", port, "/readyz", h.tenantapiEnv(db, port, spec.Env), h.bins["tenantapi"], "serve")
-	case tBare:
+	case tBare, tBareRoles:
 		return startService(ctx, h.dir, "bare", "bench-bare", port, "/healthz", nil, h.bins["bare"],
 			"--addr", "127.0.0.1:"+strconv.Itoa(port), "--db", runtimeURL, "--exec-mode", spec.ExecMode,
 			"--tenant-roles="+strconv.FormatBool(spec.TenantRoles), "--role-prefix", h.sets[db].ds.RolePrefix)
