@@ -420,3 +420,34 @@ func TestHeldWritesLeaveThePool(t *testing.T) {
 		})
 	}
 }
+
+// TestCommittedFenceWithoutFlipIsUnavailable: on a source without prepared
+// transactions the fence commits before the flip; a mover that dies
+// between leaves the tenant unavailable (503, not gone) until the move is
+// carried on, which then serves it from the target.
+func TestCommittedFenceWithoutFlipIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s, _ := twoDatabases(t, Config{})
+	ctx := t.Context()
+	ref := s.createTenant(t, "acme")
+	abortAtEnd(t, s, "acme")
+	fill(t, s, ref, 3)
+	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{CommitFence: true, AfterStep: func(st string) error {
+		if st == stepFenced {
+			return errCrash
+		}
+		return nil
+	}})
+	if !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	res := itemsAt(t, s.db, ref)
+	_, _, err = s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 5})
+	wantErr(t, err, tenantapi.ErrTenantMoving)
+	if _, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 5}); err != nil || len(rows) != 3 {
+		t.Errorf("after the move was carried on: %d rows, %v", len(rows), err)
+	}
+}

@@ -374,37 +374,48 @@ func staleRoute(err error) bool {
 // moved: the mover flips it right after fencing the source.
 var relocateWait = 2 * time.Second
 
+// placedNow reads where the registry places t now and whether a move of it
+// is recorded; ErrTenantNotFound when the registry has no such tenant any
+// more (or it is being deleted).
+func (db *DB) placedNow(ctx context.Context, t tenantapi.TenantRef) (database string, moving bool, err error) {
+	err = db.runtime.QueryRow(ctx, `SELECT t.database, EXISTS (SELECT 1 FROM public.tenant_moves m WHERE m.tenant_uid = t.uid)
+		FROM public.tenants t WHERE t.uid = $1 AND t.status <> 'deleting'`, t.UID).Scan(&database, &moving)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, tenantapi.ErrTenantNotFound
+	}
+	return database, moving, err
+}
+
+// sameDatabase reports whether two database names name the same one ("" is
+// main).
+func sameDatabase(a, b string) bool {
+	return a == b || (a == "" && b == MainDatabase) || (a == MainDatabase && b == "")
+}
+
 // relocate returns t with the database the registry places it in now, and
 // whether that differs from t's; ErrTenantNotFound when the registry has
-// no such tenant any more. While a move of the tenant is recorded (or the
-// statement met its fence, fenced), the flip may be a moment away: the
-// registry is read again, every 20 ms, until it flips, relocateWait passes
-// or ctx ends.
-func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef, fenced bool) (tenantapi.TenantRef, bool, error) {
+// no such tenant any more. While a move of the tenant is recorded the flip
+// may be a moment away: the registry is read again, every 20 ms, until it
+// flips, relocateWait passes or ctx ends; then moving says the move is
+// still recorded.
+func (db *DB) relocate(ctx context.Context, t tenantapi.TenantRef) (_ tenantapi.TenantRef, moved, moving bool, err error) {
 	deadline := time.Now().Add(relocateWait)
 	for {
-		var (
-			now    string
-			moving bool
-		)
-		err := db.runtime.QueryRow(ctx, `SELECT t.database, EXISTS (SELECT 1 FROM public.tenant_moves m WHERE m.tenant_uid = t.uid)
-			FROM public.tenants t WHERE t.uid = $1 AND t.status <> 'deleting'`, t.UID).Scan(&now, &moving)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return t, false, tenantapi.ErrTenantNotFound
-		}
-		if err != nil {
-			return t, false, nil
-		}
-		if now != t.Database && !(now == MainDatabase && t.Database == "") {
+		now, moving, err := db.placedNow(ctx, t)
+		switch {
+		case errors.Is(err, tenantapi.ErrTenantNotFound):
+			return t, false, false, err
+		case err != nil:
+			return t, false, false, nil
+		case !sameDatabase(now, t.Database):
 			t.Database = now
-			return t, true, nil
-		}
-		if !(fenced || moving) || time.Now().After(deadline) {
-			return t, false, nil
+			return t, true, moving, nil
+		case !moving || time.Now().After(deadline):
+			return t, false, moving, nil
 		}
 		select {
 		case <-ctx.Done():
-			return t, false, nil
+			return t, false, moving, nil
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -424,9 +435,7 @@ func (db *DB) heldWrite(ctx context.Context, s *site, t tenantapi.TenantRef, cac
 			return err
 		case <-time.After(25 * time.Millisecond):
 		}
-		var now string
-		if e := db.runtime.QueryRow(ctx, `SELECT database FROM public.tenants WHERE uid = $1`, t.UID).Scan(&now); e == nil && now != t.Database &&
-			!(now == MainDatabase && t.Database == "") {
+		if now, _, e := db.placedNow(ctx, t); e == nil && !sameDatabase(now, t.Database) {
 			moved := t
 			moved.Database = now
 			ns, e := db.site(ctx, now)
@@ -457,41 +466,32 @@ func (db *DB) routed(ctx context.Context, t tenantapi.TenantRef, fn func(*site, 
 	cached := t.Database
 	t = db.sites.corrected(t)
 	s, err := db.site(ctx, t.Database)
+	if err == nil {
+		err = fn(s, t)
+		if t.Moving && sqlState(err) == sqlLockNotAvailable {
+			return db.heldWrite(ctx, s, t, cached, fn, err)
+		}
+		if !staleRoute(err) {
+			return err
+		}
+	}
+	// A stale route: the tenant moved, or the database the route names
+	// was removed (after every tenant moved out of it).
+	moved, ok, moving, rerr := db.relocate(ctx, t)
+	switch {
+	case rerr != nil:
+		return rerr
+	case !ok && moving:
+		// Fenced, and the flip did not come in time (its mover died?):
+		// the tenant is not gone, it is moving.
+		return tenantapi.Wrap(tenantapi.CodeUnavailable, err, tenantapi.ErrTenantMoving.Detail)
+	case !ok:
+		return err
+	}
+	ns, err := db.site(ctx, moved.Database)
 	if err != nil {
-		// A database removed since the route was cached: the tenant
-		// moved out of it first.
-		moved, ok, gone := db.relocate(ctx, t, false)
-		switch {
-		case gone != nil:
-			return gone
-		case !ok:
-			return err
-		}
-		if s, err = db.site(ctx, moved.Database); err != nil {
-			return err
-		}
-		db.sites.remember(t.UID, cached, moved.Database)
-		return fn(s, moved)
-	}
-	err = fn(s, t)
-	if t.Moving && sqlState(err) == sqlLockNotAvailable {
-		return db.heldWrite(ctx, s, t, cached, fn, err)
-	}
-	if !staleRoute(err) {
-		return err
-	}
-	var pe *pgconn.PgError
-	errors.As(err, &pe)
-	moved, ok, gone := db.relocate(ctx, t, pe.Code == sqlTenantMoved)
-	if gone != nil {
-		return gone
-	}
-	if !ok {
-		return err
-	}
-	if s, err = db.site(ctx, moved.Database); err != nil {
 		return err
 	}
 	db.sites.remember(t.UID, cached, moved.Database)
-	return fn(s, moved)
+	return fn(ns, moved)
 }
