@@ -207,6 +207,17 @@ func moveUnderWrites(t *testing.T, commitFence bool) {
 
 var errCrash = errors.New("crash")
 
+// stopAt is an AfterStep that stops the move, as a crash would, once step
+// is recorded.
+func stopAt(step string) func(string) error {
+	return func(st string) error {
+		if st == step {
+			return errCrash
+		}
+		return nil
+	}
+}
+
 // TestMoveCrashAtEachStep stops the move after each step, as a crash
 // would, then runs it again (even steps) or aborts it (odd ones): the
 // tenant serves throughout, ends in one database with every row, and no
@@ -222,12 +233,7 @@ func TestMoveCrashAtEachStep(t *testing.T) {
 			ref := s.createTenant(t, "acme")
 			abortAtEnd(t, s, "acme")
 			fill(t, s, ref, 20)
-			_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{AfterStep: func(st string) error {
-				if st == step {
-					return errCrash
-				}
-				return nil
-			}})
+			_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{AfterStep: stopAt(step)})
 			if !errors.Is(err, errCrash) {
 				t.Fatalf("MoveTenant = %v, want the crash", err)
 			}
@@ -344,12 +350,7 @@ func TestMoveRefusesATargetThatDiffers(t *testing.T) {
 	ref := s.createTenant(t, "acme")
 	abortAtEnd(t, s, "acme")
 	fill(t, s, ref, 10)
-	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{AfterStep: func(st string) error {
-		if st == stepCopied {
-			return errCrash
-		}
-		return nil
-	}})
+	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{AfterStep: stopAt(stepCopied)})
 	if !errors.Is(err, errCrash) {
 		t.Fatal(err)
 	}
@@ -432,12 +433,7 @@ func TestCommittedFenceWithoutFlipIsUnavailable(t *testing.T) {
 	ref := s.createTenant(t, "acme")
 	abortAtEnd(t, s, "acme")
 	fill(t, s, ref, 3)
-	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{CommitFence: true, AfterStep: func(st string) error {
-		if st == stepFenced {
-			return errCrash
-		}
-		return nil
-	}})
+	_, err := s.tenants.MoveTenant(ctx, "acme", "b", MoveOptions{CommitFence: true, AfterStep: stopAt(stepFenced)})
 	if !errors.Is(err, errCrash) {
 		t.Fatal(err)
 	}
