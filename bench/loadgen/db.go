@@ -64,6 +64,9 @@ func newDBTarget(ctx context.Context, o options, rolePrefix string, tenants []be
 		pc.MaxConns = int32(max(o.conns/groups, 1))
 		pc.MinConns = pc.MaxConns
 		pc.ConnConfig.DefaultQueryExecMode = mode
+		if o.stmtCache > 0 {
+			pc.ConnConfig.StatementCacheCapacity, pc.ConnConfig.DescriptionCacheCapacity = o.stmtCache, o.stmtCache
+		}
 		pc.ConnConfig.RuntimeParams["search_path"] = ""
 		pc.ConnConfig.RuntimeParams["application_name"] = o.appName
 		if groups > 1 {

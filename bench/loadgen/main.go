@@ -57,6 +57,7 @@ type options struct {
 	execMode    string
 	tenantRoles bool
 	conns       int
+	stmtCache   int
 	routeGroups int
 	appName     string
 	prepareRole bool
@@ -79,6 +80,7 @@ func main() {
 	flag.StringVar(&o.execMode, "exec-mode", "exec", "database target: pgx exec mode (exec, cache_describe, cache_statement)")
 	flag.BoolVar(&o.tenantRoles, "tenant-roles", false, "database target: pipeline set_config('role', <tenant role>, true) before each statement, as tenantapi does")
 	flag.IntVar(&o.conns, "conns", 0, "database target: connections (default: --concurrency)")
+	flag.IntVar(&o.stmtCache, "statement-cache", 0, "database target: pgx's statement (and description) cache capacity per connection (default: pgx's, 512)")
 	flag.IntVar(&o.routeGroups, "route-groups", 1, "database target: split the connections into this many pools and send each tenant to one of them")
 	flag.StringVar(&o.appName, "application-name", "bench-ceiling", "database target: application_name of the connections")
 	flag.BoolVar(&o.prepareRole, "prepare-role", false, "database target (experiment): prepare the role switch once per connection, so that it runs as a prepared statement in the batch while the tenant's statement stays in --exec-mode")
