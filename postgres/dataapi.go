@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tenantapi/tenantapi"
 )
 
 // DataAPI configures the RDS Data API driver (SPEC §11): no connection is
@@ -57,11 +59,12 @@ var (
 	errResultTooLarge = errors.New("the Data API refused a result over its size limits")
 )
 
-func (d *dataAPI) database() string       { return d.db }
-func (d *dataAPI) user() string           { return d.u }
-func (d *dataAPI) authFailed(error) bool  { return false } // the service reads the secret
-func (d *dataAPI) stat() (PoolStat, bool) { return PoolStat{}, false }
-func (d *dataAPI) Close()                 {}
+func (d *dataAPI) database() string                    { return d.db }
+func (d *dataAPI) user() string                        { return d.u }
+func (d *dataAPI) retryable(error) bool                { return false } // the service reads the secret
+func (d *dataAPI) forTenant(tenantapi.TenantID) driver { return d }
+func (d *dataAPI) stat() (PoolStat, bool)              { return PoolStat{}, false }
+func (d *dataAPI) Close()                              {}
 func (d *dataAPI) Ping(ctx context.Context) error {
 	_, err := d.Exec(ctx, `SELECT 1`)
 	return err

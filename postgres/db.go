@@ -55,6 +55,21 @@ type Config struct {
 	// RuntimeRole names the runtime role, so that provisioning can make it
 	// a member of each tenant's role. "" takes the user of RuntimeURL.
 	RuntimeRole string
+	// PreparedStatements is how many server-side prepared statements each
+	// connection of the pool that serves tenant requests keeps (see
+	// prepared.go); 0 prepares none. Set 0 behind a transaction-mode
+	// pooler that does not keep them (PgBouncer before 1.21) and behind
+	// RDS Proxy, which pins a session that prepares.
+	PreparedStatements int
+	// TenantConns routes tenants: the runtime pool is split into groups of
+	// this many connections and each tenant's statements use its group
+	// only (see routes.go). 0, or not less than MaxConns, uses every
+	// connection for every tenant. It applies to a runtime pool of its
+	// own (RuntimeURL set).
+	TenantConns int
+	// Notice, when set, is told what an operator should know and no
+	// statement fails for (a pooler found to drop prepared statements).
+	Notice func(msg string)
 	// TenantRoles runs every tenant statement as the tenant's own role, so
 	// PostgreSQL refuses any statement that reaches another tenant's schema
 	// (see roles.go). It costs a pipelined set_config per statement.
@@ -137,13 +152,19 @@ func openSite(ctx context.Context, name string, cfg Config) (*site, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := newPool(ctx, cfg.URL, cfg.OwnerCredentials, cfg, mode)
+	// The owner's pool keeps a budget of prepared statements only when it
+	// serves tenant requests too.
+	oc := cfg
+	if cfg.RuntimeURL != "" {
+		oc.PreparedStatements = 0
+	}
+	owner, err := newPool(ctx, cfg.URL, cfg.OwnerCredentials, oc, mode)
 	if err != nil {
 		return nil, err
 	}
 	s := &site{name: name, owner: owner, runtime: owner, rolePrefix: rolePrefix(owner.database())}
 	if cfg.RuntimeURL != "" {
-		s.runtime, err = newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
+		s.runtime, err = newRuntimePool(ctx, cfg, mode)
 		if err != nil {
 			owner.Close()
 			return nil, err
@@ -226,9 +247,12 @@ func newPool(ctx context.Context, url string, creds Credentials, cfg Config, mod
 	if cc.RuntimeParams["application_name"] == "" {
 		cc.RuntimeParams["application_name"] = "tenantapi"
 	}
-	p := &pool{creds: creds}
+	p := &pool{creds: creds, prep: newPreparer(cfg.PreparedStatements, cfg.Notice)}
 	if creds != nil {
 		pc.BeforeConnect = p.beforeConnect
+	}
+	if p.prep != nil {
+		pc.BeforeClose = p.prep.closed
 	}
 
 	if p.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantapi/tenantapi"
 )
 
 // A driver is how the stores' statements reach PostgreSQL: a pgx pool of
@@ -25,9 +27,14 @@ type driver interface {
 	// stat is a snapshot of the connections, for metrics; ok is false for
 	// a driver that holds none.
 	stat() (s PoolStat, ok bool)
-	// authFailed reports whether err is a refused password that fresh
-	// credentials may cure, marking them stale if so (see pool).
-	authFailed(err error) bool
+	// retryable reports whether err is one that running the statement again
+	// may cure: a refused password (the credentials are marked stale), a
+	// prepared statement the server lost (see pool.retryable).
+	retryable(err error) bool
+	// forTenant returns the driver that serves tenant id's statements: the
+	// connections of its group when the pool routes tenants (routes.go),
+	// else the driver itself.
+	forTenant(id tenantapi.TenantID) driver
 	// database and user are those the driver logs in to and as.
 	database() string
 	user() string

@@ -61,9 +61,15 @@ func storesOn(t *testing.T, url string, db *DB) *stores {
 	}
 }
 
-// open opens cfg and closes it when the test ends.
+// open opens cfg and closes it when the test ends. A pool that serves
+// tenants keeps a budget of two prepared statements per connection unless
+// cfg says otherwise (negative: none), so that the stores' tests run both
+// prepared and unprepared statements.
 func open(t testing.TB, cfg Config) *DB {
 	t.Helper()
+	if cfg.PreparedStatements == 0 {
+		cfg.PreparedStatements = 2
+	}
 	db, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -61,7 +61,7 @@ func TestResourceSQL(t *testing.T) {
 	if err != nil || string(got.JSON) != string(c.Row.JSON) || got.Version != 1 {
 		t.Errorf("get = %+v, %v; Create returned %s", got, err, c.Row.JSON)
 	}
-	rows, err := s.db.query(t.Context(), s.db.main, ref, list, []any{uuid.UUID{}, 51})
+	rows, err := s.db.query(t.Context(), s.db.main.runtime.forTenant(ref.ID), s.db.main, ref, list, []any{uuid.UUID{}, 51})
 	if err != nil {
 		t.Fatal(err)
 	}

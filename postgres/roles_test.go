@@ -20,6 +20,12 @@ func runtimeSetup(t *testing.T, tenantRoles bool) (*DB, string) {
 }
 
 func runtimeSetupB(t testing.TB, tenantRoles bool) (*DB, string) {
+	return runtimeSetupWith(t, Config{TenantRoles: tenantRoles})
+}
+
+// runtimeSetupWith is runtimeSetup with the pool settings of cfg (its URLs
+// are filled in).
+func runtimeSetupWith(t testing.TB, cfg Config) (*DB, string) {
 	t.Helper()
 	owner := testdb.New(t)
 	role := fmt.Sprintf("rt_%d", time.Now().UnixNano()%1_000_000_000)
@@ -43,7 +49,8 @@ func runtimeSetupB(t testing.TB, tenantRoles bool) (*DB, string) {
 	})
 	u, _ := url.Parse(owner)
 	u.User = url.UserPassword(role, "pw")
-	return open(t, Config{URL: owner, RuntimeURL: u.String(), TenantRoles: tenantRoles}), role
+	cfg.URL, cfg.RuntimeURL = owner, u.String()
+	return open(t, cfg), role
 }
 
 func TestRuntimeRole(t *testing.T) {

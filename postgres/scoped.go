@@ -60,82 +60,44 @@ func (db *DB) tenantRow(ctx context.Context, t tenantapi.TenantRef, sql string, 
 	return &tenantRow{db: db, ctx: ctx, t: t, sql: sql, args: args}
 }
 
+// tenantRun runs fn on the driver that serves t's statements on s, and
+// once more when it fails with an error a second attempt may cure (see
+// driver.retryable).
+func tenantRun(s *site, t tenantapi.TenantRef, fn func(d driver) error) error {
+	d := s.runtime.forTenant(t.ID)
+	err := fn(d)
+	if d.retryable(err) {
+		err = fn(d)
+	}
+	return err
+}
+
 // tenantRows runs a statement and hands its rows to each, which reads them
 // all (or fails); the rows are closed after.
 func (db *DB) tenantRows(ctx context.Context, t tenantapi.TenantRef, sql string, args []any, each func(pgx.Rows) error) error {
 	return db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
-		rows, err := db.query(ctx, s, t, sql, args)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		if err := each(rows); err != nil {
-			return err
-		}
-		rows.Close()
-		return rows.Err()
-	})
-}
-
-// query runs one statement of t on s.
-func (db *DB) query(ctx context.Context, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
-	pre, preArgs := db.prelude(ctx, s, t)
-	if pre == "" {
-		return s.runtime.Query(ctx, sql, args...)
-	}
-	rows, err := db.batchQuery(ctx, s, pre, preArgs, sql, args)
-	if s.runtime.authFailed(err) {
-		rows, err = db.batchQuery(ctx, s, pre, preArgs, sql, args)
-	}
-	return rows, err
-}
-
-func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgconn.CommandTag, error) {
-	var tag pgconn.CommandTag
-	err := db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
-		pre, preArgs := db.prelude(ctx, s, t)
-		if pre == "" {
-			var err error
-			tag, err = s.runtime.Exec(ctx, sql, args...)
-			return err
-		}
-		run := func() error {
-			br, err := db.sendAfter(ctx, s, pre, preArgs, sql, args)
+		return tenantRun(s, t, func(d driver) error {
+			rows, err := db.query(ctx, d, s, t, sql, args)
 			if err != nil {
 				return err
 			}
-			tag, err = br.Exec()
-			if cerr := br.Close(); err == nil {
-				err = cerr
+			defer rows.Close()
+			if err := each(rows); err != nil {
+				return err
 			}
-			return err
-		}
-		err := run()
-		if s.runtime.authFailed(err) {
-			err = run()
-		}
-		return err
+			rows.Close()
+			return rows.Err()
+		})
 	})
-	return tag, err
 }
 
-// sendAfter sends the prelude and the statement as one batch and consumes
-// the prelude's result; the caller reads the statement's and closes the
-// batch.
-func (db *DB) sendAfter(ctx context.Context, s *site, pre string, preArgs []any, sql string, args []any) (pgx.BatchResults, error) {
-	b := &pgx.Batch{}
-	b.Queue(pre, preArgs...)
-	b.Queue(sql, args...)
-	br := s.runtime.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
+// query runs one statement of t on d, a driver of s.
+func (db *DB) query(ctx context.Context, d driver, s *site, t tenantapi.TenantRef, sql string, args []any) (pgx.Rows, error) {
+	pre, preArgs := db.prelude(ctx, s, t)
+	if pre == "" {
+		return d.Query(ctx, sql, args...)
 	}
-	return br, nil
-}
-
-func (db *DB) batchQuery(ctx context.Context, s *site, pre string, preArgs []any, sql string, args []any) (pgx.Rows, error) {
-	br, err := db.sendAfter(ctx, s, pre, preArgs, sql, args)
+	br, err := sendAfter(ctx, d, pre, preArgs, sql, args)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +107,45 @@ func (db *DB) batchQuery(ctx context.Context, s *site, pre string, preArgs []any
 		return nil, err
 	}
 	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (db *DB) tenantExec(ctx context.Context, t tenantapi.TenantRef, sql string, args ...any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
+		return tenantRun(s, t, func(d driver) error {
+			pre, preArgs := db.prelude(ctx, s, t)
+			if pre == "" {
+				var err error
+				tag, err = d.Exec(ctx, sql, args...)
+				return err
+			}
+			br, err := sendAfter(ctx, d, pre, preArgs, sql, args)
+			if err != nil {
+				return err
+			}
+			tag, err = br.Exec()
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
+	})
+	return tag, err
+}
+
+// sendAfter sends the prelude and the statement as one batch and consumes
+// the prelude's result; the caller reads the statement's and closes the
+// batch.
+func sendAfter(ctx context.Context, d driver, pre string, preArgs []any, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	b.Queue(pre, preArgs...)
+	b.Queue(sql, args...)
+	br := d.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
 }
 
 // tenantRow is the pgx.Row of DB.tenantRow.
@@ -158,28 +159,22 @@ type tenantRow struct {
 
 func (r *tenantRow) Scan(dest ...any) error {
 	return r.db.routed(r.ctx, r.t, func(s *site, t tenantapi.TenantRef) error {
-		err := r.scan(s, t, dest)
-		if s.runtime.authFailed(err) {
-			err = r.scan(s, t, dest)
-		}
-		return err
+		return tenantRun(s, t, func(d driver) error {
+			pre, preArgs := r.db.prelude(r.ctx, s, t)
+			if pre == "" {
+				return d.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
+			}
+			br, err := sendAfter(r.ctx, d, pre, preArgs, r.sql, r.args)
+			if err != nil {
+				return err
+			}
+			err = br.QueryRow().Scan(dest...)
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
 	})
-}
-
-func (r *tenantRow) scan(s *site, t tenantapi.TenantRef, dest []any) error {
-	pre, preArgs := r.db.prelude(r.ctx, s, t)
-	if pre == "" {
-		return s.runtime.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
-	}
-	br, err := r.db.sendAfter(r.ctx, s, pre, preArgs, r.sql, r.args)
-	if err != nil {
-		return err
-	}
-	err = br.QueryRow().Scan(dest...)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // batchRows closes its batch when the rows are closed.
@@ -210,20 +205,15 @@ func (r *batchRows) Err() error {
 // results.
 func (db *DB) tenantBatch(ctx context.Context, t tenantapi.TenantRef, b *pgx.Batch) error {
 	return db.routed(ctx, t, func(s *site, t tenantapi.TenantRef) error {
-		run := func() error {
+		return tenantRun(s, t, func(d driver) error {
 			pre, preArgs := db.prelude(ctx, s, t)
 			if pre == "" {
-				return s.runtime.SendBatch(ctx, b).Close()
+				return d.SendBatch(ctx, b).Close()
 			}
 			withPrelude := &pgx.Batch{}
 			withPrelude.Queue(pre, preArgs...)
 			withPrelude.QueuedQueries = append(withPrelude.QueuedQueries, b.QueuedQueries...)
-			return s.runtime.SendBatch(ctx, withPrelude).Close()
-		}
-		err := run()
-		if s.runtime.authFailed(err) {
-			err = run()
-		}
-		return err
+			return d.SendBatch(ctx, withPrelude).Close()
+		})
 	})
 }

@@ -19,6 +19,11 @@ type PoolStat struct {
 	Acquires, EmptyAcquires, CanceledAcquires int64
 	// AcquireWait is the total time spent acquiring connections.
 	AcquireWait time.Duration
+	// Prepared is how many statements are prepared on the pool's
+	// connections now; Prepares and Deallocates count the preparations
+	// and deallocations of its budget since the pool was created (all 0
+	// without one: see prepared.go).
+	Prepared, Prepares, Deallocates int64
 }
 
 // PoolStats returns a snapshot of each pool: the owner's, then the runtime

@@ -124,13 +124,30 @@ type dbConfig struct {
 	MaxConnIdleTime  time.Duration
 	MaxConnLifetime  time.Duration // recycle connections (bounds each backend's catalog cache)
 	ExecMode         string
-	TenantRoles      bool   // run tenant statements as the tenant's own role
-	DataDir          string // where the dev cluster lives when nothing else is set
+	// PreparedStatements is each runtime connection's budget of prepared
+	// statements (0: none); TenantConns how many connections one tenant
+	// uses (0: all). See postgres.Config.
+	PreparedStatements int
+	TenantConns        int
+	TenantRoles        bool   // run tenant statements as the tenant's own role
+	DataDir            string // where the dev cluster lives when nothing else is set
 	// Migrations is the folder of the application set (TENANT_MIGRATIONS,
 	// --migrations); "" means the built-in items.
 	Migrations string
 	// tracerProvider, when set, traces every statement.
 	tracerProvider trace.TracerProvider
+	// notice, when set, logs what the database layer reports for an
+	// operator (a pooler that drops prepared statements).
+	notice func(string)
+}
+
+// pools returns the pool settings of c in the database layer's terms.
+func (c dbConfig) pools(pc postgres.Config) postgres.Config {
+	pc.MaxConns = int32(c.MaxConns)
+	pc.MaxConnIdleTime, pc.MaxConnLifetime = c.MaxConnIdleTime, c.MaxConnLifetime
+	pc.ExecMode, pc.PreparedStatements, pc.TenantConns = c.ExecMode, c.PreparedStatements, c.TenantConns
+	pc.TenantRoles, pc.TracerProvider, pc.Notice = c.TenantRoles, c.tracerProvider, c.notice
+	return pc
 }
 
 func (e *env) db() dbConfig {
@@ -151,6 +168,9 @@ func (e *env) db() dbConfig {
 		MaxConnIdleTime:  e.duration("DB_MAX_CONN_IDLE_TIME", 0),
 		MaxConnLifetime:  e.duration("DB_MAX_CONN_LIFETIME", 0),
 		ExecMode:         e.str("DB_EXEC_MODE", "exec"),
+		// Measured in BENCHMARKS.md ("Prepared statements and routing").
+		PreparedStatements: e.integer("DB_PREPARED_STATEMENTS", 1000),
+		TenantConns:        e.integer("DB_TENANT_CONNS", 2),
 		// Each tenant statement under its role costs the Data API a
 		// transaction of four calls instead of one (see README).
 		TenantRoles: e.boolean("DB_TENANT_ROLES", driver != "data-api"),

@@ -52,17 +52,7 @@ func openDatabase(ctx context.Context, cfg dbConfig, secrets *awssecrets.Cache, 
 	default:
 		return nil, usagef("DB_DRIVER must be pgx or data-api, not %q", cfg.Driver)
 	}
-	pc := postgres.Config{
-		ApplicationSet:  set,
-		URL:             cfg.URL,
-		RuntimeURL:      cfg.RuntimeURL,
-		MaxConns:        int32(cfg.MaxConns),
-		MaxConnIdleTime: cfg.MaxConnIdleTime,
-		MaxConnLifetime: cfg.MaxConnLifetime,
-		ExecMode:        cfg.ExecMode,
-		TenantRoles:     cfg.TenantRoles,
-		TracerProvider:  cfg.tracerProvider,
-	}
+	pc := cfg.pools(postgres.Config{ApplicationSet: set, URL: cfg.URL, RuntimeURL: cfg.RuntimeURL})
 	if cfg.RuntimeURL != "" {
 		u, err := url.Parse(cfg.RuntimeURL)
 		if err != nil || u.User == nil {

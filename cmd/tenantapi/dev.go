@@ -52,6 +52,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	dbc.notice = func(msg string) { log.Warn(msg) }
 	if cfg.AuthMode == httpapi.AuthGateway {
 		return usagef("AUTH_MODE=gateway trusts API Gateway's authorizer and works only on AWS Lambda")
 	}
@@ -107,7 +108,7 @@ func cmdDev(ctx context.Context, env *env, args []string, stdout, stderr io.Writ
 	cluster := servers[0].cluster
 	ownsPostgres := servers[0].owns
 	dbc.URL = cluster.URL()
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, MaxConns: int32(dbc.MaxConns), ExecMode: dbc.ExecMode, TenantRoles: dbc.TenantRoles, TracerProvider: dbc.tracerProvider, ApplicationSet: set})
+	db, err := postgres.Open(ctx, dbc.pools(postgres.Config{URL: dbc.URL, RuntimeURL: dbc.RuntimeURL, ApplicationSet: set}))
 	if err != nil {
 		return err
 	}

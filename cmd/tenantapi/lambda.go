@@ -57,6 +57,7 @@ func cmdLambda(ctx context.Context, env *env, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dbc.notice = func(msg string) { log.Warn(msg) }
 	if cfg.AuthMode == httpapi.AuthNone {
 		return usagef("AUTH_MODE=none is refused on Lambda; use apikey, jwt or gateway")
 	}

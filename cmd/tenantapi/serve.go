@@ -44,6 +44,7 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	dbc.notice = func(msg string) { log.Warn(msg) }
 	if cfg.AuthMode == httpapi.AuthNone && !isLoopback(cfg.Host) {
 		return usagef("AUTH_MODE=none is accepted only on loopback; set HOST=127.0.0.1 or use an API key mode")
 	}

@@ -176,6 +176,7 @@ type PoolStat struct {
 	Acquired, Idle, Constructing, Total, Max  int32
 	Acquires, EmptyAcquires, CanceledAcquires int64
 	AcquireWait                               time.Duration
+	Prepared, Prepares, Deallocates           int64
 }
 
 // AddPools collects stats() at each scrape. stats must be cheap: it runs on
@@ -192,12 +193,15 @@ var (
 	poolEmptyAcquire = prometheus.NewDesc("tenantapi_db_pool_empty_acquires_total", "Acquisitions that had to wait because no connection was idle.", []string{"pool"}, nil)
 	poolCanceled     = prometheus.NewDesc("tenantapi_db_pool_canceled_acquires_total", "Acquisitions canceled while waiting.", []string{"pool"}, nil)
 	poolWait         = prometheus.NewDesc("tenantapi_db_pool_acquire_seconds_total", "Total time spent acquiring connections.", []string{"pool"}, nil)
+	poolPrepared     = prometheus.NewDesc("tenantapi_db_pool_prepared_statements", "Statements prepared on the pool's connections now (DB_PREPARED_STATEMENTS).", []string{"pool"}, nil)
+	poolPrepares     = prometheus.NewDesc("tenantapi_db_pool_statements_prepared_total", "Statements prepared on the pool's connections.", []string{"pool"}, nil)
+	poolDeallocates  = prometheus.NewDesc("tenantapi_db_pool_statements_deallocated_total", "Prepared statements deallocated to make room for others.", []string{"pool"}, nil)
 )
 
 type poolCollector struct{ stats func() []PoolStat }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolConns, poolMax, poolAcquires, poolEmptyAcquire, poolCanceled, poolWait} {
+	for _, d := range []*prometheus.Desc{poolConns, poolMax, poolAcquires, poolEmptyAcquire, poolCanceled, poolWait, poolPrepared, poolPrepares, poolDeallocates} {
 		ch <- d
 	}
 }
@@ -212,6 +216,9 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolEmptyAcquire, prometheus.CounterValue, float64(s.EmptyAcquires), s.Pool)
 		ch <- prometheus.MustNewConstMetric(poolCanceled, prometheus.CounterValue, float64(s.CanceledAcquires), s.Pool)
 		ch <- prometheus.MustNewConstMetric(poolWait, prometheus.CounterValue, s.AcquireWait.Seconds(), s.Pool)
+		ch <- prometheus.MustNewConstMetric(poolPrepared, prometheus.GaugeValue, float64(s.Prepared), s.Pool)
+		ch <- prometheus.MustNewConstMetric(poolPrepares, prometheus.CounterValue, float64(s.Prepares), s.Pool)
+		ch <- prometheus.MustNewConstMetric(poolDeallocates, prometheus.CounterValue, float64(s.Deallocates), s.Pool)
 	}
 }
 

@@ -1,0 +1,217 @@
+package postgres
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/tenantapi/tenantapi"
+)
+
+// preparedFixture is a runtime pool of one connection with tenant roles
+// and a budget of prepared statements, and tenants with one item each.
+type preparedFixture struct {
+	db    *DB
+	p     *pool
+	rows  *RowStore
+	refs  []tenantapi.TenantRef
+	res   []*tenantapi.Resource
+	items []tenantapi.Row
+}
+
+func newPreparedFixture(t *testing.T, budget, tenants int) *preparedFixture {
+	t.Helper()
+	db, _ := runtimeSetupWith(t, Config{TenantRoles: true, MaxConns: 1, PreparedStatements: budget})
+	f := &preparedFixture{db: db, p: db.runtime.(*pool), rows: NewRowStore(db)}
+	ts := NewTenantStore(db, NewMigrator(db))
+	for i := range tenants {
+		tn, err := ts.CreateTenant(t.Context(), tenantapi.TenantID(fmt.Sprintf("prep%d", i)), "Prepared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := tenantRef(tn)
+		res := itemsAt(t, db, ref)
+		c, err := f.rows.Create(t.Context(), ref, res, item(res, fmt.Sprintf("item of %d", i), `{}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.refs, f.res, f.items = append(f.refs, ref), append(f.res, res), append(f.items, c.Row)
+	}
+	return f
+}
+
+// get reads tenant i's item, which must be its own.
+func (f *preparedFixture) get(t *testing.T, i int) {
+	t.Helper()
+	got, err := f.rows.Get(t.Context(), f.refs[i], f.res[i], f.items[i].ID)
+	if err != nil || got.ID != f.items[i].ID || string(got.JSON) != string(f.items[i].JSON) {
+		t.Fatalf("Get of tenant %d = %s, %v; want %s", i, got.JSON, err, f.items[i].JSON)
+	}
+}
+
+// serverPrepared counts the statements prepared on the pool's connection,
+// as the server sees them. The statement is run once only, so that the
+// budget never prepares it.
+func (f *preparedFixture) serverPrepared(t *testing.T, tag string) int64 {
+	t.Helper()
+	var n int64
+	if err := f.p.QueryRow(t.Context(), `SELECT count(*) /* `+tag+` */ FROM pg_prepared_statements`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPreparedStatementBudget: a statement is prepared when met a second
+// time on a connection, never beyond the budget, and a full budget makes
+// room only by dropping a statement idle for preparedIdle; what the pool
+// counts is what the server holds.
+func TestPreparedStatementBudget(t *testing.T) {
+	t.Parallel()
+	const budget = 3
+	f := newPreparedFixture(t, budget, 6)
+	before, _ := f.p.stat()
+	for round := range 3 {
+		for i := range f.refs {
+			f.get(t, i)
+		}
+		st, _ := f.p.stat()
+		if st.Prepared > budget {
+			t.Fatalf("round %d: %d statements prepared, budget %d", round, st.Prepared, budget)
+		}
+		if n := f.serverPrepared(t, fmt.Sprint("round ", round)); n != st.Prepared {
+			t.Fatalf("round %d: the pool counts %d prepared statements, the server holds %d", round, st.Prepared, n)
+		}
+	}
+	st, _ := f.p.stat()
+	if st.Prepared != budget || st.Deallocates != before.Deallocates {
+		t.Errorf("with 7 texts met three times each and none idle: %d prepared (want the budget, %d), %d deallocated (want none)",
+			st.Prepared, budget, st.Deallocates-before.Deallocates)
+	}
+
+	// Every prepared statement now counts as idle: newcomers take their
+	// places, still within the budget.
+	f.p.prep.idle = 0
+	for range 2 {
+		for i := range f.refs {
+			f.get(t, i)
+		}
+	}
+	after, _ := f.p.stat()
+	t.Logf("budget %d: %d prepared, then with idle ones %d prepared and %d deallocated more", budget, st.Prepares-before.Prepares, after.Prepares-st.Prepares, after.Deallocates-st.Deallocates)
+	if after.Deallocates == st.Deallocates || after.Prepares == st.Prepares {
+		t.Errorf("with idle statements: %d prepared and %d deallocated since, want both", after.Prepares-st.Prepares, after.Deallocates-st.Deallocates)
+	}
+	if n := f.serverPrepared(t, "idle"); after.Prepared > budget || n != after.Prepared {
+		t.Errorf("with idle statements: the pool counts %d prepared, the server holds %d, budget %d", after.Prepared, n, budget)
+	}
+}
+
+// TestPreparedStatementLost: when the server no longer has a statement the
+// connection prepared (as behind a transaction-mode pooler), the statement
+// is run again unprepared and preparation stops for the pool; the operator
+// is told once.
+func TestPreparedStatementLost(t *testing.T) {
+	t.Parallel()
+	f := newPreparedFixture(t, 10, 1)
+	var mu sync.Mutex
+	var notices []string
+	f.p.prep.notice = func(msg string) { mu.Lock(); notices = append(notices, msg); mu.Unlock() }
+	for range 3 {
+		f.get(t, 0)
+	}
+	if st, _ := f.p.stat(); st.Prepared == 0 {
+		t.Fatal("nothing prepared after three reads")
+	}
+	// Behind pgx's back, as a pooler handing the next statement to another
+	// server connection would.
+	c, err := f.p.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Conn().PgConn().Exec(t.Context(), `DEALLOCATE ALL`).ReadAll()
+	c.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.get(t, 0) // fails with 26000 first, then runs unprepared
+	f.get(t, 0)
+	f.get(t, 0)
+	st, _ := f.p.stat()
+	if !f.p.prep.off.Load() || st.Prepared != 0 {
+		t.Errorf("after a lost statement: preparation off = %v, %d prepared; want off and none", f.p.prep.off.Load(), st.Prepared)
+	}
+	if n := f.serverPrepared(t, "lost"); n != 0 {
+		t.Errorf("the server holds %d prepared statements, want none", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notices) != 1 {
+		t.Errorf("notices = %q, want one", notices)
+	}
+}
+
+// TestTenantRouting: with TenantConns, each tenant's statements run on the
+// backends of its own group only, the groups share none, and tenant roles
+// still hold.
+func TestTenantRouting(t *testing.T) {
+	t.Parallel()
+	db, _ := runtimeSetupWith(t, Config{TenantRoles: true, MaxConns: 4, TenantConns: 2})
+	r, ok := db.runtime.(*routes)
+	if !ok || len(r.groups) != 2 {
+		t.Fatalf("runtime pool = %T, want routes with 2 groups", db.runtime)
+	}
+	if st, _ := r.stat(); st.Max != 4 {
+		t.Errorf("routed pool's cap = %d, want 4", st.Max)
+	}
+	ts := NewTenantStore(db, NewMigrator(db))
+	var refs []tenantapi.TenantRef
+	for i := range 8 {
+		tn, err := ts.CreateTenant(t.Context(), tenantapi.TenantID(fmt.Sprintf("route%d", i)), "Routed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, tenantRef(tn))
+	}
+	// Concurrent statements, so that each group opens both connections.
+	var mu sync.Mutex
+	pids := map[int]map[int32]bool{} // group → backends
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for n := range 40 {
+				ref := refs[(w+n)%len(refs)]
+				var pid int32
+				if err := db.tenantRow(t.Context(), ref, `SELECT pg_backend_pid(), pg_sleep(0.001)::text`).Scan(&pid, new(string)); err != nil {
+					t.Error(err)
+					return
+				}
+				g := group(ref.ID, len(r.groups))
+				mu.Lock()
+				if pids[g] == nil {
+					pids[g] = map[int32]bool{}
+				}
+				pids[g][pid] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(pids) != 2 {
+		t.Fatalf("statements ran in %d groups, want 2 (tenants hashed to both)", len(pids))
+	}
+	for g, set := range pids {
+		if len(set) > 2 {
+			t.Errorf("group %d's tenants ran on %d backends, want at most its 2 connections", g, len(set))
+		}
+		for pid := range set {
+			if pids[1-g][pid] {
+				t.Errorf("backend %d served tenants of both groups", pid)
+			}
+		}
+	}
+	other := `SELECT count(*) FROM ` + quotedSchema(refs[1].ID) + `.items`
+	var n int
+	if err := db.tenantRow(t.Context(), refs[0], other).Scan(&n); sqlState(err) != "42501" {
+		t.Errorf("tenant %s reading %s's items through a routed pool: %v, want SQLSTATE 42501", refs[0].ID, refs[1].ID, err)
+	}
+}
