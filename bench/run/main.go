@@ -52,7 +52,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "measured window of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each window, not measured")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients of the load generator")
-	flag.IntVar(&o.small, "tenants-small", 10, "tenants of the small scenarios")
+	flag.IntVar(&o.small, "tenants-small", 100, "tenants of the small scenarios (--quick: 10)")
 	flag.IntVar(&o.large, "tenants-large", 10000, "tenants of the large scenarios (all provisioned)")
 	flag.IntVar(&o.items, "items", 100, "items per tenant")
 	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,resources,startup,fleet,databases", "what to run: main, logging, design, roles_ab, steady, resources, startup, fleet, databases")
@@ -73,6 +73,9 @@ func main() {
 		if !set["warmup"] {
 			o.warmup = 500 * time.Millisecond
 		}
+		if !set["tenants-small"] {
+			o.small = 10
+		}
 		if !set["tenants-large"] {
 			o.large = 100
 		}
@@ -82,6 +85,10 @@ func main() {
 		if !set["sections"] {
 			o.sections = "main,resources,startup,fleet"
 		}
+	}
+	if o.small < 1 || o.small > o.large {
+		fmt.Fprintf(os.Stderr, "bench: --tenants-small %d: want 1 to --tenants-large (%d)\n", o.small, o.large)
+		os.Exit(2)
 	}
 	if o.out == "" {
 		o.out = filepath.Join("bench", "results", time.Now().UTC().Format("20060102T150405Z"))
