@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantapi/tenantapi"
@@ -28,7 +30,21 @@ const (
 	// load generator's 10 s), both for the transaction only.
 	setRoleSQL       = `SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)`
 	statementTimeout = "10000"
+	// setLocalTimeoutSQL is the statement_timeout of the set_local role
+	// switch, which sends the role's name in its own statement
+	// (setLocalRole).
+	setLocalTimeoutSQL = "SET LOCAL statement_timeout = " + statementTimeout
 )
+
+// The role switches of --role-switch.
+const (
+	switchSetConfig = "set_config" // one statement, setRoleSQL
+	switchSetLocal  = "set_local"  // SET LOCAL ROLE, then SET LOCAL statement_timeout
+)
+
+// setLocalRole is the set_local switch's statement for role: its text
+// names the role, so each tenant has its own.
+func setLocalRole(role string) string { return "SET LOCAL ROLE " + pgx.Identifier{role}.Sanitize() }
 
 type tenantSQL struct {
 	get, list, insert, role string
@@ -43,10 +59,13 @@ type tenantSQL struct {
 
 // dbTarget issues tenantapi's statements directly: the database ceiling.
 type dbTarget struct {
-	pools  []*pgxpool.Pool
-	roles  bool
-	sql    map[string]*tenantSQL
-	tracer *roundTripTracer
+	pools []*pgxpool.Pool
+	roles bool
+	// roleSwitch is how the role is switched: switchSetConfig or
+	// switchSetLocal.
+	roleSwitch string
+	sql        map[string]*tenantSQL
+	tracer     *roundTripTracer
 }
 
 func newDBTarget(ctx context.Context, o options, rolePrefix string, tenants []benchkit.Tenant) (*dbTarget, error) {
@@ -54,8 +73,16 @@ func newDBTarget(ctx context.Context, o options, rolePrefix string, tenants []be
 	if err != nil {
 		return nil, err
 	}
+	switch o.roleSwitch {
+	case switchSetConfig, switchSetLocal:
+	default:
+		return nil, fmt.Errorf("unknown role switch %q (set_config or set_local)", o.roleSwitch)
+	}
+	if o.prepareRole && o.roleSwitch != switchSetConfig {
+		return nil, fmt.Errorf("--prepare-role prepares the set_config switch, not %s", o.roleSwitch)
+	}
 	groups := max(o.routeGroups, 1)
-	d := &dbTarget{roles: o.tenantRoles, sql: map[string]*tenantSQL{}, tracer: &roundTripTracer{}}
+	d := &dbTarget{roles: o.tenantRoles, roleSwitch: o.roleSwitch, sql: map[string]*tenantSQL{}, tracer: &roundTripTracer{}}
 	for g := range groups {
 		pc, err := pgxpool.ParseConfig(o.db)
 		if err != nil {
@@ -162,6 +189,9 @@ func execMode(s string) (pgx.QueryExecMode, error) {
 		return pgx.QueryExecModeCacheDescribe, nil
 	case "cache_statement":
 		return pgx.QueryExecModeCacheStatement, nil
+	case "simple_protocol":
+		// A batch goes as one simple-protocol query string.
+		return pgx.QueryExecModeSimpleProtocol, nil
 	}
 	return 0, fmt.Errorf("unknown exec mode %q", s)
 }
@@ -177,29 +207,42 @@ func (d *dbTarget) pool(t *benchkit.Tenant) *pgxpool.Pool {
 	return d.pools[h.Sum32()%uint32(len(d.pools))]
 }
 
-// prelude queues the role switch before the statement when tenant roles
-// are on, exactly as postgres/scoped.go does, and reports whether it did;
-// otherwise the statement goes alone.
-func (d *dbTarget) prelude(b *pgx.Batch, t *benchkit.Tenant) bool {
-	if !d.roles {
-		return false
+// prelude queues the role switch of role before the statement when tenant
+// roles are on, exactly as postgres/scoped.go does with set_config, and
+// returns how many statements it queued; with none the statement goes
+// alone.
+func (d *dbTarget) prelude(b *pgx.Batch, role string) int {
+	switch {
+	case !d.roles:
+		return 0
+	case d.roleSwitch == switchSetLocal:
+		b.Queue(setLocalRole(role))
+		b.Queue(setLocalTimeoutSQL)
+		return 2
 	}
-	b.Queue(setRoleSQL, d.sql[t.ID].role, statementTimeout)
-	return true
+	b.Queue(setRoleSQL, role, statementTimeout)
+	return 1
 }
 
-// row runs one statement that returns one row.
+// row runs one statement that returns one row, as t's role.
 func (d *dbTarget) row(ctx context.Context, t *benchkit.Tenant, sql string, args []any, dest []any) error {
-	p := d.pool(t)
+	return d.rowAs(ctx, d.pool(t), d.sql[t.ID].role, sql, args, dest)
+}
+
+// rowAs runs one statement that returns one row on p, as role.
+func (d *dbTarget) rowAs(ctx context.Context, p *pgxpool.Pool, role, sql string, args []any, dest []any) error {
 	b := &pgx.Batch{}
-	if !d.prelude(b, t) {
+	n := d.prelude(b, role)
+	if n == 0 {
 		return p.QueryRow(ctx, sql, args...).Scan(dest...)
 	}
 	b.Queue(sql, args...)
 	br := p.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return err
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
 	}
 	err := br.QueryRow().Scan(dest...)
 	if cerr := br.Close(); err == nil {
@@ -289,13 +332,16 @@ func (d *dbTarget) list(ctx context.Context, t *benchkit.Tenant) error {
 		err  error
 	)
 	b := &pgx.Batch{}
-	if !d.prelude(b, t) {
+	if n := d.prelude(b, d.sql[t.ID].role); n == 0 {
 		rows, err = p.Query(ctx, d.sql[t.ID].list, args...)
 	} else {
 		b.Queue(d.sql[t.ID].list, args...)
 		br = p.SendBatch(ctx, b)
 		defer br.Close()
-		if _, err = br.Exec(); err == nil {
+		for i := 0; i < n && err == nil; i++ {
+			_, err = br.Exec()
+		}
+		if err == nil {
 			rows, err = br.Query()
 		}
 	}
@@ -314,6 +360,43 @@ func (d *dbTarget) list(ctx context.Context, t *benchkit.Tenant) error {
 		return fmt.Errorf("list: %v", err)
 	}
 	return nil
+}
+
+// checkRoles checks that the role switch takes effect, on the first two
+// tenants: inside the batch current_user is the first tenant's role, the
+// first tenant's get reads one of its items under that role, and the same
+// get under the second tenant's role fails with insufficient_privilege
+// (42501). It returns what it saw.
+func (d *dbTarget) checkRoles(ctx context.Context, tenants []benchkit.Tenant) (string, error) {
+	if !d.roles {
+		return "", errors.New("--check-roles needs --tenant-roles")
+	}
+	if len(tenants) < 2 || len(tenants[0].Items) == 0 {
+		return "", errors.New("--check-roles needs two tenants and an item of the first")
+	}
+	a, b := &tenants[0], &tenants[1]
+	p, own, other := d.pool(a), d.sql[a.ID].role, d.sql[b.ID].role
+	var user string
+	if err := d.rowAs(ctx, p, own, "SELECT current_user::text", nil, []any{&user}); err != nil {
+		return "", fmt.Errorf("check-roles: current_user: %v", err)
+	}
+	if user != own {
+		return "", fmt.Errorf("check-roles: current_user is %s after switching to %s", user, own)
+	}
+	if err := d.get(ctx, a, a.Items[0]); err != nil {
+		return "", fmt.Errorf("check-roles: tenant %s's own item: %v", a.ID, err)
+	}
+	u, err := uuid.Parse(a.Items[0])
+	if err != nil {
+		return "", err
+	}
+	var r row
+	err = d.rowAs(ctx, p, other, d.sql[a.ID].get, []any{u}, r.dest(d.sql[a.ID].texts, true))
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" {
+		return "", fmt.Errorf("check-roles: tenant %s's get under tenant %s's role: %v, want insufficient_privilege (42501)", a.ID, b.ID, err)
+	}
+	return fmt.Sprintf("current_user %s; tenant %s's get under %s: %s %s", user, a.ID, other, pe.Code, pe.Message), nil
 }
 
 func (d *dbTarget) roundTrips() int { return int(d.tracer.n.Load()) }

@@ -19,7 +19,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
 // The database ceiling sends statements the database runs, with tenant
-// roles off and on: its POST stores the item the HTTP target's POST
+// roles off and on (each role switch, in each exec mode): its POST stores the item the HTTP target's POST
 // creates, and its GET and list read items tenantapi wrote.
 func TestDBTarget(t *testing.T) {
 	ctx := t.Context()
@@ -49,28 +49,51 @@ func TestDBTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := postgres.NewTenantStore(db, mig).CreateTenant(ctx, "beta", "Beta"); err != nil {
+		t.Fatal(err)
+	}
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := md5.Sum([]byte(cc.Database))
-	tenant := benchkit.Tenant{ID: "acme", Items: []string{seed.Row.ID.String()}}
+	tenants := []benchkit.Tenant{{ID: "acme", Items: []string{seed.Row.ID.String()}}, {ID: "beta"}}
+	tenant := &tenants[0]
 
-	for n, roles := range []bool{false, true} {
-		t.Run(fmt.Sprintf("tenant roles %v", roles), func(t *testing.T) {
-			d, err := newDBTarget(ctx, options{db: url, execMode: "exec", conns: 1, tenantRoles: roles},
-				"t"+hex.EncodeToString(sum[:4])+"_", []benchkit.Tenant{tenant})
+	type variant struct {
+		roles            bool
+		roleSwitch, mode string
+	}
+	variants := []variant{{false, switchSetConfig, "exec"}, {false, switchSetConfig, "simple_protocol"}}
+	for _, sw := range []string{switchSetConfig, switchSetLocal} {
+		for _, mode := range []string{"exec", "cache_statement", "simple_protocol"} {
+			variants = append(variants, variant{true, sw, mode})
+		}
+	}
+	for n, v := range variants {
+		t.Run(fmt.Sprintf("tenant roles %v, %s, %s", v.roles, v.roleSwitch, v.mode), func(t *testing.T) {
+			d, err := newDBTarget(ctx, options{db: url, execMode: v.mode, conns: 1, tenantRoles: v.roles, roleSwitch: v.roleSwitch},
+				"t"+hex.EncodeToString(sum[:4])+"_", tenants)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.close()
-			if err := d.post(ctx, &tenant, uint64(n+7)); err != nil {
+			if v.roles {
+				// The role switch takes effect: another tenant's role
+				// cannot read acme's items.
+				if seen, err := d.checkRoles(ctx, tenants); err != nil {
+					t.Error(err)
+				} else {
+					t.Log(seen)
+				}
+			}
+			if err := d.post(ctx, tenant, uint64(n+7)); err != nil {
 				t.Fatal(err)
 			}
-			if err := d.get(ctx, &tenant, seed.Row.ID.String()); err != nil {
+			if err := d.get(ctx, tenant, seed.Row.ID.String()); err != nil {
 				t.Error(err)
 			}
-			if err := d.list(ctx, &tenant); err != nil {
+			if err := d.list(ctx, tenant); err != nil {
 				t.Error(err)
 			}
 			if d.roundTrips() < 3 {
@@ -79,8 +102,8 @@ func TestDBTarget(t *testing.T) {
 		})
 	}
 	page, _, err := rows.List(ctx, ref, res, tenantapi.RowQuery{})
-	if err != nil || len(page) != 3 {
-		t.Fatalf("List = %d rows, %v; want the seed and two posts", len(page), err)
+	if err != nil || len(page) != 1+len(variants) {
+		t.Fatalf("List = %d rows, %v; want the seed and %d posts", len(page), err, len(variants))
 	}
 	for i, row := range page[1:] {
 		var got struct {

@@ -11,6 +11,7 @@
 //	loadgen --data data.json --tenants 10 --scenario get --url http://127.0.0.1:8080 --auth
 //	loadgen --data data.json --tenants 10 --scenario get --resource projects --url http://127.0.0.1:8080 --auth
 //	loadgen --data data.json --tenants 10 --scenario get --db postgres://… --tenant-roles
+//	loadgen --data data.json --tenants 10 --scenario get --db postgres://… --tenant-roles --role-switch set_local --check-roles
 package main
 
 import (
@@ -61,6 +62,8 @@ type options struct {
 	routeGroups int
 	appName     string
 	prepareRole bool
+	roleSwitch  string
+	checkRoles  bool
 }
 
 func main() {
@@ -77,12 +80,14 @@ func main() {
 	flag.StringVar(&o.url, "url", "", "HTTP target, e.g. http://127.0.0.1:8080")
 	flag.BoolVar(&o.auth, "auth", false, "send Authorization: Bearer <the tenant's key>")
 	flag.StringVar(&o.db, "db", "", "database target: issue tenantapi's statements directly")
-	flag.StringVar(&o.execMode, "exec-mode", "exec", "database target: pgx exec mode (exec, cache_describe, cache_statement)")
+	flag.StringVar(&o.execMode, "exec-mode", "exec", "database target: pgx exec mode (exec, cache_describe, cache_statement, simple_protocol: a batch as one simple-protocol query string)")
 	flag.BoolVar(&o.tenantRoles, "tenant-roles", false, "database target: pipeline set_config('role', <tenant role>, true) before each statement, as tenantapi does")
 	flag.IntVar(&o.conns, "conns", 0, "database target: connections (default: --concurrency)")
 	flag.IntVar(&o.stmtCache, "statement-cache", 0, "database target: pgx's statement (and description) cache capacity per connection (default: pgx's, 512)")
 	flag.IntVar(&o.routeGroups, "route-groups", 1, "database target: split the connections into this many pools and send each tenant to one of them")
 	flag.StringVar(&o.appName, "application-name", "bench-ceiling", "database target: application_name of the connections")
+	flag.StringVar(&o.roleSwitch, "role-switch", switchSetConfig, "database target with --tenant-roles: set_config (tenantapi's SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)) or set_local (SET LOCAL ROLE <role>; SET LOCAL statement_timeout = 10000), first in the same pipelined batch")
+	flag.BoolVar(&o.checkRoles, "check-roles", false, "database target with --tenant-roles: before the load, check that the role switch takes effect (current_user, and the first tenant's get under the second tenant's role fails with 42501)")
 	flag.BoolVar(&o.prepareRole, "prepare-role", false, "database target (experiment): prepare the role switch once per connection, so that it runs as a prepared statement in the batch while the tenant's statement stays in --exec-mode")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -124,8 +129,18 @@ func run(o options) error {
 		if o.conns == 0 {
 			o.conns = o.concurrency
 		}
-		if tg, err = newDBTarget(ctx, o, ds.RolePrefix, tenants); err != nil {
+		d, err := newDBTarget(ctx, o, ds.RolePrefix, tenants)
+		if err != nil {
 			return err
+		}
+		tg = d
+		if o.checkRoles {
+			seen, err := d.checkRoles(ctx, tenants)
+			if err != nil {
+				d.close()
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "loadgen: roles checked (%s, exec mode %s): %s\n", o.roleSwitch, o.execMode, seen)
 		}
 	}
 	defer tg.close()

@@ -188,7 +188,8 @@ func (c *cluster) counters(ctx context.Context, db string) (dbCounters, error) {
 	}
 	rows, err := c.mon.Query(ctx, `
 		SELECT CASE
-		         WHEN query LIKE '%set_config(%role%' THEN 'role'
+		         WHEN query LIKE '%set_config(%role%' OR query ILIKE 'SET LOCAL ROLE %'
+		           OR query ILIKE 'SET LOCAL statement_timeout%' THEN 'role'
 		         WHEN query LIKE '%public.api_keys%' THEN 'auth'
 		         WHEN query LIKE '%public.tenants%' THEN 'registry'
 		         WHEN query LIKE '%.items%' OR query LIKE '%."items"%' THEN 'item'

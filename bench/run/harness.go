@@ -81,7 +81,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		Machine: describeMachine()}}
 	h.res.Options = map[string]any{"quick": o.quick, "duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(),
 		"concurrency": o.concurrency, "tenants_small": o.small, "tenants_large": o.large, "items_per_tenant": o.items,
-		"sections": o.sections}
+		"sections": o.sections, "steady_warmup_s": o.steadyWarmup.Seconds()}
 
 	step := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 	step("building tenantapi, the peers, the load generator and the fleet tool")

@@ -1,10 +1,10 @@
 // Command run is tenantapi's benchmark harness (make bench). In one run, on
 // one machine, one database and one data set, it measures tenantapi serve,
 // the seed design's Flask app, a bare Go handler and the database ceiling,
-// then the design questions of issue 5, a resource of an application set
-// against items, the server's start-up at few and many tenants and the
-// fleet operations, and writes
-// a markdown table and the raw JSON under bench/results/.
+// then the design questions of issue 5, prepared statements and tenant
+// routing (issue 15), a resource of an application set against items, the
+// server's start-up at few and many tenants and the fleet operations, and
+// writes a markdown table and the raw JSON under bench/results/.
 //
 //	go run ./bench/run            the full benchmark (about 45 minutes)
 //	go run ./bench/run --quick    a smoke run in under a minute
@@ -52,11 +52,11 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "measured window of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each window, not measured")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients of the load generator")
-	flag.IntVar(&o.small, "tenants-small", 10, "tenants of the small scenarios")
+	flag.IntVar(&o.small, "tenants-small", 100, "tenants of the small scenarios (--quick: 10)")
 	flag.IntVar(&o.large, "tenants-large", 10000, "tenants of the large scenarios (all provisioned)")
 	flag.IntVar(&o.items, "items", 100, "items per tenant")
-	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,resources,startup,fleet,databases", "what to run: main, logging, design, roles_ab, steady, resources, startup, fleet, databases")
-	flag.DurationVar(&o.steadyWarmup, "steady-warmup", time.Minute, "warm-up of the steady-state runs at many tenants")
+	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,prepared,resources,startup,fleet,databases", "what to run: main, logging, design, roles_ab, steady, prepared (prepared statements, tenant routing, pool size and the ceiling's exec modes and role switches), resources, startup, fleet, databases")
+	flag.DurationVar(&o.steadyWarmup, "steady-warmup", time.Minute, "warm-up of the steady-state runs at many tenants (steady, prepared; --quick: 2s)")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "leave the Flask peer out")
 	flag.DurationVar(&o.waitIdle, "wait-idle", 0, "first wait up to this long for an idle machine (load average < 1, no go test running)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, logs, data set)")
@@ -73,6 +73,9 @@ func main() {
 		if !set["warmup"] {
 			o.warmup = 500 * time.Millisecond
 		}
+		if !set["tenants-small"] {
+			o.small = 10
+		}
 		if !set["tenants-large"] {
 			o.large = 100
 		}
@@ -82,6 +85,13 @@ func main() {
 		if !set["sections"] {
 			o.sections = "main,resources,startup,fleet"
 		}
+		if !set["steady-warmup"] {
+			o.steadyWarmup = 2 * time.Second
+		}
+	}
+	if o.small < 1 || o.small > o.large {
+		fmt.Fprintf(os.Stderr, "bench: --tenants-small %d: want 1 to --tenants-large (%d)\n", o.small, o.large)
+		os.Exit(2)
 	}
 	if o.out == "" {
 		o.out = filepath.Join("bench", "results", time.Now().UTC().Format("20060102T150405Z"))
@@ -114,7 +124,7 @@ func (o options) has(section string) bool { return listHas(o.sections, section) 
 // needsMain reports whether a chosen section uses the main data set (the
 // built-in set at --tenants-large tenants).
 func (o options) needsMain() bool {
-	for _, s := range []string{"main", "logging", "design", "roles_ab", "steady", "fleet"} {
+	for _, s := range []string{"main", "logging", "design", "roles_ab", "steady", "prepared", "fleet"} {
 		if o.has(s) {
 			return true
 		}

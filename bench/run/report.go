@@ -38,7 +38,7 @@ func renderMarkdown(res *results) string {
 	}
 	var design []*runResult
 	for _, r := range res.Runs {
-		if r.Section != "main" && r.Section != "roles_ab" && r.Section != "resources" {
+		if r.Section != "main" && r.Section != "roles_ab" && r.Section != "resources" && r.Section != "prepared" {
 			design = append(design, r)
 		}
 	}
@@ -70,10 +70,19 @@ func renderMarkdown(res *results) string {
 			}
 		}
 		rows = append(rows, design...)
-		slices.SortStableFunc(rows, func(x, y *runResult) int {
-			return strings.Compare(fmt.Sprintf("%s %6d %s", x.Scenario, x.Tenants, x.Target), fmt.Sprintf("%s %6d %s", y.Scenario, y.Tenants, y.Target))
-		})
+		sortRuns(rows)
 		runTable(&b, rows, true)
+	}
+	if pr := filter(res.Runs, func(r *runResult) bool { return r.Section == "prepared" }); len(pr) > 0 {
+		b.WriteString("\n### Prepared statements, tenant routing and the role switch\n\n")
+		warmup := "the steady section's warm-up"
+		if v, ok := res.Options["steady_warmup_s"].(float64); ok {
+			warmup = fmt.Sprintf("a warm-up of %g s", v)
+		}
+		fmt.Fprintf(&b, "`tenantapi serve` at its defaults (`DB_PREPARED_STATEMENTS` 1000 prepared statements per runtime connection, `DB_TENANT_CONNS` 2 connections per tenant, pgxpool's `DB_MAX_CONNS`) and with one setting changed; the ceiling (bench/loadgen --db, tenant roles on) in each exec mode (cache_statement with a statement cache of %d), with each role switch (set_config: tenantapi's `SELECT set_config('role', …)`; set_local: `SET LOCAL ROLE …; SET LOCAL statement_timeout = …`), and with 4 connections in 1 or 2 route groups. At the larger tenant count after %s. Under cache_statement pg_stat_statements shows almost none of set_local's statements (it appears to count a prepared utility statement only at its first execution on a connection); each ceiling run first checks that its role switch takes effect (`roles_checked` in results.json). prepared/req and deallocated/req are the statements tenantapi's runtime pools prepared and deallocated per request in the window, prepared at end those prepared on their connections at its end (its /metrics; — when the binary does not export them).\n\n",
+			ceilingStatementCache, warmup)
+		sortRuns(pr)
+		runTable(&b, pr, true, preparedColumns...)
 	}
 	if res.Startup != nil {
 		b.WriteString("\n### Start-up with the example set\n\n")
@@ -102,31 +111,54 @@ func filter(runs []*runResult, keep func(*runResult) bool) []*runResult {
 
 func mb(bytes int64) string { return fmt.Sprintf("%.0f", float64(bytes)/(1<<20)) }
 
-func runTable(b *strings.Builder, runs []*runResult, variants bool) {
+// column is a column of runTable beyond its own.
+type column struct {
+	head string
+	cell func(*runResult) string
+}
+
+// sortRuns orders runs by scenario, tenants and target, keeping the order
+// of the runs of each.
+func sortRuns(runs []*runResult) {
+	slices.SortStableFunc(runs, func(x, y *runResult) int {
+		return strings.Compare(fmt.Sprintf("%s %6d %s", x.Scenario, x.Tenants, x.Target), fmt.Sprintf("%s %6d %s", y.Scenario, y.Tenants, y.Target))
+	})
+}
+
+func runTable(b *strings.Builder, runs []*runResult, variants bool, extra ...column) {
 	if variants {
 		b.WriteString("| section | variant ")
 	}
-	b.WriteString("| scenario | tenants | target | req/s | p50 ms | p90 ms | p99 ms | errors | DB round trips/req | statements/req | CPU s: service / postgres / loadgen / other | service peak RSS MB | PG backends (n): private MB |\n")
+	b.WriteString("| scenario | tenants | target | req/s | p50 ms | p90 ms | p99 ms | errors | DB round trips/req | statements/req | CPU s: service / postgres / loadgen / other | service peak RSS MB | PG backends (n): private MB |")
+	for _, c := range extra {
+		b.WriteString(" " + c.head + " |")
+	}
+	b.WriteString("\n")
 	if variants {
 		b.WriteString("|---|---")
 	}
-	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|" + strings.Repeat("---:|", len(extra)) + "\n")
 	for _, r := range runs {
 		if variants {
 			fmt.Fprintf(b, "| %s | %s ", r.Section, r.Variant)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(b, "| %s | %d | %s | failed: %s |||||||||\n", r.Scenario, r.Tenants, r.Target, strings.ReplaceAll(r.Error, "\n", " "))
+			fmt.Fprintf(b, "| %s | %d | %s | failed: %s |||||||||%s\n", r.Scenario, r.Tenants, r.Target, strings.ReplaceAll(r.Error, "\n", " "),
+				strings.Repeat("|", len(extra)))
 			continue
 		}
 		rss := "—"
 		if r.ServicePeakRSS > 0 {
 			rss = mb(r.ServicePeakRSS)
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %s | %.1f / %.1f / %.1f / %.1f | %s | (%d): %s |\n",
+		fmt.Fprintf(b, "| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %s | %.1f / %.1f / %.1f / %.1f | %s | (%d): %s |",
 			r.Scenario, r.Tenants, r.Target, r.Load.RPS, r.Load.Latency.P50, r.Load.Latency.P90, r.Load.Latency.P99,
 			r.Load.Errors, r.RoundTripsPerRequest, statements(r.StatementsPerRequest),
 			r.ServiceCPU, r.PostgresCPU, r.LoadgenCPU, max(r.ForeignCPU, 0), rss, r.Backends, mb(r.BackendMemory.Private))
+		for _, c := range extra {
+			b.WriteString(" " + c.cell(r) + " |")
+		}
+		b.WriteString("\n")
 	}
 }
 

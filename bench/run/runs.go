@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,7 +36,7 @@ const (
 
 // runSpec is one measurement: a target under one scenario.
 type runSpec struct {
-	Section  string `json:"section"` // main, logging, exec_mode, tenant_roles, auth_cache, lifetime, routing, steady, roles_ab, resources
+	Section  string `json:"section"` // main, logging, exec_mode, tenant_roles, auth_cache, lifetime, routing, steady, prepared, roles_ab, resources
 	Variant  string `json:"variant"`
 	Scenario string `json:"scenario"`
 	Tenants  int    `json:"tenants"`
@@ -61,6 +62,11 @@ type runSpec struct {
 	// PrepareRole is the ceiling's experiment of a prepared role switch
 	// (see bench/loadgen).
 	PrepareRole bool `json:"prepare_role,omitempty"`
+	// RoleSwitch is the ceiling's role switch ("": set_config, as
+	// tenantapi's); StatementCache its pgx statement cache capacity (0:
+	// pgx's).
+	RoleSwitch     string `json:"role_switch,omitempty"`
+	StatementCache int    `json:"statement_cache,omitempty"`
 }
 
 // runResult is a run's measurements.
@@ -93,7 +99,19 @@ type runResult struct {
 	// quiet).
 	ForeignCPU float64 `json:"foreign_cpu_seconds"`
 	Attempts   int     `json:"attempts"`
-	Error      string  `json:"error,omitempty"`
+	// PreparedPerRequest and DeallocatedPerRequest are the statements
+	// tenantapi's runtime pools prepared and deallocated per request in
+	// the window, PreparedAtEnd the statements prepared on their
+	// connections at its end (its /metrics; absent when the binary does
+	// not export them); MetricsError why /metrics was not read.
+	PreparedPerRequest    *float64 `json:"prepared_per_request,omitempty"`
+	DeallocatedPerRequest *float64 `json:"deallocated_per_request,omitempty"`
+	PreparedAtEnd         *float64 `json:"prepared_statements_at_end,omitempty"`
+	MetricsError          string   `json:"metrics_error,omitempty"`
+	// RolesChecked is what the ceiling's check of its role switch saw
+	// before the load (bench/loadgen --check-roles).
+	RolesChecked string `json:"roles_checked,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 // disturbed reports whether other work took more than a quarter of a core
@@ -217,6 +235,11 @@ func (h *harness) plan() []runSpec {
 				Tenants: o.large, Target: tCeiling, TenantRoles: true, Conns: 4, RouteGroups: groups, Warmup: w})
 		}
 	}
+	if o.has("prepared") {
+		for _, s := range h.preparedSpecs() {
+			add(s)
+		}
+	}
 	if o.has("resources") {
 		for _, s := range h.resourceSpecs() {
 			add(s)
@@ -251,6 +274,10 @@ type reading struct {
 	harnessCPU  float64 // this process's
 	busyCPU     float64 // the whole machine's
 	db          dbCounters
+	// stmts is tenantapi's /metrics on its prepared statements (zero for
+	// the other targets); stmtsErr why it could not be read.
+	stmts    poolStatements
+	stmtsErr error
 }
 
 func (h *harness) read(ctx context.Context, svc *service, database string) (reading, error) {
@@ -261,6 +288,9 @@ func (h *harness) read(ctx context.Context, svc *service, database string) (read
 	}
 	var err error
 	rd.db, err = h.c.counters(ctx, database)
+	if svc != nil && svc.name == tTenantapi {
+		rd.stmts, rd.stmtsErr = scrapePoolStatements(ctx, svc.url)
+	}
 	return rd, err
 }
 
@@ -298,7 +328,11 @@ func (h *harness) measure(ctx context.Context, r *runResult) error {
 	} else {
 		args = append(args, "--db", h.c.runtimeURL(r.database()), "--exec-mode", r.ExecMode,
 			"--tenant-roles="+strconv.FormatBool(r.TenantRoles), "--conns", strconv.Itoa(r.Conns),
-			"--route-groups", strconv.Itoa(max(r.RouteGroups, 1)), "--prepare-role="+strconv.FormatBool(r.PrepareRole))
+			"--route-groups", strconv.Itoa(max(r.RouteGroups, 1)), "--prepare-role="+strconv.FormatBool(r.PrepareRole),
+			"--role-switch", cmp.Or(r.RoleSwitch, switchSetConfig), "--statement-cache", strconv.Itoa(r.StatementCache))
+		if r.TenantRoles && r.Tenants >= 2 {
+			args = append(args, "--check-roles")
+		}
 	}
 	cmd := exec.CommandContext(ctx, h.bins["loadgen"], args...)
 	stdout, err := cmd.StdoutPipe()
@@ -343,6 +377,11 @@ func (h *harness) measure(ctx context.Context, r *runResult) error {
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("loadgen: %w: %s", err, stderr.String())
 	}
+	for line := range strings.SplitSeq(stderr.String(), "\n") {
+		if seen, ok := strings.CutPrefix(line, "loadgen: roles checked "); ok {
+			r.RolesChecked = seen
+		}
+	}
 	if readErr != nil {
 		return readErr
 	}
@@ -377,6 +416,12 @@ func (h *harness) measure(ctx context.Context, r *runResult) error {
 				r.StatementsPerRequest[k] = float64(d) / reqs
 			}
 		}
+		r.PreparedPerRequest = perRequest(a.stmts.prepared, b.stmts.prepared, reqs)
+		r.DeallocatedPerRequest = perRequest(a.stmts.deallocated, b.stmts.deallocated, reqs)
+	}
+	r.PreparedAtEnd = b.stmts.now
+	if err := cmp.Or(a.stmtsErr, b.stmtsErr); err != nil {
+		r.MetricsError = err.Error()
 	}
 	return nil
 }
