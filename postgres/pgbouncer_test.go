@@ -45,6 +45,7 @@ type pgbEnv struct {
 	bouncer   *pgbouncer.Bouncer
 	withRoles *DB
 	plain     *DB
+	prepared  *DB // tenant roles and a budget of prepared statements
 	items     *tenantapi.Resource
 	tenants   []*pgbTenant
 	owners    sync.Map // uuid.UUID -> tenantapi.TenantID, every item ever created
@@ -111,9 +112,12 @@ func newPgbEnv(t *testing.T) *pgbEnv {
 	})
 	ownerURL := e.bouncer.URL(cc.User, cc.Password, cc.Database)
 	runtimeURL := e.bouncer.URL(role, "pw", cc.Database)
-	// More client connections than PgBouncer has server connections.
-	e.withRoles = open(t, Config{URL: ownerURL, RuntimeURL: runtimeURL, TenantRoles: true, MaxConns: pgbWorkers})
-	e.plain = open(t, Config{URL: ownerURL, RuntimeURL: runtimeURL, TenantRoles: false, MaxConns: pgbWorkers})
+	// More client connections than PgBouncer has server connections. Both
+	// run as a deployment behind such a pooler is told to
+	// (DB_PREPARED_STATEMENTS=0); prepared has the default budget.
+	e.withRoles = open(t, Config{URL: ownerURL, RuntimeURL: runtimeURL, TenantRoles: true, MaxConns: pgbWorkers, PreparedStatements: -1})
+	e.plain = open(t, Config{URL: ownerURL, RuntimeURL: runtimeURL, TenantRoles: false, MaxConns: pgbWorkers, PreparedStatements: -1})
+	e.prepared = open(t, Config{URL: ownerURL, RuntimeURL: runtimeURL, TenantRoles: true, MaxConns: pgbWorkers, PreparedStatements: 1000})
 	if err := e.withRoles.Ping(ctx); err != nil {
 		t.Fatalf("Ping through PgBouncer: %v\n%s", err, e.bouncer.Output())
 	}
@@ -187,29 +191,32 @@ func TestPgBouncerTransactionMode(t *testing.T) {
 	t.Run("search_path", func(t *testing.T) { testPgbSearchPath(t, e) })
 	t.Run("tenant roles enforced", func(t *testing.T) { testPgbRolesEnforced(t, e) })
 
-	// Both modes at once, so that statements run under a tenant role and
-	// plain ones share the same few server connections.
+	// Every configuration at once, so that statements run under a tenant
+	// role, plain ones and prepared ones share the same few server
+	// connections. With a budget, the first statement that finds its
+	// prepared statement gone turns preparation off and runs again: no
+	// statement may fail for it.
 	var pids sync.Map
 	t.Run("storm", func(t *testing.T) {
-		for _, tenantRoles := range []bool{false, true} {
-			t.Run(fmt.Sprintf("tenant roles=%v", tenantRoles), func(t *testing.T) {
+		for name, db := range map[string]*DB{"tenant roles=false": e.plain, "tenant roles=true": e.withRoles, "prepared statements": e.prepared} {
+			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				db := e.plain
-				if tenantRoles {
-					db = e.withRoles
-				}
 				testPgbStorm(t, e, db, &pids)
 			})
 		}
 	})
+	if st, ok := e.prepared.runtime.stat(); ok {
+		t.Logf("with a budget of prepared statements: %d prepared, off since a statement was lost: %v",
+			st.Prepares, e.prepared.runtime.(*pool).prep.off.Load())
+	}
 	if t.Failed() {
 		t.Logf("PgBouncer output:\n%s", e.bouncer.Output())
 		return
 	}
 	var n int
 	pids.Range(func(any, any) bool { n++; return true })
-	t.Logf("runtime statements ran on %d server connection(s); client pools held %d + %d connections",
-		n, e.plain.runtime.(*pool).Stat().TotalConns(), e.withRoles.runtime.(*pool).Stat().TotalConns())
+	t.Logf("runtime statements ran on %d server connection(s); client pools held %d + %d + %d connections",
+		n, e.plain.runtime.(*pool).Stat().TotalConns(), e.withRoles.runtime.(*pool).Stat().TotalConns(), e.prepared.runtime.(*pool).Stat().TotalConns())
 	if n > pgbPoolSize {
 		t.Errorf("runtime statements ran on %d server connections, more than PgBouncer's pool of %d", n, pgbPoolSize)
 	}

@@ -35,7 +35,8 @@ func (h *harness) preparedSpecs() []runSpec {
 			warmup = o.steadyWarmup
 			label = func(v string) string { return "warm-up " + warmup.String() + ", " + v }
 		}
-		for _, env := range []string{"", "DB_PREPARED_STATEMENTS=0", "DB_TENANT_CONNS=0", "DB_TENANT_CONNS=1", "DB_MAX_CONNS=8", "DB_MAX_CONNS=16"} {
+		for _, env := range []string{"", "DB_PREPARED_STATEMENTS=0", "DB_PREPARED_STATEMENTS=5000", "DB_TENANT_CONNS=0", "DB_TENANT_CONNS=1",
+			"DB_MAX_CONNS=8", "DB_MAX_CONNS=16", "DB_MAX_CONNS=8 DB_TENANT_CONNS=1", "DB_MAX_CONNS=16 DB_TENANT_CONNS=1"} {
 			specs = append(specs, preparedTenantapi("get", n, env, label, warmup))
 		}
 		for _, c := range []struct {
@@ -50,6 +51,9 @@ func (h *harness) preparedSpecs() []runSpec {
 			{"cache_statement", switchSetConfig, 4, 1},
 			{"cache_statement", switchSetConfig, 4, 2},
 		} {
+			if n == o.large && (c.roleSwitch == switchSetLocal || c.mode == "simple_protocol") {
+				continue // the role switch and the protocol are settled at few tenants
+			}
 			s := runSpec{Section: "prepared", Scenario: "get", Tenants: n, Target: tCeiling, TenantRoles: true, ExecMode: c.mode,
 				RoleSwitch: c.roleSwitch, Conns: c.conns, RouteGroups: c.groups, Warmup: warmup}
 			v := c.mode
@@ -71,13 +75,13 @@ func (h *harness) preparedSpecs() []runSpec {
 	return specs
 }
 
-// preparedTenantapi is the section's tenantapi run with env ("": the
-// defaults).
+// preparedTenantapi is the section's tenantapi run with env, settings
+// separated by spaces ("": the defaults).
 func preparedTenantapi(scenario string, tenants int, env string, label func(string) string, warmup time.Duration) runSpec {
 	s := runSpec{Section: "prepared", Variant: label("defaults"), Scenario: scenario, Tenants: tenants, Target: tTenantapi,
 		TenantRoles: true, Warmup: warmup}
 	if env != "" {
-		s.Variant, s.Env = label(env), []string{env}
+		s.Variant, s.Env = label(env), strings.Fields(env)
 	}
 	return s
 }
