@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tenantapi/tenantapi"
+	"github.com/tenantapi/tenantapi/internal/testdb"
 )
 
 // preparedFixture is a runtime pool of one connection with tenant roles
@@ -213,5 +214,68 @@ func TestTenantRouting(t *testing.T) {
 	var n int
 	if err := db.tenantRow(t.Context(), refs[0], other).Scan(&n); sqlState(err) != "42501" {
 		t.Errorf("tenant %s reading %s's items through a routed pool: %v, want SQLSTATE 42501", refs[0].ID, refs[1].ID, err)
+	}
+}
+
+// TestPreparedStatementsKeepTenantRoles: a statement prepared while one
+// tenant's role ran it is still refused to another tenant's role (the
+// privileges are checked at each execution, not when it was planned).
+func TestPreparedStatementsKeepTenantRoles(t *testing.T) {
+	t.Parallel()
+	f := newPreparedFixture(t, 10, 2)
+	own := `SELECT count(*) FROM ` + quotedSchema(f.refs[1].ID) + `.items`
+	before, _ := f.p.stat()
+	for range 3 {
+		var n int
+		if err := f.db.tenantRow(t.Context(), f.refs[1], own).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("tenant %s counting its items: %d, %v", f.refs[1].ID, n, err)
+		}
+	}
+	if st, _ := f.p.stat(); st.Prepares == before.Prepares {
+		t.Fatal("the statement was not prepared after three runs")
+	}
+	for range 2 {
+		var n int
+		if err := f.db.tenantRow(t.Context(), f.refs[0], own).Scan(&n); sqlState(err) != "42501" {
+			t.Fatalf("tenant %s running the statement prepared for %s: %d, %v; want SQLSTATE 42501", f.refs[0].ID, f.refs[1].ID, n, err)
+		}
+	}
+}
+
+// TestPreparedStatementMemory: the plans a backend keeps are bounded by the
+// budget, however many tenants it serves; it reports what one costs.
+func TestPreparedStatementMemory(t *testing.T) {
+	t.Parallel()
+	const budget = 20
+	f := newPreparedFixture(t, budget, 30)
+	// The runtime role may read its own backend's memory contexts.
+	server := open(t, Config{URL: testdb.ServerURL(t)})
+	if _, err := server.owner.Exec(t.Context(), `GRANT pg_read_all_stats TO `+quoteIdent(f.p.user())); err != nil {
+		t.Fatal(err)
+	}
+	// Past PostgreSQL's five custom plans, so each keeps its generic one.
+	for range 8 {
+		for i := range f.refs {
+			f.get(t, i)
+		}
+	}
+	var sources int
+	var planBytes, cacheBytes int64
+	// Run once only (never prepared itself), on the pool's one connection.
+	err := f.p.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE name = 'CachedPlanSource'),
+		coalesce(sum(total_bytes) FILTER (WHERE name IN ('CachedPlanSource', 'CachedPlanQuery', 'CachedPlan')), 0),
+		coalesce(sum(total_bytes) FILTER (WHERE name = 'CacheMemoryContext'), 0)
+		FROM pg_backend_memory_contexts`).Scan(&sources, &planBytes, &cacheBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.p.stat()
+	t.Logf("%d tenants, budget %d: %d prepared, %d plan sources, %.1f KB of plans each, catalog cache %.1f MB",
+		len(f.refs), budget, st.Prepared, sources, float64(planBytes)/float64(max(sources, 1))/1024, float64(cacheBytes)/(1<<20))
+	if st.Prepared != budget {
+		t.Errorf("%d prepared, want the budget (%d): 31 texts met eight times", st.Prepared, budget)
+	}
+	if sources > budget+1 { // the statement reading them is one too
+		t.Errorf("the backend keeps %d plan sources, more than the budget of %d", sources, budget)
 	}
 }
