@@ -55,7 +55,7 @@ func main() {
 	flag.IntVar(&o.small, "tenants-small", 100, "tenants of the small scenarios (--quick: 10)")
 	flag.IntVar(&o.large, "tenants-large", 10000, "tenants of the large scenarios (all provisioned)")
 	flag.IntVar(&o.items, "items", 100, "items per tenant")
-	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,steady,prepared,resources,startup,fleet,databases", "what to run: main, logging, design, roles_ab, steady, prepared (prepared statements, tenant routing, pool size and the ceiling's exec modes and role switches), resources, startup, fleet, databases")
+	flag.StringVar(&o.sections, "sections", "main,logging,design,roles_ab,pool_ab,steady,prepared,resources,startup,fleet,databases", "what to run: main, logging, design, roles_ab, pool_ab, steady, prepared (prepared statements, tenant routing, pool size and the ceiling's exec modes and role switches), resources, startup, fleet, databases")
 	flag.DurationVar(&o.steadyWarmup, "steady-warmup", time.Minute, "warm-up of the steady-state runs at many tenants (steady, prepared; --quick: 2s)")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "leave the Flask peer out")
 	flag.DurationVar(&o.waitIdle, "wait-idle", 0, "first wait up to this long for an idle machine (load average < 1, no go test running)")
@@ -124,7 +124,7 @@ func (o options) has(section string) bool { return listHas(o.sections, section) 
 // needsMain reports whether a chosen section uses the main data set (the
 // built-in set at --tenants-large tenants).
 func (o options) needsMain() bool {
-	for _, s := range []string{"main", "logging", "design", "roles_ab", "steady", "prepared", "fleet"} {
+	for _, s := range []string{"main", "logging", "design", "roles_ab", "pool_ab", "steady", "prepared", "fleet"} {
 		if o.has(s) {
 			return true
 		}

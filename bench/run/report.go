@@ -38,13 +38,17 @@ func renderMarkdown(res *results) string {
 	}
 	var design []*runResult
 	for _, r := range res.Runs {
-		if r.Section != "main" && r.Section != "roles_ab" && r.Section != "resources" && r.Section != "prepared" {
+		if r.Section != "main" && r.Section != "roles_ab" && r.Section != "pool_ab" && r.Section != "resources" && r.Section != "prepared" {
 			design = append(design, r)
 		}
 	}
 	if ab := filter(res.Runs, func(r *runResult) bool { return r.Section == "roles_ab" }); len(ab) > 0 {
 		b.WriteString("\n### Tenant roles, alternating runs\n\n")
 		abTable(&b, ab, "roles on", "roles off")
+	}
+	if ab := filter(res.Runs, func(r *runResult) bool { return r.Section == "pool_ab" }); len(ab) > 0 {
+		b.WriteString("\n### Pool size, alternating runs\n\n")
+		abTable(&b, ab, "DB_MAX_CONNS=16", "DB_MAX_CONNS=4")
 	}
 	if rs := filter(res.Runs, func(r *runResult) bool { return r.Section == "resources" }); len(rs) > 0 {
 		b.WriteString("\n### A resource of the application set against items, alternating runs\n\n")

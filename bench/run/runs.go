@@ -216,6 +216,22 @@ func (h *harness) plan() []runSpec {
 			}
 		}
 	}
+	if o.has("pool_ab") {
+		// The pool size, through the whole HTTP path: alternating pairs,
+		// the larger count after the steady warm-up.
+		for _, p := range []struct{ tenants, pairs int }{{o.small, 3}, {o.large, 2}} {
+			var w time.Duration
+			if p.tenants == o.large {
+				w = o.steadyWarmup
+			}
+			for range p.pairs {
+				add(runSpec{Section: "pool_ab", Variant: "DB_MAX_CONNS=16", Scenario: "get", Tenants: p.tenants, Target: tTenantapi,
+					TenantRoles: true, Env: []string{"DB_MAX_CONNS=16"}, Warmup: w})
+				add(runSpec{Section: "pool_ab", Variant: "DB_MAX_CONNS=4", Scenario: "get", Tenants: p.tenants, Target: tTenantapi,
+					TenantRoles: true, Env: []string{"DB_MAX_CONNS=4"}, Warmup: w})
+			}
+		}
+	}
 	if o.has("steady") {
 		// At 10,000 tenants a fresh backend spends its first minutes
 		// building a catalog cache entry for each tenant table it meets;
