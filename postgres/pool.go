@@ -60,8 +60,8 @@ func (p *pool) retryable(err error) bool {
 	return true
 }
 
-// conn acquires a connection and prepares sqls on it as the budget
-// allows; the caller releases it.
+// conn acquires a connection and notes what sqls mean for its budget;
+// the caller gives it back with release.
 func (p *pool) conn(ctx context.Context, sqls ...string) (*pgxpool.Conn, error) {
 	c, err := p.Acquire(ctx)
 	if err != nil {
@@ -69,6 +69,21 @@ func (p *pool) conn(ctx context.Context, sqls ...string) (*pgxpool.Conn, error) 
 	}
 	p.prep.ready(ctx, c.Conn(), sqls...)
 	return c, nil
+}
+
+// release gives c back to the pool: at once, or, when its budget has
+// statements to prepare or drop, once that is done, off the request's
+// path (the request has its answer; the connection returns a round trip
+// later).
+func (p *pool) release(c *pgxpool.Conn) {
+	if !p.prep.pending(c.Conn()) {
+		c.Release()
+		return
+	}
+	go func() {
+		p.prep.flush(c.Conn())
+		c.Release()
+	}()
 }
 
 func (p *pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -80,7 +95,7 @@ func (p *pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 		if err != nil {
 			return pgconn.CommandTag{}, err
 		}
-		defer c.Release()
+		defer p.release(c)
 		return c.Exec(ctx, sql, args...)
 	}
 	tag, err := run()
@@ -108,10 +123,10 @@ func (p *pool) query(ctx context.Context, sql string, args []any) (pgx.Rows, err
 	}
 	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
-		c.Release()
+		p.release(c)
 		return nil, err
 	}
-	return &connRows{Rows: rows, c: c}, nil
+	return &connRows{Rows: rows, p: p, c: c}, nil
 }
 
 func (p *pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -128,7 +143,7 @@ func (p *pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err != nil {
 		return errBatch{err}
 	}
-	return &connBatch{BatchResults: c.SendBatch(ctx, b), c: c}
+	return &connBatch{BatchResults: c.SendBatch(ctx, b), p: p, c: c}
 }
 
 func (p *pool) Begin(ctx context.Context) (pgx.Tx, error) {
@@ -217,7 +232,7 @@ func (r *retryRow) scan(dest []any) error {
 	if err != nil {
 		return err
 	}
-	defer c.Release()
+	defer r.p.release(c)
 	return c.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...)
 }
 
@@ -225,6 +240,7 @@ func (r *retryRow) scan(dest []any) error {
 // closes them once Next has reported the last one).
 type connRows struct {
 	pgx.Rows
+	p *pool
 	c *pgxpool.Conn
 }
 
@@ -239,7 +255,7 @@ func (r *connRows) Next() bool {
 func (r *connRows) Close() {
 	r.Rows.Close()
 	if r.c != nil {
-		r.c.Release()
+		r.p.release(r.c)
 		r.c = nil
 	}
 }
@@ -247,13 +263,14 @@ func (r *connRows) Close() {
 // connBatch releases its connection when the batch is closed.
 type connBatch struct {
 	pgx.BatchResults
+	p *pool
 	c *pgxpool.Conn
 }
 
 func (b *connBatch) Close() error {
 	err := b.BatchResults.Close()
 	if b.c != nil {
-		b.c.Release()
+		b.p.release(b.c)
 		b.c = nil
 	}
 	return err

@@ -15,9 +15,10 @@ import (
 // unprepared on every execution: most of what a GET costs the server. A
 // pool with a budget (Config.PreparedStatements) keeps, on each of its
 // connections, up to that many server-side prepared statements: a
-// statement text met a second time on a connection is prepared there (one
-// extra round trip, once), and pgx then runs that text as the prepared
-// statement in any exec mode, batches included. A connection whose budget
+// statement text met a second time on a connection is prepared there once
+// the statement is done, before the connection goes back to the pool (a
+// round trip that no request waits for), and pgx then runs that text as
+// the prepared statement in any exec mode, batches included. A connection whose budget
 // is full prepares a newcomer only in place of a statement it has not run
 // for preparedIdle, so a working set larger than the budget runs partly
 // unprepared (one round trip each, as without a budget) instead of
@@ -71,13 +72,15 @@ func newPreparer(max int, notice func(string)) *preparer {
 }
 
 // stmtSet is one connection's prepared statements, most recently used
-// first, and the texts it met once. Only the goroutine that holds the
-// connection touches it.
+// first, the texts it met once, and what its next release is to prepare
+// and drop. Only the goroutine that holds the connection touches it.
 type stmtSet struct {
 	gen      int64
 	lru      list.List // of *preparedStmt
 	prepared map[string]*list.Element
 	seen     map[string]struct{}
+	add      []string // to prepare at release
+	drop     []string // to deallocate at release
 }
 
 type preparedStmt struct {
@@ -101,9 +104,11 @@ func (p *preparer) closed(c *pgx.Conn) {
 	}
 }
 
-// ready prepares on c, as the budget allows, the statements about to run
-// on it. A statement that fails to prepare is left to fail when it runs;
-// preparing is never the reason a statement fails.
+// ready notes, on c, the statements about to run on it: those prepared
+// run prepared (pgx finds them by their text); a text met before is to be
+// prepared when c is released, in place of one idle for p.idle when the
+// budget is full. Preparing at release keeps the extra round trip off the
+// request that met the text (see pool.release).
 func (p *preparer) ready(ctx context.Context, c *pgx.Conn, sqls ...string) {
 	s := p.set(c)
 	if g := p.gen.Load(); s.gen != g {
@@ -115,6 +120,7 @@ func (p *preparer) ready(ctx context.Context, c *pgx.Conn, sqls ...string) {
 		s.lru.Init()
 		clear(s.prepared)
 		clear(s.seen)
+		s.add, s.drop = s.add[:0], s.drop[:0]
 	}
 	if p.off.Load() {
 		return
@@ -133,28 +139,64 @@ func (p *preparer) ready(ctx context.Context, c *pgx.Conn, sqls ...string) {
 			s.seen[sql] = struct{}{}
 			continue
 		}
-		if len(s.prepared) >= p.max {
+		if len(s.prepared)-len(s.drop)+len(s.add) >= p.max {
 			last := s.lru.Back()
-			victim := last.Value.(*preparedStmt)
-			if now.Sub(victim.used) < p.idle {
-				continue // every prepared one is in use: run this one unprepared
+			if last == nil || now.Sub(last.Value.(*preparedStmt).used) < p.idle {
+				continue // every prepared one is in use: this one runs unprepared
 			}
-			if c.Deallocate(ctx, victim.sql) != nil {
-				return
-			}
+			victim := last.Value.(*preparedStmt).sql
 			s.lru.Remove(last)
-			delete(s.prepared, victim.sql)
-			p.deallocates.Add(1)
+			delete(s.prepared, victim)
 			p.prepared.Add(-1)
+			s.drop = append(s.drop, victim)
 		}
 		delete(s.seen, sql)
+		s.add = append(s.add, sql)
+	}
+}
+
+// pending reports whether c has statements to prepare or drop.
+func (p *preparer) pending(c *pgx.Conn) bool {
+	if p == nil {
+		return false
+	}
+	s := p.set(c)
+	return len(s.add) > 0 || len(s.drop) > 0
+}
+
+// flushTimeout bounds what a release spends preparing and dropping.
+const flushTimeout = 5 * time.Second
+
+// flush prepares and drops on c what ready noted. A statement that fails
+// to prepare is left to run unprepared; a connection that breaks is
+// closed by pgx, and the pool drops it at its release.
+func (p *preparer) flush(c *pgx.Conn) {
+	s := p.set(c)
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	for _, sql := range s.drop {
+		if c.Deallocate(ctx, sql) != nil {
+			return
+		}
+		p.deallocates.Add(1)
+	}
+	s.drop = s.drop[:0]
+	now := time.Now()
+	for _, sql := range s.add {
+		if _, ok := s.prepared[sql]; ok {
+			continue
+		}
 		if _, err := c.Prepare(ctx, sql, sql); err != nil {
+			if c.IsClosed() {
+				return
+			}
 			continue
 		}
 		s.prepared[sql] = s.lru.PushFront(&preparedStmt{sql: sql, used: now})
 		p.prepares.Add(1)
 		p.prepared.Add(1)
 	}
+	s.add = s.add[:0]
 }
 
 // lost reports whether err says that a prepared statement is gone or no
