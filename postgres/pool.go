@@ -71,19 +71,17 @@ func (p *pool) conn(ctx context.Context, sqls ...string) (*pgxpool.Conn, error) 
 	return c, nil
 }
 
-// release gives c back to the pool: at once, or, when its budget has
-// statements to prepare or drop, once that is done, off the request's
-// path (the request has its answer; the connection returns a round trip
-// later).
+// release gives c back to the pool, once what its budget noted is
+// prepared or dropped: after the statement's answer was read, so the
+// round trip this costs (once per statement and connection) delays the
+// request that met the text a second time, not the statement. Done in the
+// background instead, a sequential caller (a Lambda function serving one
+// request at a time) finds the connection busy and opens another.
 func (p *pool) release(c *pgxpool.Conn) {
-	if !p.prep.pending(c.Conn()) {
-		c.Release()
-		return
-	}
-	go func() {
+	if p.prep.pending(c.Conn()) {
 		p.prep.flush(c.Conn())
-		c.Release()
-	}()
+	}
+	c.Release()
 }
 
 func (p *pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {

@@ -16,9 +16,9 @@ import (
 // pool with a budget (Config.PreparedStatements) keeps, on each of its
 // connections, up to that many server-side prepared statements: a
 // statement text met a second time on a connection is prepared there once
-// the statement is done, before the connection goes back to the pool (a
-// round trip that no request waits for), and pgx then runs that text as
-// the prepared statement in any exec mode, batches included. A connection whose budget
+// the statement is done, before the connection goes back to the pool (one
+// round trip, once), and pgx then runs that text as the prepared
+// statement in any exec mode, batches included. A connection whose budget
 // is full prepares a newcomer only in place of a statement it has not run
 // for preparedIdle, so a working set larger than the budget runs partly
 // unprepared (one round trip each, as without a budget) instead of
@@ -107,8 +107,7 @@ func (p *preparer) closed(c *pgx.Conn) {
 // ready notes, on c, the statements about to run on it: those prepared
 // run prepared (pgx finds them by their text); a text met before is to be
 // prepared when c is released, in place of one idle for p.idle when the
-// budget is full. Preparing at release keeps the extra round trip off the
-// request that met the text (see pool.release).
+// budget is full (see pool.release).
 func (p *preparer) ready(ctx context.Context, c *pgx.Conn, sqls ...string) {
 	s := p.set(c)
 	if g := p.gen.Load(); s.gen != g {
