@@ -34,12 +34,16 @@ const (
 	// switch, which sends the role's name in its own statement
 	// (setLocalRole).
 	setLocalTimeoutSQL = "SET LOCAL statement_timeout = " + statementTimeout
+	// setRoleOnlySQL is setRoleSQL without the statement_timeout: what
+	// bounding each statement by the request's deadline costs.
+	setRoleOnlySQL = `SELECT set_config('role', $1, true)`
 )
 
 // The role switches of --role-switch.
 const (
-	switchSetConfig = "set_config" // one statement, setRoleSQL
-	switchSetLocal  = "set_local"  // SET LOCAL ROLE, then SET LOCAL statement_timeout
+	switchSetConfig = "set_config"      // one statement, setRoleSQL
+	switchSetLocal  = "set_local"       // SET LOCAL ROLE, then SET LOCAL statement_timeout
+	switchRoleOnly  = "set_config_role" // setRoleOnlySQL: the role, no statement_timeout
 )
 
 // setLocalRole is the set_local switch's statement for role: its text
@@ -74,9 +78,9 @@ func newDBTarget(ctx context.Context, o options, rolePrefix string, tenants []be
 		return nil, err
 	}
 	switch o.roleSwitch {
-	case switchSetConfig, switchSetLocal:
+	case switchSetConfig, switchSetLocal, switchRoleOnly:
 	default:
-		return nil, fmt.Errorf("unknown role switch %q (set_config or set_local)", o.roleSwitch)
+		return nil, fmt.Errorf("unknown role switch %q (set_config, set_config_role or set_local)", o.roleSwitch)
 	}
 	if o.prepareRole && o.roleSwitch != switchSetConfig {
 		return nil, fmt.Errorf("--prepare-role prepares the set_config switch, not %s", o.roleSwitch)
@@ -219,6 +223,9 @@ func (d *dbTarget) prelude(b *pgx.Batch, role string) int {
 		b.Queue(setLocalRole(role))
 		b.Queue(setLocalTimeoutSQL)
 		return 2
+	case d.roleSwitch == switchRoleOnly:
+		b.Queue(setRoleOnlySQL, role)
+		return 1
 	}
 	b.Queue(setRoleSQL, role, statementTimeout)
 	return 1

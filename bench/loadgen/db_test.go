@@ -65,7 +65,7 @@ func TestDBTarget(t *testing.T) {
 		roleSwitch, mode string
 	}
 	variants := []variant{{false, switchSetConfig, "exec"}, {false, switchSetConfig, "simple_protocol"}}
-	for _, sw := range []string{switchSetConfig, switchSetLocal} {
+	for _, sw := range []string{switchSetConfig, switchRoleOnly, switchSetLocal} {
 		for _, mode := range []string{"exec", "cache_statement", "simple_protocol"} {
 			variants = append(variants, variant{true, sw, mode})
 		}

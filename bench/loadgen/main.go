@@ -86,7 +86,7 @@ func main() {
 	flag.IntVar(&o.stmtCache, "statement-cache", 0, "database target: pgx's statement (and description) cache capacity per connection (default: pgx's, 512)")
 	flag.IntVar(&o.routeGroups, "route-groups", 1, "database target: split the connections into this many pools and send each tenant to one of them")
 	flag.StringVar(&o.appName, "application-name", "bench-ceiling", "database target: application_name of the connections")
-	flag.StringVar(&o.roleSwitch, "role-switch", switchSetConfig, "database target with --tenant-roles: set_config (tenantapi's SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)) or set_local (SET LOCAL ROLE <role>; SET LOCAL statement_timeout = 10000), first in the same pipelined batch")
+	flag.StringVar(&o.roleSwitch, "role-switch", switchSetConfig, "database target with --tenant-roles: set_config (tenantapi's SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true)) set_config_role (the role alone, no statement_timeout) or set_local (SET LOCAL ROLE <role>; SET LOCAL statement_timeout = 10000), first in the same pipelined batch")
 	flag.BoolVar(&o.checkRoles, "check-roles", false, "database target with --tenant-roles: before the load, check that the role switch takes effect (current_user, and the first tenant's get under the second tenant's role fails with 42501)")
 	flag.BoolVar(&o.prepareRole, "prepare-role", false, "database target (experiment): prepare the role switch once per connection, so that it runs as a prepared statement in the batch while the tenant's statement stays in --exec-mode")
 	flag.Parse()

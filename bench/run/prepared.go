@@ -47,14 +47,16 @@ func (h *harness) preparedSpecs() []runSpec {
 			{"exec", switchSetLocal, 0, 0},
 			{"cache_statement", switchSetConfig, 0, 0},
 			{"cache_statement", switchSetLocal, 0, 0},
+			{"cache_statement", switchRoleOnly, 0, 0},
+			{"cache_statement", switchNone, 0, 0},
 			{"simple_protocol", switchSetConfig, 0, 0},
 			{"cache_statement", switchSetConfig, 4, 1},
 			{"cache_statement", switchSetConfig, 4, 2},
 		} {
-			if n == o.large && (c.roleSwitch == switchSetLocal || c.mode == "simple_protocol") {
+			if n == o.large && (c.roleSwitch != switchSetConfig || c.mode == "simple_protocol") {
 				continue // the role switch and the protocol are settled at few tenants
 			}
-			s := runSpec{Section: "prepared", Scenario: "get", Tenants: n, Target: tCeiling, TenantRoles: true, ExecMode: c.mode,
+			s := runSpec{Section: "prepared", Scenario: "get", Tenants: n, Target: tCeiling, TenantRoles: c.roleSwitch != switchNone, ExecMode: c.mode,
 				RoleSwitch: c.roleSwitch, Conns: c.conns, RouteGroups: c.groups, Warmup: warmup}
 			v := c.mode
 			if c.mode == "cache_statement" {
@@ -90,6 +92,8 @@ func preparedTenantapi(scenario string, tenants int, env string, label func(stri
 const (
 	switchSetConfig = "set_config"
 	switchSetLocal  = "set_local"
+	switchRoleOnly  = "set_config_role" // the role without the statement_timeout
+	switchNone      = "none"            // tenant roles off
 )
 
 // poolStatements is what tenantapi's /metrics says of the prepared

@@ -345,7 +345,7 @@ func (h *harness) measure(ctx context.Context, r *runResult) error {
 		args = append(args, "--db", h.c.runtimeURL(r.database()), "--exec-mode", r.ExecMode,
 			"--tenant-roles="+strconv.FormatBool(r.TenantRoles), "--conns", strconv.Itoa(r.Conns),
 			"--route-groups", strconv.Itoa(max(r.RouteGroups, 1)), "--prepare-role="+strconv.FormatBool(r.PrepareRole),
-			"--role-switch", cmp.Or(r.RoleSwitch, switchSetConfig), "--statement-cache", strconv.Itoa(r.StatementCache))
+			"--role-switch", r.loadgenRoleSwitch(), "--statement-cache", strconv.Itoa(r.StatementCache))
 		if r.TenantRoles && r.Tenants >= 2 {
 			args = append(args, "--check-roles")
 		}
@@ -516,4 +516,13 @@ func (h *harness) startTarget(ctx context.Context, spec runSpec) (*service, erro
 		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown target %q", spec.Target)
+}
+
+// loadgenRoleSwitch is the load generator's --role-switch for the run
+// (set_config when there is no role to switch to).
+func (s runSpec) loadgenRoleSwitch() string {
+	if s.RoleSwitch == switchNone {
+		return switchSetConfig
+	}
+	return cmp.Or(s.RoleSwitch, switchSetConfig)
 }
