@@ -23,8 +23,8 @@ const sqlInvalidPassword = "28P01"
 // server refuses them it reads fresh ones and retries the call once, so a
 // rotated secret costs no restart. The retry is safe for any statement:
 // nothing runs before authentication. With a preparer (prepared.go) its
-// statements run on connections it acquires itself, after their texts
-// were prepared there as the budget allows.
+// statements run on connections it acquires itself, which prepare, as the
+// budget allows, the texts they meet a second time.
 type pool struct {
 	*pgxpool.Pool
 	creds Credentials // nil: the credentials in the connection string
@@ -131,8 +131,8 @@ func (p *pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return &retryRow{p: p, ctx: ctx, sql: sql, args: args}
 }
 
-// SendBatch runs b on one connection, its texts prepared there first as
-// the budget allows.
+// SendBatch runs b on one connection; with a budget, the connection goes
+// back to the pool when the results are closed.
 func (p *pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if p.prep == nil {
 		return p.Pool.SendBatch(ctx, b)

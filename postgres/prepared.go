@@ -23,7 +23,7 @@ import (
 // for preparedIdle, so a working set larger than the budget runs partly
 // unprepared (one round trip each, as without a budget) instead of
 // preparing and deallocating on every statement. Each prepared statement
-// holds its plan in the backend (about 24 KB for a GET by id), so the
+// holds its plan in the backend (about 23 KB for a GET by id), so the
 // budget bounds that memory; tenant routing (routes.go) keeps the
 // statements a connection meets few enough to fit.
 //
