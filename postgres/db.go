@@ -4,8 +4,10 @@
 //
 // Shared tables live in the public schema and each tenant's tables in its own
 // schema, tenant_<id>. All SQL names its schema explicitly: connections run
-// with an empty search_path and nothing ever changes session state, so a
-// pooled connection (or PgBouncer, or RDS Proxy) can serve any tenant next.
+// with an empty search_path and nothing changes session state that a later
+// statement would see, so a pooled connection (or PgBouncer, or RDS Proxy)
+// can serve any tenant next. The one thing a connection keeps is its
+// prepared statements, within a budget (prepared.go).
 package postgres
 
 import (
