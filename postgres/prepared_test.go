@@ -3,7 +3,10 @@ package postgres
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantapi/tenantapi"
 	"github.com/tenantapi/tenantapi/internal/testdb"
@@ -160,7 +163,9 @@ func TestPreparedStatementLost(t *testing.T) {
 // still hold.
 func TestTenantRouting(t *testing.T) {
 	t.Parallel()
-	db, _ := runtimeSetupWith(t, Config{TenantRoles: true, MaxConns: 4, TenantConns: 2})
+	var notices atomic.Int32
+	db, _ := runtimeSetupWith(t, Config{TenantRoles: true, MaxConns: 4, TenantConns: 2, PreparedStatements: 10,
+		Notice: func(string) { notices.Add(1) }})
 	r, ok := db.runtime.(*routes)
 	if !ok || len(r.groups) != 2 {
 		t.Fatalf("runtime pool = %T, want routes with 2 groups", db.runtime)
@@ -213,6 +218,19 @@ func TestTenantRouting(t *testing.T) {
 				t.Errorf("backend %d served tenants of both groups", pid)
 			}
 		}
+	}
+	// A statement lost to a pooler turns preparation off in every group,
+	// and the operator hears of it once.
+	if !r.retryable(&pgconn.PgError{Code: sqlInvalidStatementName}) {
+		t.Error("a lost prepared statement is not retried on a routed pool")
+	}
+	for i, g := range r.groups {
+		if !g.prep.off.Load() {
+			t.Errorf("group %d still prepares after a lost statement", i)
+		}
+	}
+	if n := notices.Load(); n != 1 {
+		t.Errorf("%d notices for one lost statement, want 1", n)
 	}
 	other := `SELECT count(*) FROM ` + quotedSchema(refs[1].ID) + `.items`
 	var n int

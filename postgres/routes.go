@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/fnv"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,12 @@ func newRuntimePool(ctx context.Context, cfg Config, mode pgx.QueryExecMode) (dr
 		return newPool(ctx, cfg.RuntimeURL, cfg.RuntimeCredentials, cfg, mode)
 	}
 	r := &routes{}
+	if notice := cfg.Notice; notice != nil {
+		// A pooler that drops prepared statements is the database's, not
+		// a group's: say so once.
+		var once sync.Once
+		cfg.Notice = func(msg string) { once.Do(func() { notice(msg) }) }
+	}
 	for i := range groups {
 		gc := cfg
 		// total is spread as evenly as it divides: no group is more

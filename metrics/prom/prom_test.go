@@ -94,7 +94,8 @@ func TestRequestMetrics(t *testing.T) {
 func TestPoolAndFleetMetrics(t *testing.T) {
 	m := New(Options{})
 	m.AddPools(func() []PoolStat {
-		return []PoolStat{{Pool: "owner", Acquired: 1, Idle: 2, Total: 3, Max: 4, Acquires: 10, EmptyAcquires: 2, AcquireWait: 1500 * time.Millisecond}}
+		return []PoolStat{{Pool: "owner", Acquired: 1, Idle: 2, Total: 3, Max: 4, Acquires: 10, EmptyAcquires: 2, AcquireWait: 1500 * time.Millisecond,
+			Prepared: 7, Prepares: 9, Deallocates: 2}}
 	})
 	calls := 0
 	fail := false
@@ -118,6 +119,9 @@ func TestPoolAndFleetMetrics(t *testing.T) {
 		{"tenantapi_db_pool_max_connections", map[string]string{"pool": "owner"}, 4},
 		{"tenantapi_db_pool_acquires_total", map[string]string{"pool": "owner"}, 10},
 		{"tenantapi_db_pool_acquire_seconds_total", map[string]string{"pool": "owner"}, 1.5},
+		{"tenantapi_db_pool_prepared_statements", map[string]string{"pool": "owner"}, 7},
+		{"tenantapi_db_pool_statements_prepared_total", map[string]string{"pool": "owner"}, 9},
+		{"tenantapi_db_pool_statements_deallocated_total", map[string]string{"pool": "owner"}, 2},
 		{"tenantapi_tenant_schema_version_tenants", map[string]string{"version": "2"}, 7},
 		{"tenantapi_tenant_migration_failed_tenants", nil, 1},
 		{"tenantapi_tenant_migrations_total", map[string]string{"outcome": "migrated"}, 3},
