@@ -299,15 +299,13 @@ func TestMoveKilledAtEachStep(t *testing.T) {
 }
 
 // TestDatabasesGuide runs the command lines of docs/databases.md's "The
-// databases" and "Moving a tenant", and of README.md's "More than one
-// database", in order as a reader would, with the example connection
+// databases" and "Moving a tenant" in order as a reader would, with the example connection
 // string pointing at a real empty database: each exits 0.
 func TestDatabasesGuide(t *testing.T) {
 	t.Parallel()
 	const example = "postgres://owner:secret@10.0.2.15:5432/tenants"
 	for _, doc := range []struct{ file, sections string }{
 		{"../../docs/databases.md", "## The databases|## Moving a tenant"},
-		{"../../README.md", "## More than one database"},
 	} {
 		raw, err := os.ReadFile(doc.file)
 		if err != nil {

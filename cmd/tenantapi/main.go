@@ -68,7 +68,7 @@ Commands:
   version    print the version
 
 Run 'tenantapi <command> --help' for a command's flags. Flags override
-environment variables; see the README for the configuration table.
+environment variables; see docs/configuration.md for every one.
 When AWS_LAMBDA_RUNTIME_API is set, the binary serves Lambda invocations
 whatever its arguments.
 `

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// TestREADMEExamples runs the curl examples of README.md's "The API" and
+// TestREADMEExamples runs the curl examples of docs/api.md's "Items" and
 // "Admin API" sections in order, as a reader pasting them into bash would
 // (a placeholder such as ID=… takes the member its comment names from the
 // answer before), and checks that each answers what its comment says: the
@@ -22,7 +22,7 @@ import (
 // suspended tenant is re-activated, and the section says what /admin/config
 // is for.
 func TestREADMEExamples(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../docs/api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,12 +32,12 @@ func TestREADMEExamples(t *testing.T) {
 	arrays := map[string][]string{}
 	run := readmeRunner{t: t, e: e, vars: vars, arrays: arrays}
 
-	for _, heading := range []string{"## The API", "### Admin API"} {
+	for _, heading := range []string{"## Items", "## Admin API"} {
 		if n := run.block(shBlock(t, readme, heading)); n < 5 {
 			t.Errorf("%s: %d curl examples ran, want them all", heading, n)
 		}
 	}
-	admin := section(readme, "### Admin API")
+	admin := section(readme, "## Admin API")
 	if !run.reactivated {
 		t.Error("the Admin API examples suspend a tenant but never re-activate it")
 	}
@@ -46,24 +46,23 @@ func TestREADMEExamples(t *testing.T) {
 	}
 }
 
-// TestREADMEOwnTables runs the curl examples of README.md's "Your own
-// tables" on the example set they name (after those of "The API", which
-// set up the shell as a reader's would), checking what their comments
-// say.
+// TestREADMEOwnTables runs the curl examples of docs/schema.md's "Start
+// from the example" on the example set they name, checking what their
+// comments say.
 func TestREADMEOwnTables(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../docs/schema.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(raw)
-	if !strings.Contains(section(readme, "## Your own tables"), "examples/projects") {
-		t.Fatal(`"Your own tables" does not name the example set it runs on`)
+	doc := section(string(raw), "## Start from the example")
+	if !strings.Contains(doc, "examples/projects") {
+		t.Fatal(`"Start from the example" does not name the example set it runs on`)
 	}
 	e := setupSet(t, exampleSet(t))
 	run := readmeRunner{t: t, e: e, vars: map[string]string{"KEY": e.tenant("demo"), "ADMIN_TOKEN": testAdminToken}, arrays: map[string][]string{}}
-	run.block(shBlock(t, readme, "## The API"))
-	if n := run.block(shBlock(t, readme, "## Your own tables")); n < 5 {
-		t.Errorf("Your own tables: %d curl examples ran, want them all", n)
+	_, curls, _ := strings.Cut(doc, "```sh\nKEY=")
+	if n := run.block(shBlock(t, "\n## x\n```sh\nKEY="+curls, "## x")); n < 5 {
+		t.Errorf("Start from the example: %d curl examples ran, want them all", n)
 	}
 	// The filtered list shows the task the examples made.
 	pid := run.vars["PROJECT"]
@@ -73,7 +72,7 @@ func TestREADMEOwnTables(t *testing.T) {
 	}
 }
 
-// readmeRunner runs README lines against e, keeping the shell's variables.
+// readmeRunner runs the docs' lines against e, keeping the shell's variables.
 type readmeRunner struct {
 	t           *testing.T
 	e           *apiEnv
@@ -281,7 +280,7 @@ func (r response) jsonOrNil() map[string]any {
 	return m
 }
 
-// section returns the README's text from heading to the next heading
+// section returns a document's text from heading to the next heading
 // (outside code blocks, where # starts a comment).
 func section(readme, heading string) string {
 	i := strings.Index(readme, "\n"+heading+"\n")

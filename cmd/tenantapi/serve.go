@@ -27,7 +27,7 @@ func cmdServe(ctx context.Context, env *env, args []string, stdout, stderr io.Wr
 		"requests. Everything else comes from the environment: DATABASE_URL (or\n"+
 		"DB_SECRET_ARN) for the owner, DATABASE_RUNTIME_URL for the role that serves\n"+
 		"tenants, ADMIN_TOKEN, CACHE_TTL, REQUEST_TIMEOUT, LOG_LEVEL and the rest of\n"+
-		"the README's Configuration table. Flags override their variables.\n")
+		"docs/configuration.md. Flags override their variables.\n")
 	fs.StringVar(&cfg.Host, "host", cfg.Host, "address to listen on ($HOST; empty: all interfaces)")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on ($PORT)")
 	fs.StringVar(&cfg.AuthMode, "auth-mode", cfg.AuthMode, "apikey, jwt, or none (loopback only) ($AUTH_MODE)")
