@@ -169,6 +169,9 @@ func appendMember(dst []byte, t tenantapi.Type, text []byte) []byte {
 		}
 		return append(dst, "false"...)
 	case tenantapi.KindTimestamp:
+		if out, ok := appendUTCText(dst, text); ok {
+			return out
+		}
 		ts, err := parseTimestamptz(string(text))
 		if err != nil {
 			return append(dst, "null"...)
@@ -178,6 +181,61 @@ func appendMember(dst []byte, t tenantapi.Type, text []byte) []byte {
 		return append(dst, '"')
 	}
 	return appendJSONString(dst, text)
+}
+
+// appendUTCText appends timestamptz text that is already in UTC, as a
+// server whose TimeZone is UTC (Aurora's default, and initdb's on a machine
+// in UTC) gives it ("2026-11-26 14:07:25.1234+00"), in the form
+// encode answers, "2026-11-26T14:07:25.123400Z", by moving its bytes: the
+// same answer as parsing it, at a fraction of the cost on every row read.
+// It reports false for any other text (another offset, a year that is not
+// four digits, BC), which the caller parses.
+func appendUTCText(dst, text []byte) ([]byte, bool) {
+	const head = len("2006-01-02 15:04:05")
+	n := len(text)
+	if n < head+3 || string(text[n-3:]) != "+00" {
+		return dst, false
+	}
+	for i, c := range text[:head] {
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return dst, false
+			}
+		case 10:
+			if c != ' ' {
+				return dst, false
+			}
+		case 13, 16:
+			if c != ':' {
+				return dst, false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return dst, false
+			}
+		}
+	}
+	frac := text[head : n-3]
+	if len(frac) > 0 {
+		if len(frac) < 2 || len(frac) > 7 || frac[0] != '.' {
+			return dst, false
+		}
+		for _, c := range frac[1:] {
+			if c < '0' || c > '9' {
+				return dst, false
+			}
+		}
+		frac = frac[1:]
+	}
+	dst = append(dst, '"')
+	dst = append(dst, text[:10]...)
+	dst = append(dst, 'T')
+	dst = append(dst, text[11:head]...)
+	dst = append(dst, '.')
+	dst = append(dst, frac...)
+	dst = append(dst, "000000"[len(frac):]...)
+	return append(dst, `Z"`...), true
 }
 
 // parseTimestamptz reads timestamptz's text output (DateStyle ISO, the

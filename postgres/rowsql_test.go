@@ -37,6 +37,8 @@ func TestRowEncodingsAgree(t *testing.T) {
 		 ARRAY['x', NULL, 'y"z'], ARRAY[1, NULL, 3], ARRAY['2026-01-01 00:00:00+00'::timestamptz, NULL], ARRAY['ok'::tenant_acme.mood], ARRAY['{"a":1}'::jsonb]`,
 		`NULL, '', '', 0, 0, 0, 0, 'NaN', '-Infinity', false, 'null', '[]', '0001-01-01 00:00:00+00', '1999-12-31', NULL, 'ok',
 		 '{}', '{}', '{}', '{}', '{}'`,
+		`NULL, '', '', 0, 0, 0, 0, 'NaN', '-Infinity', false, 'null', '[]', '2026-11-26 14:07:25.1+00', '1999-12-31', NULL, 'ok',
+		 '{}', '{}', '{}', '{}', '{}'`,
 		`NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
 	} {
 		id := uuid.Must(uuid.NewV7())
@@ -61,5 +63,46 @@ func TestRowEncodingsAgree(t *testing.T) {
 	var m2 map[string]any
 	if row, _, err := s.rows.List(ctx, ref, res, tenantapi.RowQuery{Limit: 1}); err != nil || len(row) != 1 || json.Unmarshal(row[0].JSON, &m2) != nil {
 		t.Fatalf("List: %v %v", row, err)
+	}
+}
+
+// TestUTCTimestampText: the shortcut for timestamps already in UTC answers
+// what parsing them answers, and leaves every other text to the parser.
+func TestUTCTimestampText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text string
+		fast bool
+	}{
+		{"2026-11-26 14:07:25.123456+00", true},
+		{"2026-11-26 14:07:25.1+00", true},
+		{"2026-11-26 14:07:25.12+00", true},
+		{"2026-11-26 14:07:25+00", true},
+		{"0001-01-01 00:00:00+00", true},
+		{"2026-11-26 14:07:25.123456+05:30", false},
+		{"2026-11-26 14:07:25-07", false},
+		{"2026-11-26 14:07:25+00 BC", false},
+		{"10000-01-01 00:00:00+00", false},
+		{"2026-11-26 14:07:25.+00", false},
+		{"2026-11-26 14:07:25.1234567+00", false},
+		{"2026-11-26T14:07:25+00", false},
+		{"2026-11-2a 14:07:25+00", false},
+		{"+00", false},
+	} {
+		got, ok := appendUTCText(nil, []byte(tc.text))
+		if ok != tc.fast {
+			t.Errorf("%q: shortcut %v, want %v", tc.text, ok, tc.fast)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		ts, err := parseTimestamptz(tc.text)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if want := `"` + ts.UTC().Format("2006-01-02T15:04:05.000000Z") + `"`; string(got) != want {
+			t.Errorf("%q: %s, parsing gives %s", tc.text, got, want)
+		}
 	}
 }
