@@ -743,6 +743,11 @@ func sqlParameter(name string, v any) (types.SqlParameter, error) {
 		p.Value, p.TypeHint = &types.FieldMemberStringValue{Value: x.String()}, types.TypeHintUuid
 	case [16]byte:
 		p.Value, p.TypeHint = &types.FieldMemberStringValue{Value: uuid.UUID(x).String()}, types.TypeHintUuid
+	case pgtype.UUID:
+		if !x.Valid {
+			return sqlParameter(name, nil)
+		}
+		return sqlParameter(name, x.Bytes)
 	default:
 		rv := reflect.ValueOf(v)
 		switch rv.Kind() {

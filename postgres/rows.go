@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tenantapi/tenantapi"
 )
@@ -39,6 +40,11 @@ func (s *RowStore) plan(res *tenantapi.Resource) *rowPlan {
 	p, _ := s.plans.LoadOrStore(res, newRowPlan(res, s.db.rowChunk))
 	return p.(*rowPlan)
 }
+
+// uuidArg is id as a statement parameter of type uuid: pgx encodes it
+// directly, where a uuid.UUID would go through its text form and be
+// parsed back (a fifth of a GET's allocations).
+func uuidArg(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
 // valueArgs appends the parameters of vals to args: nil for NULL, the
 // text otherwise; a default takes none (the statement says DEFAULT or
@@ -125,7 +131,7 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 		return tenantapi.CreatedRow{}, tenantapi.Wrap(tenantapi.CodeInternal, err, "internal error")
 	}
 	now := writeTime()
-	args := []any{id}
+	args := []any{uuidArg(id)}
 	if p.stamped() {
 		args = append(args, now)
 	}
@@ -170,7 +176,7 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 			}
 		})
 	})
-	b.Queue(s.sql.render(t.ID, p.storeResponseSQL()), idem.Key, id)
+	b.Queue(s.sql.render(t.ID, p.storeResponseSQL()), idem.Key, uuidArg(id))
 	if err := s.db.tenantBatch(ctx, t, b); err != nil {
 		return tenantapi.CreatedRow{}, rowError(err, res, false)
 	}
@@ -193,7 +199,7 @@ func (s *RowStore) Create(ctx context.Context, t tenantapi.TenantRef, res *tenan
 func (s *RowStore) Get(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID) (tenantapi.Row, error) {
 	var row tenantapi.Row
 	p := s.plan(res)
-	found, err := s.one(ctx, t, p, s.sql.render(t.ID, p.getSQL()), []any{id}, []any{(*[16]byte)(&row.ID), &row.Version}, (*[16]byte)(&row.ID), &row.JSON)
+	found, err := s.one(ctx, t, p, s.sql.render(t.ID, p.getSQL()), []any{uuidArg(id)}, []any{(*[16]byte)(&row.ID), &row.Version}, (*[16]byte)(&row.ID), &row.JSON)
 	if err == nil && !found {
 		err = pgx.ErrNoRows
 	}
@@ -217,7 +223,7 @@ func (s *RowStore) List(ctx context.Context, t tenantapi.TenantRef, res *tenanta
 		from = *q.After
 	}
 	fields := make([]int, len(q.Filters))
-	args := []any{from, limit + 1}
+	args := []any{uuidArg(from), limit + 1}
 	for i, f := range q.Filters {
 		fields[i] = f.Field
 		args = append(args, f.Text)
@@ -262,7 +268,7 @@ func (s *RowStore) list(ctx context.Context, t tenantapi.TenantRef, p *rowPlan, 
 // it and false.
 func (s *RowStore) update(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID, vals []tenantapi.Value, pre tenantapi.Precondition) (tenantapi.Row, bool, error) {
 	anyMatch, versions := preArgs(pre)
-	args := []any{id, anyMatch, versions}
+	args := []any{uuidArg(id), anyMatch, versions}
 	if res.Updated {
 		args = append(args, writeTime())
 	}
@@ -347,7 +353,7 @@ func (s *RowStore) Delete(ctx context.Context, t tenantapi.TenantRef, res *tenan
 			deleted bool
 			seen    *int64 // NULL when deleted
 		)
-		if err := s.db.tenantRow(ctx, t, sql, id, anyMatch, versions).Scan(&deleted, &seen); err != nil {
+		if err := s.db.tenantRow(ctx, t, sql, uuidArg(id), anyMatch, versions).Scan(&deleted, &seen); err != nil {
 			return false, 0, rowError(err, res, true)
 		}
 		if deleted {
@@ -360,7 +366,7 @@ func (s *RowStore) Delete(ctx context.Context, t tenantapi.TenantRef, res *tenan
 // Check implements tenantapi.RowStore.
 func (s *RowStore) Check(ctx context.Context, t tenantapi.TenantRef, res *tenantapi.Resource, id uuid.UUID, pre tenantapi.Precondition) error {
 	var v int64
-	if err := s.db.tenantRow(ctx, t, s.sql.render(t.ID, s.plan(res).checkSQL()), id).Scan(&v); err != nil {
+	if err := s.db.tenantRow(ctx, t, s.sql.render(t.ID, s.plan(res).checkSQL()), uuidArg(id)).Scan(&v); err != nil {
 		return rowError(err, res, false)
 	}
 	if !pre.Matches(v) {

@@ -172,7 +172,7 @@ func (e *env) db() dbConfig {
 		PreparedStatements: e.integer("DB_PREPARED_STATEMENTS", 1000),
 		TenantConns:        e.integer("DB_TENANT_CONNS", 2),
 		// Each tenant statement under its role costs the Data API a
-		// transaction of four calls instead of one (see README).
+		// transaction of four calls instead of one (see docs/aws.md).
 		TenantRoles: e.boolean("DB_TENANT_ROLES", driver != "data-api"),
 		DataDir:     e.str("TENANTAPI_DIR", ".tenantapi"),
 		Migrations:  e.getenv("TENANT_MIGRATIONS"),

@@ -21,8 +21,8 @@ import (
 )
 
 // BenchmarkRequest measures the whole request path of `tenantapi serve`
-// (the handler newAPI builds, over a real database, with tenant roles,
-// Prometheus metrics and logging at warn, as bench/run runs it) for a GET
+// (the handler newAPI builds, over a real database, with the pools'
+// defaults — tenant roles, prepared statements — Prometheus metrics and logging at warn, as bench/run runs it) for a GET
 // of one item and a POST, at 10 tenants and 16 concurrent callers. Besides
 // ns/op it reports this process's CPU per request (cpu-µs/op): the
 // server's own cost, PostgreSQL's excluded.
@@ -30,7 +30,10 @@ import (
 //	go test ./cmd/tenantapi -run '^$' -bench Request -benchmem -count 6
 func BenchmarkRequest(b *testing.B) {
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: testdb.New(b), TenantRoles: true})
+	// The pools as serve opens them with the defaults (prepared statements
+	// within their budget); there is no runtime role, so no routing.
+	env := newEnv(func(string) string { return "" })
+	db, err := postgres.Open(ctx, env.db().pools(postgres.Config{URL: testdb.New(b)}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +41,7 @@ func BenchmarkRequest(b *testing.B) {
 	if _, err := migrate(ctx, db, "", 4, nil); err != nil {
 		b.Fatal(err)
 	}
-	cfg := newEnv(func(string) string { return "" }).server()
+	cfg := env.server()
 	m := newPromMetrics(cfg, db)
 	cfg.observer, cfg.metrics = m, m.Handler()
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
