@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -19,14 +20,13 @@ import (
 const tsClientDir = "../../clients/typescript"
 
 // TestTypeScriptClient runs the TypeScript client's tests against the
-// tenantapi binary: `serve --migrations examples/projects` on a fresh
-// database, with two tenants and a key each made by the CLI. It first
-// checks that the client is generated from what the server serves now:
-// the checked-in openapi.json equals /openapi.json (UPDATE_OPENAPI=1
-// rewrites it), and regenerating from it gives the checked-in code. Then
-// `tsc --noEmit` (strict) over the generated code, the wrapper and the
-// tests, and `node --test`. Node and npm are required; their absence fails
-// the test.
+// tenantapi binary: `serve` of examples/projects on a fresh database, with
+// two tenants and a key each made by the CLI. It first checks that the
+// client is generated from what the server serves now: the checked-in
+// openapi.json equals /openapi.json, and regenerating from it gives the
+// checked-in code (UPDATE_OPENAPI=1 rewrites both). Then `npm test`: tsc
+// (strict) over the generated code, the wrapper and the tests, and
+// `node --test`. Node and npm are required; their absence fails the test.
 func TestTypeScriptClient(t *testing.T) {
 	t.Parallel()
 	dir, err := filepath.Abs(tsClientDir)
@@ -58,6 +58,27 @@ func TestTypeScriptClient(t *testing.T) {
 	srv := startProcess(t, bin, env, "serve")
 	base := "http://" + waitFor(t, srv.out, listenRE)[1]
 
+	npm := func(timeout time.Duration, extraEnv []string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "npm", args...)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "NO_COLOR=1", "npm_config_fund=false", "npm_config_audit=false", "npm_config_update_notifier=false"), extraEnv...)
+		cmd.WaitDelay = 5 * time.Second // node started by npm may keep the output open
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Fatalf("npm %s did not finish within %v:\n%s", strings.Join(args, " "), timeout, out)
+		}
+		if err != nil {
+			t.Fatalf("npm %s: %v:\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if !nodeModulesCurrent(dir) {
+		npm(3*time.Minute, nil, "ci")
+	}
+
 	// The document the client is generated from is the one served now.
 	resp, err := http.Get(base + "/openapi.json")
 	if err != nil {
@@ -73,41 +94,13 @@ func TestTypeScriptClient(t *testing.T) {
 		if err := os.WriteFile(snapshot, served, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		npm(time.Minute, nil, "run", "--silent", "generate")
 	}
 	if checked, err := os.ReadFile(snapshot); err != nil {
 		t.Fatal(err)
 	} else if !bytes.Equal(checked, served) {
 		t.Fatalf("clients/typescript/openapi.json is not what `tenantapi serve --migrations examples/projects` serves at /openapi.json; " +
-			"run UPDATE_OPENAPI=1 go test ./cmd/tenantapi -run TestTypeScriptClient, then (cd clients/typescript && npm run generate), and review the diff")
-	}
-
-	npm := func(timeout time.Duration, extraEnv []string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("npm", args...)
-		cmd.Dir = dir
-		cmd.Env = append(append(os.Environ(), "NO_COLOR=1", "npm_config_fund=false", "npm_config_audit=false", "npm_config_update_notifier=false"), extraEnv...)
-		cmd.WaitDelay = 5 * time.Second
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("npm %s: %v", strings.Join(args, " "), err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err = <-done:
-		case <-time.After(timeout):
-			cmd.Process.Kill()
-			err = <-done
-			t.Fatalf("npm %s did not finish within %v:\n%s", strings.Join(args, " "), timeout, out.String())
-		}
-		if err != nil {
-			t.Fatalf("npm %s: %v:\n%s", strings.Join(args, " "), err, out.String())
-		}
-		return out.String()
-	}
-	if !nodeModulesCurrent(dir) {
-		npm(3*time.Minute, nil, "ci")
+			"run UPDATE_OPENAPI=1 go test ./cmd/tenantapi -run TestTypeScriptClient (it regenerates src/generated too) and review the diff")
 	}
 
 	// The checked-in generated code is what the generator makes of the
@@ -118,7 +111,8 @@ func TestTypeScriptClient(t *testing.T) {
 		t.Fatalf("clients/typescript/src/generated is not what `npm run generate` makes of openapi.json (%s); run it and commit the result", diff)
 	}
 
-	npm(time.Minute, nil, "run", "--silent", "typecheck")
+	// npm test compiles with tsc first, strict and with noEmitOnError, so a
+	// type error in the generated code, the wrapper or the tests fails it.
 	out := npm(2*time.Minute, []string{
 		"TENANTAPI_URL=" + base,
 		"TENANTAPI_TENANT_A=" + tenants[0], "TENANTAPI_KEY_A=" + keys[tenants[0]],
