@@ -5,16 +5,19 @@
 //   OPENAPI_URL=./other.json npm run generate
 //
 // OPENAPI_OUTPUT overrides the output folder (default src/generated).
-// When OPENAPI_URL is a URL, the document fetched is also written to
-// openapi.json, so that the snapshot and the code stay together.
-import { writeFile } from 'node:fs/promises';
+// When OPENAPI_URL is a URL and the output is src/generated, the document
+// fetched is also written to openapi.json, so that the snapshot and the
+// code stay together.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@hey-api/openapi-ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const source = process.env.OPENAPI_URL || path.join(root, 'openapi.json');
-const output = path.resolve(root, process.env.OPENAPI_OUTPUT || 'src/generated');
+const defaultOutput = path.join(root, 'src', 'generated');
+const output = path.resolve(root, process.env.OPENAPI_OUTPUT || defaultOutput);
 
 let input = source;
 if (/^https?:\/\//.test(source)) {
@@ -24,7 +27,9 @@ if (/^https?:\/\//.test(source)) {
   }
   const text = await resp.text();
   JSON.parse(text); // fail early on anything that is not JSON
-  input = path.join(root, 'openapi.json');
+  input = output === defaultOutput
+    ? path.join(root, 'openapi.json')
+    : path.join(await mkdtemp(path.join(os.tmpdir(), 'tenantapi-openapi-')), 'openapi.json');
   await writeFile(input, text);
 } else {
   input = path.resolve(process.cwd(), source);
