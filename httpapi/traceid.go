@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -26,6 +27,16 @@ import (
 // header, else as 32 hex digits (a trace the span started, or one of a
 // header the propagator did not take). Header values that fail these checks
 // never reach the log: they are the caller's input.
+
+// TraceID returns the trace id of the log lines of the request that ctx
+// belongs to, or "" outside a request or for a request without one. Other
+// packages' lines written during a request add it with this.
+func TraceID(ctx context.Context) string {
+	if info, ok := ctx.Value(logInfoKey).(*logInfo); ok {
+		return info.trace
+	}
+	return ""
+}
 
 // Canonical header names, so that reading them costs a map lookup only.
 const (
