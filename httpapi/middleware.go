@@ -77,6 +77,7 @@ type logInfo struct {
 	route  string // the matched pattern
 	tenant tenantapi.TenantID
 	code   tenantapi.Code // of an error response
+	trace  string         // trace id of the request's lines, or "" (traceid.go)
 }
 
 // noteTenant records the tenant a request names for the access log.
@@ -124,13 +125,16 @@ type requestRecord struct {
 	info logInfo
 }
 
-// accessLog writes one line per request: request id, tenant, method, route
-// pattern (never the raw path, which may carry ids), status, duration, bytes.
-// The line is only built when the logger takes INFO.
+// accessLog writes one line per request: request id, trace id, tenant,
+// method, route pattern (never the raw path, which may carry ids), status,
+// duration, bytes. The line is only built when the logger takes INFO. It
+// reads the trace id from the headers (traceid.go) for this line and the
+// request's error line; the request's span, when tracing is on, may replace
+// it with its own.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &requestRecord{sw: statusWriter{ResponseWriter: w}, info: logInfo{route: "unmatched"}}
+		rec := &requestRecord{sw: statusWriter{ResponseWriter: w}, info: logInfo{route: "unmatched", trace: requestTraceID(r.Header)}}
 		sw, info := &rec.sw, &rec.info
 		ctx := context.WithValue(r.Context(), logInfoKey, info)
 		var dbTime *tenantapi.QueryTimer
@@ -150,13 +154,18 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
-		attrs := []slog.Attr{
+		// Room for every attribute below, so that appending never grows it.
+		var room [11]slog.Attr
+		attrs := append(room[:0],
 			slog.String("request_id", w.Header().Get(headerRequestID)),
 			slog.String("method", r.Method),
 			slog.String("route", info.route),
 			slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int("bytes", sw.bytes),
+		)
+		if info.trace != "" {
+			attrs = append(attrs, slog.String("trace_id", info.trace))
 		}
 		if info.tenant != "" {
 			attrs = append(attrs, slog.String("tenant_id", string(info.tenant)))

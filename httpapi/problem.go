@@ -87,6 +87,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
 			attrs = append(attrs, slog.String("route", info.route))
+			if info.trace != "" {
+				attrs = append(attrs, slog.String("trace_id", info.trace))
+			}
 			if info.tenant != "" {
 				attrs = append(attrs, slog.String("tenant_id", string(info.tenant)))
 			}

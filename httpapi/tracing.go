@@ -16,7 +16,8 @@ const tracerName = "github.com/tenantapi/tenantapi/httpapi"
 // the caller's headers carry (W3C traceparent, or X-Amzn-Trace-Id from API
 // Gateway and Lambda, as Config.Propagator reads them). The span is named
 // after the route pattern once routing has found it, and carries the tenant
-// id, the request id and the status. It is only installed when
+// id, the request id and the status. The request's log lines carry the
+// span's trace id (spanTraceID). It is only installed when
 // Config.TracerProvider is set: tracing off costs nothing.
 func (s *Server) trace(next http.Handler) http.Handler {
 	tracer := s.cfg.TracerProvider.Tracer(tracerName)
@@ -29,6 +30,11 @@ func (s *Server) trace(next http.Handler) http.Handler {
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method)))
 		defer span.End()
+		info, logged := ctx.Value(logInfoKey).(*logInfo)
+		if logged {
+			// The request's log lines name this span's trace.
+			info.trace = spanTraceID(info.trace, span.SpanContext().TraceID())
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		if sw.status == 0 {
@@ -38,7 +44,7 @@ func (s *Server) trace(next http.Handler) http.Handler {
 			attribute.Int("http.response.status_code", sw.status),
 			attribute.String("tenantapi.request_id", w.Header().Get(headerRequestID)),
 		}
-		if info, ok := ctx.Value(logInfoKey).(*logInfo); ok {
+		if logged {
 			span.SetName(r.Method + " " + info.route)
 			attrs = append(attrs, attribute.String("http.route", info.route))
 			if info.tenant != "" {

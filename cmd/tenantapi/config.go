@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"flag"
@@ -312,6 +313,32 @@ func (e *env) logger(stdout io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, usagef("LOG_FORMAT=%q is not json or text", format)
 	}
+}
+
+// requestLogger returns log for packages that log during a request (the
+// JWKS fetch of a JWT check): their lines carry the request's trace_id,
+// as the access and error lines of the request do.
+func requestLogger(log *slog.Logger) *slog.Logger {
+	return slog.New(traceIDHandler{log.Handler()})
+}
+
+// traceIDHandler adds the trace_id of the request of a record's context.
+type traceIDHandler struct{ slog.Handler }
+
+func (h traceIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := httpapi.TraceID(ctx); id != "" {
+		r = r.Clone()
+		r.AddAttrs(slog.String("trace_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h traceIDHandler) WithGroup(name string) slog.Handler {
+	return traceIDHandler{h.Handler.WithGroup(name)}
 }
 
 // parseFlags parses a command's flags, which may come before, between or

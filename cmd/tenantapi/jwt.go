@@ -30,7 +30,7 @@ func newVerifier(cfg serverConfig, log *slog.Logger) (httpapi.TokenVerifier, err
 		TenantClaim:     cfg.TenantClaim,
 		Leeway:          cfg.JWTLeeway,
 		RefreshInterval: cfg.JWKSRefreshInterval,
-		Log:             log,
+		Log:             requestLogger(log),
 	})
 	if err != nil {
 		return nil, usagef("AUTH_MODE=jwt: %v", err)

@@ -236,3 +236,40 @@ func TestJWTAuthModeNeedsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTFetchFailureLogTraceID checks that the line about a failed JWKS
+// fetch, written during a request, carries the request's trace_id like the
+// request's access and error lines.
+func TestJWTFetchFailureLogTraceID(t *testing.T) {
+	idp := newTestIDP(t)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // nothing answers at its address now
+	e := setup(t, func(c *serverConfig) {
+		c.AuthMode = "jwt"
+		c.JWTIssuer = idp.issuer
+		c.JWKSURL = gone.URL + "/jwks.json"
+		c.JWTAudience = testJWTClientID
+	})
+	e.tenant("acme")
+	const root = "1-5759e988-bd862e3fe1be46a994272793"
+	r := e.do(req{method: "GET", path: "/items", header: map[string]string{"X-Tenant-ID": "acme",
+		"Authorization":   "Bearer " + idp.token(t, jwt.SigningMethodRS256, "k1", idp.key, idp.claims("acme")),
+		"X-Amzn-Trace-Id": "Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1"}})
+	expect(t, r, 503, "unavailable")
+	seen := map[string]bool{}
+	for _, m := range jsonLines(t, e.logs.String()) {
+		switch m["msg"] {
+		case "fetching the JWKS failed", "request failed", "request":
+			if m["msg"] == "request" && m["request_id"] != r.header.Get("X-Request-ID") {
+				continue
+			}
+			seen[m["msg"].(string)] = true
+			if m["trace_id"] != root {
+				t.Errorf("%q line trace_id %v, want %s", m["msg"], m["trace_id"], root)
+			}
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("lines seen %v, want the fetch failure, the error and the access line:\n%s", seen, e.logs.String())
+	}
+}

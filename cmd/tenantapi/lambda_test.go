@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -356,6 +358,22 @@ func TestLambdaUnderEmulator(t *testing.T) {
 		t.Errorf("delete: %d %s", r.StatusCode, r.Body)
 	}
 
+	// The access line names the request's trace. The emulator sends no
+	// Lambda-Runtime-Trace-Id, so the X-Amzn-Trace-Id of the event (API
+	// Gateway's) is the one taken here; a traceparent without it.
+	traced := maps.Clone(acme)
+	traced["X-Request-ID"], traced["X-Amzn-Trace-Id"] = "lambda-trace-1", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	if r := fn.api(restEvent("GET", "/items", traced, nil, "", false)); r.StatusCode != 200 {
+		t.Errorf("traced get: %d %s", r.StatusCode, r.Body)
+	}
+	h2traced := map[string]string{"x-tenant-id": "acme", "authorization": "Bearer " + key,
+		"x-request-id": "lambda-trace-2", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	if r := fn.api(httpEvent("GET", "/items", h2traced, "", "")); r.StatusCode != 200 {
+		t.Errorf("traced get (2.0): %d %s", r.StatusCode, r.Body)
+	}
+	waitFor(t, fn.out, regexp.MustCompile(`"msg":"request","request_id":"lambda-trace-1",[^\n]*"trace_id":"1-5759e988-bd862e3fe1be46a994272793"`))
+	waitFor(t, fn.out, regexp.MustCompile(`"msg":"request","request_id":"lambda-trace-2",[^\n]*"trace_id":"0af7651916cd43dd8448eb211c80319c"`))
+
 	// Warm invocations reuse the cached secret.
 	var warm []time.Duration
 	for i := 0; i < 21; i++ {
@@ -456,4 +474,51 @@ func mustMarshal(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestLambdaTraceIDInLog serves API Gateway events through the Lambda
+// handler with the context aws-lambda-go gives an invocation: the access
+// line names the invocation's X-Ray trace, over API Gateway's header and a
+// caller's traceparent; without an invocation header, the event's
+// X-Amzn-Trace-Id, then its traceparent, then none.
+func TestLambdaTraceIDInLog(t *testing.T) {
+	logs := &syncBuffer{}
+	api, err := newAPI(newEnv(func(string) string { return "" }).server(), nil, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := awslambda.NewHandler(api, nil)
+	const (
+		lambdaHeader  = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+		gatewayHeader = "Root=1-5759e988-bd862e3fe1be46a994272794;Parent=1111111111111111;Sampled=1"
+		traceparent   = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	)
+	// aws-lambda-go puts the invocation's Lambda-Runtime-Trace-Id here.
+	invocation := context.WithValue(context.Background(), "x-amzn-trace-id", lambdaHeader) //lint:ignore SA1029 aws-lambda-go's own key is this string
+	both := map[string]string{"X-Amzn-Trace-Id": gatewayHeader, "traceparent": traceparent}
+	tests := []struct {
+		name  string
+		ctx   context.Context
+		event map[string]any
+		want  string
+	}{
+		{"invocation, REST", invocation, restEvent("GET", "/healthz", both, nil, "", false), "1-5759e988-bd862e3fe1be46a994272793"},
+		{"invocation, HTTP API", invocation, httpEvent("GET", "/healthz", map[string]string{"traceparent": traceparent}, "", ""), "1-5759e988-bd862e3fe1be46a994272793"},
+		{"API Gateway's header", context.Background(), restEvent("GET", "/healthz", both, nil, "", false), "1-5759e988-bd862e3fe1be46a994272794"},
+		{"traceparent", context.Background(), httpEvent("GET", "/healthz", map[string]string{"traceparent": traceparent}, "", ""), "0af7651916cd43dd8448eb211c80319c"},
+		{"none", context.Background(), httpEvent("GET", "/healthz", nil, "", ""), ""},
+	}
+	for _, tc := range tests {
+		before := len(logs.String())
+		if _, err := h.Invoke(tc.ctx, mustMarshal(t, tc.event)); err != nil {
+			t.Fatal(err)
+		}
+		lines := jsonLines(t, logs.String()[before:])
+		if len(lines) != 1 || lines[0]["msg"] != "request" {
+			t.Fatalf("%s: log %q", tc.name, logs.String()[before:])
+		}
+		if got, ok := lines[0]["trace_id"]; tc.want == "" && ok || tc.want != "" && got != tc.want {
+			t.Errorf("%s: trace_id %v, want %q", tc.name, got, tc.want)
+		}
+	}
 }

@@ -96,7 +96,8 @@ func TestAccessLogJSON(t *testing.T) {
 }
 
 // TestAccessLogText checks LOG_FORMAT=text and LOG_LEVEL, Lambda's fields,
-// and that an error's whole chain reaches the log but not the caller.
+// and that an error's whole chain reaches the log but not the caller, on a
+// line with the access line's request and trace ids.
 func TestAccessLogText(t *testing.T) {
 	e := setup(t)
 	var buf syncBuffer
@@ -119,6 +120,7 @@ func TestAccessLogText(t *testing.T) {
 	hr := httptest.NewRequest("GET", "/admin/tenants/acme", nil)
 	hr.Header.Set("Authorization", "Bearer "+testAdminToken)
 	hr.Header.Set("X-Request-ID", "text-1")
+	hr.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	hr = hr.WithContext(tenantapi.WithGateway(hr.Context(), &tenantapi.Gateway{LambdaRequestID: "lambda-req-7", ColdStart: true}))
 	rec := httptest.NewRecorder()
 	api.ServeHTTP(rec, hr)
@@ -138,7 +140,8 @@ func TestAccessLogText(t *testing.T) {
 		}
 	}
 	want := map[string]string{"level": "INFO", "request_id": "text-1", "method": "GET", "route": "/admin/tenants/{id}",
-		"status": "503", "tenant_id": "acme", "error_code": "unavailable", "lambda_request_id": "lambda-req-7", "cold_start": "true"}
+		"status": "503", "tenant_id": "acme", "error_code": "unavailable", "lambda_request_id": "lambda-req-7", "cold_start": "true",
+		"trace_id": "0af7651916cd43dd8448eb211c80319c"}
 	for k, v := range want {
 		if access[k] != v {
 			t.Errorf("access line %s = %q, want %q (line %v)", k, access[k], v, access)
@@ -147,7 +150,7 @@ func TestAccessLogText(t *testing.T) {
 	if _, err := strconv.ParseFloat(access["duration_ms"], 64); err != nil {
 		t.Errorf("duration_ms = %q", access["duration_ms"])
 	}
-	if failed["level"] != "ERROR" || failed["code"] != "unavailable" || failed["request_id"] != "text-1" ||
+	if failed["level"] != "ERROR" || failed["code"] != "unavailable" || failed["request_id"] != "text-1" || failed["trace_id"] != access["trace_id"] ||
 		!strings.Contains(failed["error"], "database unavailable: ") || !strings.Contains(failed["error"], "closed pool") {
 		t.Errorf("error line = %v; want the whole chain", failed)
 	}
@@ -171,6 +174,48 @@ func TestAccessLogText(t *testing.T) {
 			t.Errorf("%v: no error", bad)
 		} else if _, ok := err.(usageError); !ok {
 			t.Errorf("%v: %v is not a usage error", bad, err)
+		}
+	}
+}
+
+// TestAccessLogTraceID checks the trace_id of access lines, tracing off:
+// the X-Ray Root of X-Amzn-Trace-Id, else the trace id of a W3C
+// traceparent, else none; a header that fails the checks is neither taken
+// nor logged.
+func TestAccessLogTraceID(t *testing.T) {
+	e := setup(t)
+	e.tenant("acme")
+	const (
+		root        = "1-5759e988-bd862e3fe1be46a994272793"
+		xrayHeader  = "Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1"
+		w3cTrace    = "0af7651916cd43dd8448eb211c80319c"
+		traceparent = "00-" + w3cTrace + "-b7ad6b7169203331-01"
+		badXRay     = "Root=1-5759e988-not-a-trace-id-at-all;Parent=53995c3f42cd8ad8"
+		badW3C      = "00-00000000000000000000000000000000-b7ad6b7169203331-01"
+	)
+	tests := []struct {
+		name    string
+		headers []string
+		want    string // "" for no trace_id
+	}{
+		{"xray", []string{"X-Amzn-Trace-Id", xrayHeader}, root},
+		{"traceparent", []string{"traceparent", traceparent}, w3cTrace},
+		{"both", []string{"X-Amzn-Trace-Id", xrayHeader, "traceparent", traceparent}, root},
+		{"bad xray, good traceparent", []string{"X-Amzn-Trace-Id", badXRay, "traceparent", traceparent}, w3cTrace},
+		{"malformed", []string{"X-Amzn-Trace-Id", badXRay, "traceparent", badW3C}, ""},
+		{"none", nil, ""},
+	}
+	for _, tc := range tests {
+		r := e.as("acme", "GET", "/items", "", tc.headers...)
+		expect(t, r, 200, "")
+		line := accessLine(t, e.logs, r)
+		if got, ok := line["trace_id"]; tc.want == "" && ok || tc.want != "" && got != tc.want {
+			t.Errorf("%s: trace_id %v, want %q (line %v)", tc.name, got, tc.want, line)
+		}
+	}
+	for _, bad := range []string{badXRay, badW3C} {
+		if strings.Contains(e.logs.String(), bad) {
+			t.Errorf("the header value %q reached the log", bad)
 		}
 	}
 }

@@ -51,9 +51,12 @@ type tracing struct {
 }
 
 // propagator reads and writes both X-Ray's header (API Gateway, Lambda) and
-// W3C Trace Context.
+// W3C Trace Context. Of a request that carries both, the span continues
+// X-Ray's trace when its header is valid (the last valid one read wins): on
+// Lambda that header is the invocation's, whose trace X-Ray shows, and the
+// request's log lines name the same trace.
 func propagator() propagation.TextMapPropagator {
-	return propagation.NewCompositeTextMapPropagator(xray.Propagator{}, propagation.TraceContext{})
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, xray.Propagator{})
 }
 
 // newTracing starts an OTLP/HTTP exporter and a tracer provider whose trace

@@ -49,13 +49,14 @@ func TestTracing(t *testing.T) {
 	cfg := newEnv(func(string) string { return "" }).server()
 	cfg.AdminToken = testAdminToken
 	cfg.tracing = tr
-	api, err := newAPI(cfg, db, slog.New(slog.DiscardHandler))
+	logs := &syncBuffer{}
+	api, err := newAPI(cfg, db, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	e := &apiEnv{t: t, url: url, db: db, srv: srv, api: api, cfg: cfg, keyOf: map[string]string{}}
+	e := &apiEnv{t: t, url: url, db: db, srv: srv, api: api, logs: logs, cfg: cfg, keyOf: map[string]string{}}
 	e.tenant("acme")
 	exp.Reset()
 
@@ -79,6 +80,9 @@ func TestTracing(t *testing.T) {
 	}
 	if got := server.SpanContext.TraceID().String(); got != "5759e988bd862e3fe1be46a994272793" {
 		t.Errorf("trace id %s does not continue the X-Ray header", got)
+	}
+	if got := accessLine(t, logs, r)["trace_id"]; got != "1-5759e988-bd862e3fe1be46a994272793" {
+		t.Errorf("access line trace_id %v, want the X-Ray Root", got)
 	}
 	if got := server.Parent.SpanID().String(); got != "53995c3f42cd8ad8" || !server.Parent.IsRemote() {
 		t.Errorf("parent %s (remote %v), want the caller's 53995c3f42cd8ad8", got, server.Parent.IsRemote())
@@ -113,17 +117,57 @@ func TestTracing(t *testing.T) {
 		t.Errorf("no database spans among %d spans", len(spans))
 	}
 
-	// A W3C traceparent works too; an unsampled X-Ray header records nothing.
-	exp.Reset()
-	e.as("acme", "GET", "/items", "", "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-	if spans := exp.GetSpans(); len(spans) == 0 || spans[0].SpanContext.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" {
-		t.Errorf("traceparent not continued: %d spans", len(spans))
+	// A W3C traceparent works too, and the access line names its trace;
+	// of both headers, X-Ray's wins, in the span as in the log; without
+	// either, the line names the trace the span started.
+	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, tc := range []struct {
+		name      string
+		headers   []string
+		spanTrace string // "" for a new one
+		logTrace  string // "" for the span's
+	}{
+		{"traceparent", []string{"traceparent", traceparent}, "0af7651916cd43dd8448eb211c80319c", "0af7651916cd43dd8448eb211c80319c"},
+		{"both", []string{"traceparent", traceparent, "X-Amzn-Trace-Id", xrayHeader}, "5759e988bd862e3fe1be46a994272793", "1-5759e988-bd862e3fe1be46a994272793"},
+		{"none", nil, "", ""},
+	} {
+		exp.Reset()
+		r := e.as("acme", "GET", "/items", "", tc.headers...)
+		var got string
+		for _, s := range exp.GetSpans() {
+			if s.SpanKind == trace.SpanKindServer {
+				got = s.SpanContext.TraceID().String()
+			}
+		}
+		if got == "" || tc.spanTrace != "" && got != tc.spanTrace {
+			t.Errorf("%s: server span trace %q, want %q", tc.name, got, tc.spanTrace)
+		}
+		want := tc.logTrace
+		if want == "" {
+			want = got
+		}
+		if line := accessLine(t, logs, r); line["trace_id"] != want {
+			t.Errorf("%s: access line trace_id %v, want %s", tc.name, line["trace_id"], want)
+		}
 	}
 	exp.Reset()
 	e.as("acme", "GET", "/items", "", "X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272794;Parent=53995c3f42cd8ad8;Sampled=0")
 	if spans := exp.GetSpans(); len(spans) != 0 {
 		t.Errorf("%d spans recorded for an unsampled trace", len(spans))
 	}
+}
+
+// accessLine returns the access line of the request that r answers.
+func accessLine(t *testing.T, logs *syncBuffer, r response) map[string]any {
+	t.Helper()
+	id := r.header.Get("X-Request-ID")
+	for _, m := range jsonLines(t, logs.String()) {
+		if m["msg"] == "request" && m["request_id"] == id {
+			return m
+		}
+	}
+	t.Fatalf("no access line for %s in:\n%s", id, logs.String())
+	return nil
 }
 
 func TestTracingConfig(t *testing.T) {
