@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,20 +47,23 @@ import (
 // the demo API key and ADMIN_TOKEN the admin token that a `tenantapi dev`
 // (started for the file, in a fresh folder holding a copy of examples/)
 // printed, and the shell in dev's folder, so that the CLI reaches dev's
-// cluster under ./.tenantapi. localhost:8080 and 127.0.0.1:8080 are dev's
-// address with the port it listens on.
+// cluster under ./.tenantapi. dev listens on a free port, which stands in
+// for 8080 in localhost:8080 and 127.0.0.1:8080, so that the test runs
+// beside a developer's own dev.
 //
 // In sh blocks every line runs (a line ending in \ continued by the next; a
 // here-document with its body); in console blocks the lines starting with
-// "$ " do, and the others are output. A comment on a line says what the
-// line must do:
+// "$ " do (continued on lines starting "> "), and the others are output.
+// Each runs as bash runs it, and a comment on a line says what the line
+// must do:
 //
-//   - a curl answers 2xx, or the status and problem code its comment starts
-//     with (# 412, # 404 tenant-not-found, # 409 conflict: …), and the ETag
-//     (# ETag: "1"), version (# version 3) and attributes (# attributes
-//     {…}) it names;
-//   - any other command exits 0, or the status its comment starts with
-//     (# exit 1);
+//   - a curl on its own (no |, ;, &, < or > outside quotes) answers 2xx, or
+//     the status and problem code its comment starts with (# 412, # 404
+//     tenant-not-found, # 409 conflict: …), and the ETag (# ETag: "1"),
+//     version (# version 3) and attributes (# attributes {…}) it names; -i
+//     is dropped (the test reads the headers);
+//   - any other command, a curl with operators included, exits 0, or the
+//     status its comment starts with (# exit 1);
 //   - NAME=…, ID=0193a6f1-…  # the "id" it answered: each NAME whose value
 //     has a … takes the JSON member its comment quotes, in order, from the
 //     previous answer (the body of the last curl, or the last command's
@@ -212,7 +218,7 @@ func blockLines(info string, body []string, first int) ([]docLine, []string) {
 			l = strings.TrimSuffix(l, `\`) + next
 			raw += "\n" + body[i]
 		}
-		if m := heredocRE.FindStringSubmatch(splitCode(l)); m != nil && m[1] == m[3] {
+		if m := heredoc(l); m != nil {
 			for i+1 < len(body) {
 				i++
 				l += "\n" + body[i]
@@ -225,6 +231,19 @@ func blockLines(info string, body []string, first int) ([]docLine, []string) {
 		out = append(out, docLine{n: n, text: l, raw: raw})
 	}
 	return out, errs
+}
+
+// heredoc returns the match of the here-document a command's first line
+// starts (its delimiter is m[2]), or nil.
+func heredoc(text string) []string {
+	code := splitCode(text)
+	for _, ix := range heredocRE.FindAllStringSubmatchIndex(code, -1) {
+		m := heredocRE.FindStringSubmatch(code[ix[0]:])
+		if (ix[0] == 0 || code[ix[0]-1] != '<') && m[1] == m[3] {
+			return m
+		}
+	}
+	return nil
 }
 
 // splitCode is the first line of a command without its comment.
@@ -264,6 +283,51 @@ var (
 	variableUse       = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
 	skipComment       = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*):`)
 )
+
+var (
+	quotedRE   = regexp.MustCompile(`'[^']*'`)
+	assignedRE = regexp.MustCompile(`(?:^|[\s;&|(])([A-Za-z_][A-Za-z0-9_]*)(?:\[[^]]*\])?\+?=|\bfor\s+([A-Za-z_][A-Za-z0-9_]*)\s|\bread\s+(?:-\S+\s+)*([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// usedVariables returns the variables a command expands that it does not
+// set itself (as NAME=, for NAME in or read NAME), leaving out the text of
+// single quotes and of a quoted here-document.
+func usedVariables(code string) []string {
+	if m := heredoc(code); m != nil && m[1] != "" {
+		code, _, _ = strings.Cut(code, "\n")
+	}
+	code = quotedRE.ReplaceAllString(code, "")
+	set := map[string]bool{}
+	for _, m := range assignedRE.FindAllStringSubmatch(code, -1) {
+		set[m[1]+m[2]+m[3]] = true
+	}
+	var used []string
+	for _, m := range variableUse.FindAllStringSubmatch(code, -1) {
+		if !set[m[1]] && !slices.Contains(used, m[1]) {
+			used = append(used, m[1])
+		}
+	}
+	return used
+}
+
+// hasShellOperator reports whether a command has a pipe, list, background
+// or redirection operator outside quotes.
+func hasShellOperator(code string) bool {
+	var quote rune
+	for _, c := range code {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case strings.ContainsRune("|;&<>`", c):
+			return true
+		}
+	}
+	return false
+}
 
 // dashlessCodes are the problem codes of one word.
 var dashlessCodes = map[string]bool{"unauthorized": true, "forbidden": true, "conflict": true, "unavailable": true, "internal": true}
@@ -330,10 +394,15 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 	var mu sync.Mutex
 	var steps []docStep
 	var script strings.Builder
-	fail := func(msg string) {
+	type failure struct {
+		line int
+		msg  string
+	}
+	var failed []failure
+	fail := func(s docStep, format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
-		failures = append(failures, msg)
+		failed = append(failed, failure{s.line.n, s.failf(f.name, format, args...)})
 	}
 	rewrite := func(code string) string {
 		if r.port == "" {
@@ -374,7 +443,7 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 					case name == "KEY" || name == "ADMIN_TOKEN":
 						// printed by dev: the test's own
 					case w >= len(members):
-						fail(s.failf(f.name, "the comment does not name the member %s takes", name))
+						fail(s, "the comment does not name the member %s takes", name)
 						fmt.Fprintf(&script, "exit 3\n")
 					default:
 						fmt.Fprintf(&script, "%s=$(__take %d %s) || exit 3\n", name, i, members[w][1])
@@ -383,23 +452,27 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 				continue
 			}
 			var needs, skippable []string
-			unquoted := regexp.MustCompile(`'[^']*'`).ReplaceAllString(code, "")
-			for _, m := range variableUse.FindAllStringSubmatch(unquoted, -1) {
-				if c := skipComment.FindStringSubmatch(comment); c != nil && c[1] == m[1] {
-					skippable = append(skippable, m[1])
+			for _, v := range usedVariables(code) {
+				if c := skipComment.FindStringSubmatch(comment); c != nil && c[1] == v {
+					skippable = append(skippable, v)
 				} else {
-					needs = append(needs, m[1])
+					needs = append(needs, v)
 				}
 			}
 			kind := "cmd"
-			if strings.HasPrefix(code, "curl ") {
+			switch {
+			case !strings.HasPrefix(code, "curl "):
+			case !hasShellOperator(code):
 				kind = "curl"
+			case statusComment.MatchString(comment):
+				fail(s, "a curl whose comment says what it answers is a command of its own (no |, ;, &, < or >)")
+				continue
 			}
 			fmt.Fprintf(&script, "__run %d %s %s %s %s\n", i, kind, shellQuote(strings.Join(needs, " ")), shellQuote(strings.Join(skippable, " ")), shellQuote(rewrite(code)))
 		}
 	}
 	if len(steps) == 0 {
-		return failures, skipped
+		return nil, skipped
 	}
 
 	// The callbacks: each answers after checking a step's result.
@@ -436,7 +509,11 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 		}
 		out, errs := read("out"), read("err")
 		if rc := q.Get("rc"); rc != strconv.Itoa(want) {
-			fail(s.failf(f.name, "exit %s, want %d; output:\n\t%s\n\t%s", rc, want, tail(out), tail(errs)))
+			msg := fmt.Sprintf("exit %s, want %d", rc, want)
+			if output := strings.TrimSpace(tail(out) + "\n" + tail(errs)); output != "" {
+				msg += "; output:\n\t" + strings.ReplaceAll(output, "\n", "\n\t")
+			}
+			fail(s, "%s", msg)
 		}
 		if len(out) > 0 {
 			mu.Lock()
@@ -450,17 +527,17 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 		if !ok {
 			return
 		}
-		if rc := q.Get("rc"); rc != "0" {
-			fail(s.failf(f.name, "curl exit %s: %s", rc, tail(read("curlerr"))))
+		status, _ := strconv.Atoi(q.Get("status"))
+		if rc := q.Get("rc"); status == 0 || rc != "0" && rc != "22" { // 22: --fail on a status of 400 or more
+			fail(s, "curl exit %s: %s", rc, tail(read("curlerr")))
 			return
 		}
-		status, _ := strconv.Atoi(q.Get("status"))
 		r := response{status: status, header: parseHeaders(read("headers")), body: read("body")}
 		mu.Lock()
 		last = r.body
 		mu.Unlock()
 		for _, msg := range checkAnswer(r, s.comment) {
-			fail(s.failf(f.name, "%s", msg))
+			fail(s, "%s", msg)
 		}
 	})
 	mux.HandleFunc("/take", func(w http.ResponseWriter, req *http.Request) {
@@ -477,7 +554,7 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 		json.Unmarshal(prev, &m)
 		v, ok := m[member].(string)
 		if !ok {
-			fail(s.failf(f.name, "the answer before has no %q string: %s", member, tail(prev)))
+			fail(s, "the answer before has no %q string: %s", member, tail(prev))
 			http.Error(w, "no such member", 404)
 			return
 		}
@@ -486,7 +563,7 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 	mux.HandleFunc("/unset", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
 		if s, ok := step(w, q); ok {
-			fail(s.failf(f.name, "uses $%s, which is not set (a line that may be skipped says so: # %[1]s: what it is)", q.Get("var")))
+			fail(s, "uses $%s, which is not set (a line that may be skipped says so: # %[1]s: what it is)", q.Get("var"))
 		}
 	})
 	mux.HandleFunc("/skip", func(w http.ResponseWriter, req *http.Request) {
@@ -516,11 +593,15 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 	if cmd.Process != nil {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	if err != nil {
-		fail(fmt.Sprintf("%s: the shell stopped: %v\n%s", f.name, err, tail(out)))
-	}
 	mu.Lock()
 	defer mu.Unlock()
+	if err != nil {
+		failed = append(failed, failure{math.MaxInt, fmt.Sprintf("%s: the shell stopped: %v\n%s", f.name, err, tail(out))})
+	}
+	slices.SortStableFunc(failed, func(a, b failure) int { return cmp.Compare(a.line, b.line) })
+	for _, x := range failed {
+		failures = append(failures, x.msg)
+	}
 	return failures, skipped
 }
 
@@ -702,10 +783,19 @@ func startDocsDev(t *testing.T, bin, examples string, runWith []string) docRun {
 		dev.cmd.Process.Signal(os.Interrupt)
 		dev.wait(t, time.Minute)
 	})
-	key := waitFor(t, dev.out, keyRE)[1]
-	admin := waitFor(t, dev.out, adminTokenRE)[1]
-	addr := waitFor(t, dev.out, listenRE)[1]
-	_, port, _ := strings.Cut(addr, ":")
+	deadline := time.After(2 * time.Minute)
+	for !keyRE.MatchString(dev.out.String()) || !adminTokenRE.MatchString(dev.out.String()) || !listenRE.MatchString(dev.out.String()) {
+		select {
+		case <-dev.done:
+			t.Fatalf("dev %v exited before it served (%v)", flags, dev.err)
+		case <-deadline:
+			t.Fatalf("dev %v did not serve within 2 minutes", flags)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	out := dev.out.String()
+	key, admin := keyRE.FindStringSubmatch(out)[1], adminTokenRE.FindStringSubmatch(out)[1]
+	_, port, _ := strings.Cut(listenRE.FindStringSubmatch(out)[1], ":")
 
 	shellEnv := []string{"PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + dir, "KEY=" + key, "ADMIN_TOKEN=" + admin}
 	for k, v := range env {
@@ -848,12 +938,17 @@ func TestDocsRunner(t *testing.T) {
 		"curl -s localhost:8080/things/nope   # 404 thing-not-found",
 		`curl -s "localhost:8080/things?cursor=$NEXT"   # NEXT: a cursor, when there is one`,
 		"false   # exit 1",
+		"curl -s localhost:8080/things/abc | grep -q '\"a\":1'",
+		"for f in one two; do echo $f; done >> got.txt",
+		"cat > f.sql <<'SQL'",
+		"SELECT $NOT_EXPANDED;",
+		"SQL",
 		fence,
 	}, "\n"))
 	if len(failures) != 0 {
 		t.Errorf("failures: %q", failures)
 	}
-	if got, _ := os.ReadFile(filepath.Join(dir, "got.txt")); string(got) != "abc tak_test\n" {
+	if got, _ := os.ReadFile(filepath.Join(dir, "got.txt")); string(got) != "abc tak_test\none\ntwo\n" {
 		t.Errorf("the console block wrote %q, want the id of the answer before and the test's KEY", got)
 	}
 	if want := []string{"fx.md:16 ($NEXT is not set)"}; !reflect.DeepEqual(skipped, want) {
@@ -868,8 +963,9 @@ func TestDocsRunner(t *testing.T) {
 		"curl -s localhost:8080/things/$NOT_SET",
 		"echo 'unclosed",
 		"curl -s localhost:8080/other",
+		"curl -s localhost:8080/things/abc | cat   # 404",
 		fence,
-		fence + "sh", // 9
+		fence + "sh", // 10
 		"curl -s -X POST localhost:8080/things",
 		`X=…   # its "nothere"`,
 		"touch after",
@@ -881,7 +977,8 @@ func TestDocsRunner(t *testing.T) {
 		"fx.md, block at line 2, line 5: curl -s localhost:8080/things/$NOT_SET\n\tuses $NOT_SET, which is not set",
 		"fx.md, block at line 2, line 6: echo 'unclosed\n\texit 2, want 0",
 		"fx.md, block at line 2, line 7: curl -s localhost:8080/other\n\tstatus 404, want 2xx",
-		`fx.md, block at line 9, line 11: X=…   # its "nothere"` + "\n\tthe answer before has no \"nothere\" string",
+		"fx.md, block at line 2, line 8: curl -s localhost:8080/things/abc | cat   # 404\n\ta curl whose comment says what it answers is a command of its own",
+		`fx.md, block at line 10, line 12: X=…   # its "nothere"` + "\n\tthe answer before has no \"nothere\" string",
 		"fx.md: the shell stopped",
 	}
 	if len(failures) != len(want) {
