@@ -256,6 +256,18 @@ func splitCode(text string) string {
 // splitComment cuts a line at a # that starts a shell comment: outside
 // quotes, at the start or after white space.
 func splitComment(line string) (code, comment string) {
+	i := scanUnquoted(line, func(i int, c rune) bool {
+		return c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t')
+	})
+	if i < 0 {
+		return line, ""
+	}
+	return line[:i], line[i+1:]
+}
+
+// scanUnquoted returns the index of the first character of line outside
+// quotes for which stop is true, or -1.
+func scanUnquoted(line string, stop func(i int, c rune) bool) int {
 	var quote rune
 	for i, c := range line {
 		switch {
@@ -265,11 +277,11 @@ func splitComment(line string) (code, comment string) {
 			}
 		case c == '\'' || c == '"':
 			quote = c
-		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
-			return line[:i], strings.TrimPrefix(line[i:], "#")
+		case stop(i, c):
+			return i
 		}
 	}
-	return line, ""
+	return -1
 }
 
 var (
@@ -313,20 +325,7 @@ func usedVariables(code string) []string {
 // hasShellOperator reports whether a command has a pipe, list, background
 // or redirection operator outside quotes.
 func hasShellOperator(code string) bool {
-	var quote rune
-	for _, c := range code {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case strings.ContainsRune("|;&<>`", c):
-			return true
-		}
-	}
-	return false
+	return scanUnquoted(code, func(_ int, c rune) bool { return strings.ContainsRune("|;&<>`", c) }) >= 0
 }
 
 // dashlessCodes are the problem codes of one word.
