@@ -343,12 +343,13 @@ func (s docStep) failf(file, format string, args ...any) string {
 	return fmt.Sprintf("%s, block at line %d, line %d: %s\n\t%s", file, s.block, s.line.n, text, fmt.Sprintf(format, args...))
 }
 
-// docRun is one file's run: its shell's folder and environment, and the
-// port that stands for 8080 (none: no rewriting).
+// docRun is one file's run: its shell's folder and environment, the port
+// that stands for 8080 (none: no rewriting) and how long it may take.
 type docRun struct {
-	dir  string
-	env  []string
-	port string
+	dir     string
+	env     []string
+	port    string
+	timeout time.Duration // of the whole session; 0: 2 minutes
 }
 
 // docShellPrelude defines the helpers the script calls: __run N KIND NEEDS
@@ -369,6 +370,7 @@ __curl() { local __a __args=() __out
   __out=$(command curl "${__args[@]}" -s --max-time 30 -o "$__d/body" -D "$__d/headers" -w '%{http_code}' 2>"$__d/curlerr")
   __curled=$? __status=$__out; }
 __run() { local __n=$1 __kind=$2 __code=$5 __rc
+  echo "$__n" >"$__d/current"
   __ready "$__n" "$3" "$4" || return 0
   set --
   __curled=
@@ -379,7 +381,7 @@ __run() { local __n=$1 __kind=$2 __code=$5 __rc
     { eval "$__code"; } >"$__d/out" 2>"$__d/err"; __rc=$?
   fi
   __call ran "i=$__n" "rc=$__rc" >/dev/null; }
-__take() { __call take "i=$1" "member=$2" || { echo "stopped at the step $1" >&2; return 1; }; }
+__take() { echo "$1" >"$__d/current"; __call take "i=$1" "member=$2"; }
 `
 
 // shellQuote quotes s for bash.
@@ -581,7 +583,10 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 	if err := os.WriteFile(path, []byte(full), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	if r.timeout == 0 {
+		r.timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "--noprofile", "--norc", path)
 	cmd.Dir, cmd.Env = r.dir, r.env
@@ -595,7 +600,14 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
-		failed = append(failed, failure{math.MaxInt, fmt.Sprintf("%s: the shell stopped: %v\n%s", f.name, err, tail(out))})
+		msg := fmt.Sprintf("%s: the shell stopped: %v", f.name, err)
+		if i, aerr := strconv.Atoi(strings.TrimSpace(string(read("current")))); aerr == nil && i >= 0 && i < len(steps) {
+			msg = steps[i].failf(f.name, "the shell stopped here: %v", err)
+		}
+		if out := tail(out); out != "" {
+			msg += "\n\t" + out
+		}
+		failed = append(failed, failure{math.MaxInt, msg})
 	}
 	slices.SortStableFunc(failed, func(a, b failure) int { return cmp.Compare(a.line, b.line) })
 	for _, x := range failed {
@@ -978,7 +990,7 @@ func TestDocsRunner(t *testing.T) {
 		"fx.md, block at line 2, line 7: curl -s localhost:8080/other\n\tstatus 404, want 2xx",
 		"fx.md, block at line 2, line 8: curl -s localhost:8080/things/abc | cat   # 404\n\ta curl whose comment says what it answers is a command of its own",
 		`fx.md, block at line 10, line 12: X=…   # its "nothere"` + "\n\tthe answer before has no \"nothere\" string",
-		"fx.md: the shell stopped",
+		`fx.md, block at line 10, line 12: X=…   # its "nothere"` + "\n\tthe shell stopped here: exit status 3",
 	}
 	if len(failures) != len(want) {
 		t.Errorf("%d failures, want %d:\n%s", len(failures), len(want), strings.Join(failures, "\n"))
@@ -990,5 +1002,16 @@ func TestDocsRunner(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "after")); err == nil {
 		t.Error("the session went on after a placeholder found nothing to take")
+	}
+
+	// A line that never ends is named when the session times out.
+	f, _ := parseDoc("fx.md", fence+"sh\ntrue\nsleep 60 &\nsleep 60\n"+fence+"\n")
+	started := time.Now()
+	failures, _ = runDocFile(t, f, docRun{dir: t.TempDir(), env: []string{"PATH=" + os.Getenv("PATH")}, timeout: time.Second})
+	if want := "fx.md, block at line 1, line 4: sleep 60\n\tthe shell stopped here: signal: killed"; len(failures) != 1 || !strings.HasPrefix(failures[0], want) {
+		t.Errorf("failures %q, want one starting %q", failures, want)
+	}
+	if d := time.Since(started); d > 10*time.Second {
+		t.Errorf("the session ended %v after it started, with its timeout 1 s", d)
 	}
 }
