@@ -344,7 +344,7 @@ func TestDatabasesGuide(t *testing.T) {
 	}
 }
 
-// section returns the README's text from heading to the next heading
+// section returns a markdown file's text from heading to the next heading
 // (outside code blocks, where # starts a comment).
 func section(readme, heading string) string {
 	i := strings.Index(readme, "\n"+heading+"\n")
