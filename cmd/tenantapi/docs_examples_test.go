@@ -498,12 +498,16 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 		return s
 	}
 	mux := http.NewServeMux()
+	commands, curls := 0, 0
 	mux.HandleFunc("/ran", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
 		s, ok := step(w, q)
 		if !ok {
 			return
 		}
+		mu.Lock()
+		commands++
+		mu.Unlock()
 		want := 0
 		if m := exitComment.FindStringSubmatch(s.comment); m != nil {
 			want, _ = strconv.Atoi(m[1])
@@ -528,6 +532,9 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 		if !ok {
 			return
 		}
+		mu.Lock()
+		curls++
+		mu.Unlock()
 		status, _ := strconv.Atoi(q.Get("status"))
 		if rc := q.Get("rc"); status == 0 || rc != "0" && rc != "22" { // 22: --fail on a status of 400 or more
 			fail(s, "curl exit %s: %s", rc, tail(read("curlerr")))
@@ -613,6 +620,7 @@ func runDocFile(t *testing.T, f docFile, r docRun) (failures, skipped []string) 
 	for _, x := range failed {
 		failures = append(failures, x.msg)
 	}
+	t.Logf("%s: %d curls and %d other commands ran", f.name, curls, commands)
 	return failures, skipped
 }
 
