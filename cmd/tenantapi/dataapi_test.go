@@ -47,8 +47,6 @@ var dataAPISuite = []struct {
 	{"ResourceWrites", TestResourceWrites},
 	{"ResourceFilters", TestResourceFilters},
 	{"ResourceWithoutVersion", TestResourceWithoutVersion},
-	{"READMEExamples", TestREADMEExamples},
-	{"READMEOwnTables", TestREADMEOwnTables},
 }
 
 func TestOverDataAPI(t *testing.T) {

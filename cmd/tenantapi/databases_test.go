@@ -341,3 +341,46 @@ func TestDatabasesGuide(t *testing.T) {
 		}
 	}
 }
+
+// section returns a markdown file's text from heading to the next heading
+// (outside code blocks, where # starts a comment).
+func section(readme, heading string) string {
+	i := strings.Index(readme, "\n"+heading+"\n")
+	if i < 0 {
+		return ""
+	}
+	lines := strings.Split(readme[i+len(heading)+2:], "\n")
+	fenced := false
+	for n, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			fenced = !fenced
+		case !fenced && strings.HasPrefix(l, "#"):
+			return strings.Join(lines[:n], "\n")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// shBlock returns the lines of the first ```sh block under heading, with
+// continued lines (ending in \) joined.
+func shBlock(t *testing.T, readme, heading string) []string {
+	t.Helper()
+	s := section(readme, heading)
+	_, after, ok := strings.Cut(s, "```sh\n")
+	if !ok {
+		t.Fatalf("no sh block under %q", heading)
+	}
+	body, _, _ := strings.Cut(after, "```")
+	var lines []string
+	pending := ""
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasSuffix(l, `\`) {
+			pending += strings.TrimSuffix(l, `\`)
+			continue
+		}
+		lines = append(lines, pending+l)
+		pending = ""
+	}
+	return lines
+}

@@ -30,6 +30,14 @@ func devFolder(t *testing.T) string {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o755)
+	devCleanup(t, dir)
+	return dir
+}
+
+// devCleanup stops and removes, when the test ends, whatever cluster is
+// left in the dev data folder dir or in its other databases' folders (db2,
+// …), and removes dir.
+func devCleanup(t *testing.T, dir string) {
 	t.Cleanup(func() {
 		others, _ := filepath.Glob(filepath.Join(dir, "db*"))
 		for _, d := range append(others, dir) {
@@ -42,7 +50,6 @@ func devFolder(t *testing.T) string {
 		}
 		os.RemoveAll(dir)
 	})
-	return dir
 }
 
 // devCluster opens the cluster of a dev data folder.

@@ -105,7 +105,14 @@ type process struct {
 // its output is logged when the test failed.
 func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *process {
 	t.Helper()
+	return startProcessIn(t, "", bin, env, args...)
+}
+
+// startProcessIn is startProcess in the working directory dir.
+func startProcessIn(t *testing.T, dir, bin string, env map[string]string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
