@@ -74,11 +74,13 @@ postgresql:
 	@scripts/ensure-postgres.sh
 
 ## tools: what the tests need on this machine: PostgreSQL server binaries,
-## PgBouncer and Chromium for the /docs browser test (Debian's postgresql,
-## pgbouncer and chromium packages when missing).
+## PgBouncer, Chromium for the /docs browser test and Node.js with npm for
+## the TypeScript client's tests (Debian's postgresql, pgbouncer, chromium,
+## nodejs and npm packages when missing).
 tools: postgresql
 	@scripts/ensure-pgbouncer.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-node.sh
 
 ## test: the whole suite, race detector on, against a PostgreSQL the tests
 ## start themselves; lint first.

@@ -8,7 +8,7 @@ import (
 
 // TestMakeTargetsInstallWhatTheyNeed reads what make would run (make -n)
 // for each target: make dev and the benchmarks need PostgreSQL only; the
-// tests also need PgBouncer and Chromium.
+// tests also need PgBouncer, Chromium and Node.js.
 func TestMakeTargetsInstallWhatTheyNeed(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
@@ -17,18 +17,19 @@ func TestMakeTargetsInstallWhatTheyNeed(t *testing.T) {
 		postgres  = "scripts/ensure-postgres.sh"
 		pgbouncer = "scripts/ensure-pgbouncer.sh"
 		chromium  = "scripts/ensure-chromium.sh"
+		node      = "scripts/ensure-node.sh"
 	)
 	tests := []struct {
 		target  string
 		want    []string
 		mustNot []string
 	}{
-		{target: "dev", want: []string{postgres}, mustNot: []string{pgbouncer, chromium}},
-		{target: "bench", want: []string{postgres}, mustNot: []string{pgbouncer, chromium}},
-		{target: "bench-quick", want: []string{postgres}, mustNot: []string{pgbouncer, chromium}},
-		{target: "soak", want: []string{postgres}, mustNot: []string{pgbouncer, chromium}},
-		{target: "test", want: []string{postgres, pgbouncer, chromium}},
-		{target: "tools", want: []string{postgres, pgbouncer, chromium}},
+		{target: "dev", want: []string{postgres}, mustNot: []string{pgbouncer, chromium, node}},
+		{target: "bench", want: []string{postgres}, mustNot: []string{pgbouncer, chromium, node}},
+		{target: "bench-quick", want: []string{postgres}, mustNot: []string{pgbouncer, chromium, node}},
+		{target: "soak", want: []string{postgres}, mustNot: []string{pgbouncer, chromium, node}},
+		{target: "test", want: []string{postgres, pgbouncer, chromium, node}},
+		{target: "tools", want: []string{postgres, pgbouncer, chromium, node}},
 	}
 	for _, tc := range tests {
 		out, err := exec.Command("make", "-n", "--no-print-directory", tc.target).CombinedOutput()
