@@ -1,14 +1,15 @@
 // Command rowcost measures what one GET of a row costs in the database
 // layer, with no HTTP in between: postgres.RowStore.Get (the generic path
 // every resource takes, one pipelined batch: the role switch and the row's
-// statement) on items and on projects of examples/projects, in pgx's exec
-// mode (tenantapi's default) and in cache_statement mode (each statement
-// parsed and planned once per connection), next to the same batch with a
-// plain column list instead of the row's JSON expression (the statement
-// tenantapi's items store sent before the generic path, which the bare
-// peer and the ceiling still send), and next to one json_build_object
-// over the columns as a cost reference. One tenant, one connection, requests
-// one after another, the variants alternating in blocks.
+// statement) on items and on projects of examples/projects, with the
+// pools' defaults (statements prepared within the budget) and with
+// DB_PREPARED_STATEMENTS=0 (pgx's exec mode: parsed and planned every
+// time), next to what PostgreSQL needs at least: the same row's columns
+// by a prepared statement alone (no tenant role), and in one batch after
+// each way of switching to the tenant's role (set_config of the role and
+// the statement_timeout, as tenantapi sends it; the role alone; SET LOCAL
+// ROLE). One tenant, one connection each, requests one after another, the
+// variants alternating in blocks.
 //
 //	go run ./bench/rowcost [--n 3000] [--blocks 8]
 //
@@ -56,21 +57,12 @@ var plainSQL = map[string]string{
 	"projects": `SELECT id, code, title, budget, starts_on, tags, settings, archived, version, created_at, updated_at FROM tenant_r1.projects WHERE id = $1`,
 }
 
-// builtSQL builds each row's JSON with one json_build_object call over
-// the same columns instead of a concatenation per column: a cost
-// reference only (timestamps and numbers are spelled as PostgreSQL's json
-// does, not as the API's contract).
-var builtSQL = map[string]string{
-	"items": `SELECT t.id, t.version, json_build_object('id', t.id, 'name', t.name, 'description', t.description,
-		'attributes', t.attributes, 'version', t.version, 'created_at', t.created_at, 'updated_at', t.updated_at)::text
-		FROM tenant_r1.items t WHERE t.id = $1`,
-	"projects": `SELECT t.id, t.version, json_build_object('id', t.id, 'code', t.code, 'title', t.title, 'budget', t.budget,
-		'starts_on', t.starts_on, 'tags', t.tags, 'settings', t.settings, 'archived', t.archived, 'version', t.version,
-		'created_at', t.created_at, 'updated_at', t.updated_at)::text
-		FROM tenant_r1.projects t WHERE t.id = $1`,
-}
-
-const setRoleSQL = `SELECT set_config('role', $1, true), set_config('statement_timeout', '10000', true)`
+// The role switches: tenantapi's (postgres/scoped.go), the role alone,
+// and SET LOCAL ROLE (which takes no parameter: the role is quoted in).
+const (
+	setRoleSQL     = `SELECT set_config('role', $1, true), set_config('statement_timeout', '10000', true)`
+	setRoleOnlySQL = `SELECT set_config('role', $1, true)`
+)
 
 func run(ctx context.Context, n, blocks int) error {
 	dir, err := os.MkdirTemp("", "tenantapi-rowcost-")
@@ -91,10 +83,10 @@ func run(ctx context.Context, n, blocks int) error {
 	if err != nil {
 		return err
 	}
-	open := func(mode string) (*postgres.DB, error) {
-		return postgres.Open(ctx, postgres.Config{URL: c.URL(), MaxConns: 1, TenantRoles: true, ApplicationSet: set, ExecMode: mode})
+	open := func(prepared int) (*postgres.DB, error) {
+		return postgres.Open(ctx, postgres.Config{URL: c.URL(), MaxConns: 1, TenantRoles: true, ApplicationSet: set, ExecMode: "exec", PreparedStatements: prepared})
 	}
-	db, err := open("exec")
+	db, err := open(0)
 	if err != nil {
 		return err
 	}
@@ -114,7 +106,7 @@ func run(ctx context.Context, n, blocks int) error {
 	if err != nil {
 		return err
 	}
-	cc.DefaultQueryExecMode = pgx.QueryExecModeExec // tenantapi's default, and the ceiling's
+	cc.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement // every statement prepared once
 	raw, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return err
@@ -132,31 +124,39 @@ func run(ctx context.Context, n, blocks int) error {
 	if err != nil {
 		return err
 	}
-	prepared, err := open("cache_statement")
+	prepared, err := open(1000) // DB_PREPARED_STATEMENTS' default
 	if err != nil {
 		return err
 	}
 	defer prepared.Close()
 	ref := tenantapi.TenantRef{ID: tn.ID, UID: tn.UID, Version: tn.SchemaVersion}
-	stores := []*postgres.RowStore{postgres.NewRowStore(db), postgres.NewRowStore(prepared)}
+	stores := []*postgres.RowStore{postgres.NewRowStore(prepared), postgres.NewRowStore(db)}
+	setLocalRole := `SET LOCAL ROLE ` + pgx.Identifier{role}.Sanitize()
 	type variant struct {
 		name string
 		get  func(res *tenantapi.Resource, id uuid.UUID) error
 	}
 	variants := []variant{
-		{"RowStore.Get, exec mode (tenantapi's default)", func(res *tenantapi.Resource, id uuid.UUID) error {
+		{"RowStore.Get, the defaults (prepared within the budget)", func(res *tenantapi.Resource, id uuid.UUID) error {
 			_, err := stores[0].Get(ctx, ref, res, id)
 			return err
 		}},
-		{"RowStore.Get, cache_statement mode", func(res *tenantapi.Resource, id uuid.UUID) error {
+		{"RowStore.Get, DB_PREPARED_STATEMENTS=0 (exec mode)", func(res *tenantapi.Resource, id uuid.UUID) error {
 			_, err := stores[1].Get(ctx, ref, res, id)
 			return err
 		}},
-		{"plain column list, same role batch, exec mode", func(res *tenantapi.Resource, id uuid.UUID) error {
-			return batch(ctx, raw, role, plainSQL[res.Name], id)
+		{"the columns by a prepared statement alone, no tenant role", func(res *tenantapi.Resource, id uuid.UUID) error {
+			_, err := raw.Exec(ctx, plainSQL[res.Name], id)
+			return err
 		}},
-		{"json_build_object of the columns (cost reference), same role batch, exec mode", func(res *tenantapi.Resource, id uuid.UUID) error {
-			return batch(ctx, raw, role, builtSQL[res.Name], id)
+		{"the same after set_config of the role and statement_timeout, one batch", func(res *tenantapi.Resource, id uuid.UUID) error {
+			return batch(ctx, raw, plainSQL[res.Name], id, setRoleSQL, role)
+		}},
+		{"the same after set_config of the role alone, one batch", func(res *tenantapi.Resource, id uuid.UUID) error {
+			return batch(ctx, raw, plainSQL[res.Name], id, setRoleOnlySQL, role)
+		}},
+		{"the same after SET LOCAL ROLE, one batch", func(res *tenantapi.Resource, id uuid.UUID) error {
+			return batch(ctx, raw, plainSQL[res.Name], id, setLocalRole)
 		}},
 	}
 	pm, err := postmasterPID(c.DataDir())
@@ -200,11 +200,11 @@ func run(ctx context.Context, n, blocks int) error {
 	return nil
 }
 
-// batch sends the role switch and sql in one pipelined batch, as
-// tenantapi does (conn is in exec mode).
-func batch(ctx context.Context, conn *pgx.Conn, role, sql string, id uuid.UUID) error {
+// batch sends the role switch pre (with its arguments) and sql in one
+// pipelined batch, as tenantapi does.
+func batch(ctx context.Context, conn *pgx.Conn, sql string, id uuid.UUID, pre string, preArgs ...any) error {
 	b := &pgx.Batch{}
-	b.Queue(setRoleSQL, role)
+	b.Queue(pre, preArgs...)
 	b.Queue(sql, id)
 	return conn.SendBatch(ctx, b).Close()
 }
