@@ -71,7 +71,10 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request, h http.HandlerFu
 	if !s.limitRequest(w, r, ts) {
 		return
 	}
-	h(w, r.WithContext(context.WithValue(r.Context(), tenantKey, ts.ref)))
+	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+		info.ref = ts.ref
+	}
+	h(w, r)
 }
 
 // gatewayTenant trusts the tenant claim that an API Gateway authorizer put
@@ -87,10 +90,13 @@ func (s *Server) gatewayTenant(r *http.Request, id tenantapi.TenantID) (tenantSt
 	return s.tenantStatus(r.Context(), id)
 }
 
-// tenantOf returns the tenant that the tenant checks resolved.
+// tenantOf returns the tenant that the tenant checks resolved (the zero
+// TenantRef, which no store serves, before they did).
 func tenantOf(r *http.Request) tenantapi.TenantRef {
-	ref, _ := r.Context().Value(tenantKey).(tenantapi.TenantRef)
-	return ref
+	if info, ok := r.Context().Value(logInfoKey).(*logInfo); ok {
+		return info.ref
+	}
+	return tenantapi.TenantRef{}
 }
 
 // authenticate returns the principal of the request's API key. Malformed

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -74,4 +76,52 @@ func containsTooDeep(v any) bool {
 		}
 	}
 	return false
+}
+
+// TestEncodeJSONAsEncodingJSON: encodeJSON writes, for every value the
+// parser makes, the bytes encoding/json's Encoder writes without HTML
+// escaping (so the 64 KiB limit on encoded attributes means what it did).
+func TestEncodeJSONAsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, body := range encodeCorpus {
+		checkEncodeJSON(t, []byte(body))
+	}
+}
+
+// FuzzEncodeJSON checks the same on any body the parser accepts.
+func FuzzEncodeJSON(f *testing.F) {
+	for _, body := range encodeCorpus {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkEncodeJSON(t, body) })
+}
+
+var encodeCorpus = []string{
+	`{}`, `[]`, `null`, `true`, `false`, `0`, `-1.5e+10`, `""`,
+	`{"b":[1,2.50,{"z":null,"a":true}],"a":{"x":"y"},"":[]}`,
+	`{"s":"quote \" backslash \\ slash / tab \t nl \n cr \r bs \b ff \f nul-free \u0001 \u001f del \u007f"}`,
+	`{"html":"<a href=\"x\">&amp;</a>","sep":"\u2028 and \u2029","emoji":"😀 é €","esc":"\ud83d\ude00"}`,
+	`{"k\u00e9y":1,"key":2,"Key":3,"kéy2":4}`,
+	`[[[[[[]]]]]]`, `{"n":[1e400,-0,0.000001,123456789012345678901234567890]}`,
+}
+
+func checkEncodeJSON(t *testing.T, body []byte) {
+	t.Helper()
+	v, err := parseJSON(body)
+	if err != nil {
+		return // not a body the parser takes
+	}
+	got, err := encodeJSON(v)
+	if err != nil {
+		t.Fatalf("%q: %v", body, err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatalf("%q: encoding/json: %v", body, err)
+	}
+	if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+		t.Errorf("%q:\n  got  %s\n  want %s", body, got, want)
+	}
 }

@@ -14,10 +14,8 @@ import (
 
 type ctxKey int
 
-const (
-	tenantKey ctxKey = iota
-	logInfoKey
-)
+// logInfoKey holds the request's *logInfo, which accessLog makes.
+const logInfoKey ctxKey = 0
 
 // requestID sets X-Request-ID on every response (SPEC §4.2): the caller's
 // value when it is well formed, else API Gateway's request id, else a new one.
@@ -78,6 +76,9 @@ type logInfo struct {
 	tenant tenantapi.TenantID
 	code   tenantapi.Code // of an error response
 	trace  string         // trace id of the request's lines, or "" (traceid.go)
+	// ref is the tenant the tenant checks resolved (tenantOf), kept here
+	// rather than in a context of its own: one copy of the request less.
+	ref tenantapi.TenantRef
 }
 
 // noteTenant records the tenant a request names for the access log.

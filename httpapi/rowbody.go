@@ -377,7 +377,7 @@ func decodeArray(t tenantapi.Type, v any, ptr string, fe *fieldErrors) (string, 
 		case tenantapi.KindJSON, tenantapi.KindInteger, tenantapi.KindNumeric, tenantapi.KindFloat, tenantapi.KindBoolean:
 			b = append(b, text...)
 		default:
-			b = appendString(b, text)
+			b = appendJSONString(b, text)
 		}
 	}
 	if !good {
