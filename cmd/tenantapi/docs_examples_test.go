@@ -1015,11 +1015,12 @@ func TestDocsRunner(t *testing.T) {
 	// A line that never ends is named when the session times out.
 	f, _ := parseDoc("fx.md", fence+"sh\ntrue\nsleep 60 &\nsleep 60\n"+fence+"\n")
 	started := time.Now()
-	failures, _ = runDocFile(t, f, docRun{dir: t.TempDir(), env: []string{"PATH=" + os.Getenv("PATH")}, timeout: time.Second})
+	// 5 s: long enough for bash to reach the last line on a loaded machine.
+	failures, _ = runDocFile(t, f, docRun{dir: t.TempDir(), env: []string{"PATH=" + os.Getenv("PATH")}, timeout: 5 * time.Second})
 	if want := "fx.md, block at line 1, line 4: sleep 60\n\tthe shell stopped here: signal: killed"; len(failures) != 1 || !strings.HasPrefix(failures[0], want) {
 		t.Errorf("failures %q, want one starting %q", failures, want)
 	}
-	if d := time.Since(started); d > 10*time.Second {
-		t.Errorf("the session ended %v after it started, with its timeout 1 s", d)
+	if d := time.Since(started); d > 30*time.Second {
+		t.Errorf("the session ended %v after it started, with its timeout 5 s (its lines sleep 60 s)", d)
 	}
 }
